@@ -1,0 +1,391 @@
+"""The async session object: submit, look up, wait for and download tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pathlib
+import types
+import typing
+import urllib.parse
+import warnings
+
+import attrs
+
+from sora2pro._config import (
+    DEFAULT_POLL,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUTS,
+    DEFAULT_WAIT_TIMEOUT,
+    PollPolicy,
+    RetryPolicy,
+    Timeouts,
+    check_timeout,
+)
+from sora2pro._convert import decode_credits, decode_task, decode_task_id, encode_create
+from sora2pro._convert import make_converter as _make_converter
+from sora2pro._download import download_to
+from sora2pro._errors import (
+    InvalidInputError,
+    MaintenanceError,
+    RateLimitError,
+    ResponseError,
+    ServerError,
+    Sora2ProError,
+    SubmitUncertainError,
+    TransportError,
+)
+from sora2pro._http import Transport
+from sora2pro._models import Task, TaskState, TextToVideo, TextToVideoOptions
+from sora2pro._polling import OnUpdate, poll_until_done
+from sora2pro._ratelimit import WindowLimiter
+from sora2pro._retry import is_transient, retrying
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import aiohttp
+
+__all__ = ["DEFAULT_BASE_URL", "STATUS_QUERIES_PER_SECOND", "Client"]
+
+logger = logging.getLogger("sora2pro")
+
+DEFAULT_BASE_URL = "https://api.apikley.ru"
+#: Status queries one client sends per second at most, under the API's limit of about 10.
+STATUS_QUERIES_PER_SECOND = 8
+
+_CREATE = "/api/v1/jobs/createTask"
+_RECORD_INFO = "/api/v1/jobs/recordInfo"
+_CREDIT = "/api/v1/chat/credit"
+
+
+def _create_retryable(error: Sora2ProError) -> bool:
+    """A create is retried only where the server surely did not run it."""
+    if isinstance(error, RateLimitError | MaintenanceError):
+        return True
+    if isinstance(error, ResponseError):
+        return error.http_status == 429
+    return isinstance(error, TransportError) and not error.request_sent
+
+
+def _check_task_id(task_id: str) -> None:
+    if not isinstance(task_id, str) or not task_id.strip():
+        raise InvalidInputError("task_id", f"must be a non-empty string, not {task_id!r}")
+
+
+class Client:
+    """An async session with the Apikley Sora 2 Pro API.
+
+    Use it as ``async with Client() as client:``, or call :meth:`close` when done.
+
+    Args:
+        api_key: The API key; defaults to the ``APIKLEY_API_KEY`` environment variable.
+        base_url: The API's address; defaults to ``APIKLEY_BASE_URL``, then
+            ``https://api.apikley.ru``.
+        poll: How ``wait()`` polls; None means :data:`DEFAULT_POLL`.
+        retry: How failed requests are retried; None means :data:`DEFAULT_RETRY`.
+        timeout: Limits on each HTTP exchange; None means :data:`DEFAULT_TIMEOUTS`.
+        session: An aiohttp session to send requests with. It is used as it is and
+            never closed by the client.
+
+    Raises:
+        Sora2ProError: no API key was given or found in ``APIKLEY_API_KEY``.
+        InvalidInputError: ``base_url`` is not an http(s) URL.
+
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        poll: PollPolicy | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeouts | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("APIKLEY_API_KEY", "")
+        if not key.strip():
+            raise Sora2ProError(
+                "no API key: pass api_key=... or set the APIKLEY_API_KEY environment variable"
+            )
+        url = base_url or os.environ.get("APIKLEY_BASE_URL") or DEFAULT_BASE_URL
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise InvalidInputError("base_url", f"must be an http(s) URL, not {url!r}")
+        self._poll = poll or DEFAULT_POLL
+        self._retry = retry or DEFAULT_RETRY
+        self._converter = _make_converter()
+        self._transport = Transport(
+            api_key=key,
+            base_url=url,
+            timeouts=timeout or DEFAULT_TIMEOUTS,
+            converter=self._converter,
+            session=session,
+        )
+        self._status_limiter = WindowLimiter(STATUS_QUERIES_PER_SECOND, 1.0)
+        self._pending: dict[str, TextToVideo] = {}
+
+    def __repr__(self) -> str:
+        state = "closed" if self._transport.closed else "open"
+        return f"<sora2pro.Client base_url={self._transport.base_url!r} {state}>"
+
+    def __del__(self, _warn: typing.Any = warnings.warn) -> None:
+        # The transport may be missing if __init__ raised.
+        transport = getattr(self, "_transport", None)
+        if transport is not None and transport.owns_open_session:
+            _warn(
+                f"unclosed {self!r}: use 'async with' or await client.close()",
+                ResourceWarning,
+                source=self,
+            )
+
+    async def __aenter__(self) -> typing.Self:
+        self._check_open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session the client opened; a session passed in stays open."""
+        await self._transport.close()
+
+    @property
+    def base_url(self) -> str:
+        """The API address requests go to."""
+        return self._transport.base_url
+
+    @property
+    def pending(self) -> Mapping[str, TextToVideo]:
+        """Tasks this client submitted and has not yet seen finish, by task id.
+
+        A task id the server gave is never lost: after a cancelled ``generate()``
+        or a crash of the caller's own code, the task is still listed here.
+        """
+        return types.MappingProxyType(self._pending)
+
+    def _check_open(self) -> None:
+        if self._transport.closed:
+            raise Sora2ProError("this sora2pro.Client is closed")
+
+    async def submit(
+        self, request: str | TextToVideo, /, **options: typing.Unpack[TextToVideoOptions]
+    ) -> str:
+        """Start a generation and return its task id at once.
+
+        Args:
+            request: The prompt, or a whole :class:`TextToVideo`.
+            **options: The other :class:`TextToVideo` fields (``aspect_ratio``,
+                ``n_frames``, ``size``, ``remove_watermark``, ``character_ids``,
+                ``callback_url``); with a :class:`TextToVideo` they replace its own.
+
+        Returns:
+            The task id, for :meth:`get_task` and :meth:`wait`.
+
+        Raises:
+            InvalidInputError: the request breaks the provider's rules; nothing was sent.
+            SubmitUncertainError: the request may have reached the server but its
+                answer was lost; it is never re-sent automatically.
+            APIError: the server refused the request (the subclass for the code).
+            TransportError: the server could not be reached; nothing was created.
+
+        """
+        self._check_open()
+        if isinstance(request, TextToVideo):
+            req = attrs.evolve(request, **options) if options else request
+        else:
+            req = TextToVideo(request, **options)
+        body = encode_create(self._converter, req)
+
+        async def attempt() -> str:
+            try:
+                envelope = await self._transport.exchange("POST", _CREATE, body=body)
+                return decode_task_id(envelope.data)
+            except (TransportError, ServerError, ResponseError) as exc:
+                if _create_retryable(exc):
+                    raise
+                raise SubmitUncertainError(
+                    f"createTask may have reached the server, but no usable answer came back "
+                    f"({exc}); the task may exist and be billed, so it was not re-sent",
+                    request=req,
+                ) from exc
+
+        task_id = await retrying(
+            attempt,
+            policy=self._retry,
+            retryable=_create_retryable,
+            deadline=None,
+            operation="createTask",
+        )
+        self._pending[task_id] = req
+        logger.info("submitted task %s", task_id, extra={"event": "submitted", "task_id": task_id})
+        return task_id
+
+    async def get_task(self, task_id: str) -> Task:
+        """Fetch the current state of a task.
+
+        Raises:
+            InvalidInputError: ``task_id`` is empty.
+            UnprocessableError: the task is not visible yet (right after create).
+            NotFoundError: there is no such task.
+            APIError: any other error code, after retries where they apply.
+            ResponseError: the answer did not describe a task.
+            TransportError: the server could not be reached, after retries.
+
+        """
+        self._check_open()
+        _check_task_id(task_id)
+        return await self._fetch_task(task_id, None)
+
+    async def _fetch_task(self, task_id: str, deadline: float | None) -> Task:
+        async def attempt() -> Task:
+            await self._status_limiter.acquire()
+            envelope = await self._transport.exchange(
+                "GET", _RECORD_INFO, params={"taskId": task_id}, deadline=deadline
+            )
+            task = decode_task(self._converter, envelope.data)
+            if task.id != task_id:
+                raise ResponseError(f"asked for task {task_id}, got task {task.id}")
+            if task.done:
+                self._pending.pop(task_id, None)
+            return task
+
+        return await retrying(
+            attempt,
+            policy=self._retry,
+            retryable=is_transient,
+            deadline=deadline,
+            operation="recordInfo",
+        )
+
+    async def wait(
+        self,
+        task_id: str,
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll: PollPolicy | None = None,
+        on_update: OnUpdate | None = None,
+    ) -> Task:
+        """Poll a task until it ends, and return it if it succeeded.
+
+        Status requests of all waits of one client together stay under the API's
+        limit of about 10 per second.
+
+        Args:
+            task_id: The task to wait for.
+            timeout: Seconds to wait at most (30 minutes by default); None waits
+                without a deadline.
+            poll: How to space the polls; None means the client's policy.
+            on_update: Called with each snapshot whose state or progress changed;
+                a plain function or a coroutine function.
+
+        Returns:
+            The task, in state ``SUCCESS``, with its ``result_urls``.
+
+        Raises:
+            TaskFailedError: the task ended in state ``fail`` (``.task`` has why).
+            WaitTimeoutError: the deadline passed first (``.last`` is the last
+                snapshot seen); the task may still finish.
+            InvalidInputError: ``task_id`` or ``timeout`` is not valid.
+            APIError: an error retrying cannot fix (such as 401 or 404).
+
+        """
+        self._check_open()
+        _check_task_id(task_id)
+        check_timeout("timeout", timeout)
+        return await poll_until_done(
+            lambda deadline: self._fetch_task(task_id, deadline),
+            task_id,
+            policy=poll or self._poll,
+            timeout=timeout,
+            on_update=on_update,
+        )
+
+    async def generate(
+        self,
+        request: str | TextToVideo,
+        /,
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        on_update: OnUpdate | None = None,
+        **options: typing.Unpack[TextToVideoOptions],
+    ) -> Task:
+        """Submit a generation, then wait for it: :meth:`submit` and :meth:`wait` in one.
+
+        Any error raised after the submit carries the task id in ``.task_id``, and the
+        task stays in :attr:`pending` until it is seen to finish.
+
+        Raises:
+            Everything :meth:`submit` and :meth:`wait` raise.
+
+        """
+        check_timeout("timeout", timeout)
+        task_id = await self.submit(request, **options)
+        try:
+            return await self.wait(task_id, timeout=timeout, on_update=on_update)
+        except Sora2ProError as exc:
+            exc.task_id = task_id
+            raise
+        except asyncio.CancelledError:
+            logger.warning(
+                "generate() cancelled; task %s keeps running on the server",
+                task_id,
+                extra={"event": "abandoned", "task_id": task_id},
+            )
+            raise
+
+    async def download(
+        self, task: Task | str, dest: str | os.PathLike[str], *, index: int = 0
+    ) -> pathlib.Path:
+        """Save a finished task's video to ``dest``, atomically.
+
+        The video streams into a temporary file beside ``dest``, its size is checked
+        against Content-Length, then it is renamed into place: ``dest`` never holds
+        a partial file.
+
+        Args:
+            task: A finished task, or its id (then it is fetched first).
+            dest: The file to write; an existing file is replaced.
+            index: Which of the task's result videos, if it has several.
+
+        Returns:
+            The path written.
+
+        Raises:
+            InvalidInputError: the task has no result video at ``index``.
+            DownloadError: the video could not be fetched whole.
+
+        """
+        self._check_open()
+        if isinstance(task, str):
+            task = await self.get_task(task)
+        if task.state is not TaskState.SUCCESS or not task.result_urls:
+            raise InvalidInputError(
+                "task", f"task {task.id} has no result video (state {task.state.value})"
+            )
+        if not 0 <= index < len(task.result_urls):
+            raise InvalidInputError(
+                "index",
+                f"task {task.id} has {len(task.result_urls)} result video(s), not {index + 1}",
+            )
+        return await download_to(self._transport, task.result_urls[index], pathlib.Path(dest))
+
+    async def credits(self) -> float:
+        """Return the account's remaining credits.
+
+        Raises:
+            APIError: the server refused (such as 401), after retries where they apply.
+            ResponseError: the answer was not a number.
+
+        """
+        self._check_open()
+
+        async def attempt() -> float:
+            envelope = await self._transport.exchange("GET", _CREDIT)
+            return decode_credits(envelope.data)
+
+        return await retrying(
+            attempt, policy=self._retry, retryable=is_transient, deadline=None, operation="credit"
+        )

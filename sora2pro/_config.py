@@ -1,0 +1,139 @@
+"""Frozen, self-validating settings: how to poll, how to retry, how long to wait."""
+
+from __future__ import annotations
+
+import math
+import typing
+
+import attrs
+
+from sora2pro._errors import InvalidInputError
+
+__all__ = [
+    "DEFAULT_POLL",
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUTS",
+    "DEFAULT_WAIT_TIMEOUT",
+    "PollPolicy",
+    "RetryPolicy",
+    "Timeouts",
+    "check_timeout",
+]
+
+#: How long ``wait()`` and ``generate()`` wait for a task by default: 30 minutes.
+DEFAULT_WAIT_TIMEOUT = 30 * 60.0
+
+
+def check_timeout(name: str, value: float | None) -> None:
+    """Refuse a negative, zero or non-finite duration; ``None`` means "no limit".
+
+    Raises:
+        InvalidInputError: if ``value`` is not ``None`` or a positive finite number.
+
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(name, f"must be a number of seconds or None, not {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidInputError(name, f"must be positive (None means no limit), not {value!r}")
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[typing.Any], value: float) -> None:
+    check_timeout(attribute.name, value)
+
+
+def _positive_or_none(
+    _instance: object, attribute: attrs.Attribute[typing.Any], value: float | None
+) -> None:
+    check_timeout(attribute.name, value)
+
+
+def _fraction(_instance: object, attribute: attrs.Attribute[typing.Any], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise InvalidInputError(attribute.name, f"must be between 0 and 1, not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class PollPolicy:
+    """How ``wait()`` spaces its status requests.
+
+    The interval starts at ``min_interval`` and grows by ``multiplier`` after each
+    poll up to ``max_interval``: with the defaults about every 2-5 s in the first
+    half minute, 5-20 s up to two minutes, then every 30 s, as the provider advises.
+    When the server reports ``progress``, the next poll aims at the expected finish
+    instead (still within the two bounds). Each interval is spread by ``jitter``
+    (a fraction) so that many waits do not poll in lockstep.
+
+    Attributes:
+        min_interval: Shortest pause between two polls of one task, in seconds.
+        max_interval: Longest pause between two polls of one task, in seconds.
+        multiplier: Growth of the pause after each poll (at least 1).
+        jitter: Random spread of each pause, as a fraction (0 to 1).
+        not_visible_for: How long a new task may answer "recordInfo is null"
+            (not visible yet) before the wait gives up, in seconds.
+        use_progress: Aim polls at the finish predicted from ``progress``.
+
+    """
+
+    min_interval: float = attrs.field(default=2.0, validator=_positive)
+    max_interval: float = attrs.field(default=30.0, validator=_positive)
+    multiplier: float = attrs.field(default=1.3, validator=_positive)
+    jitter: float = attrs.field(default=0.2, validator=_fraction)
+    not_visible_for: float = attrs.field(default=60.0, validator=_positive)
+    use_progress: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_interval < self.min_interval:
+            raise InvalidInputError("max_interval", "must not be shorter than min_interval")
+        if self.multiplier < 1:
+            raise InvalidInputError("multiplier", "must be at least 1")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How failed requests are retried: exponential backoff with full jitter.
+
+    Only named transient failures are retried (see the README); a ``Retry-After``
+    from the server is honoured as a minimum pause. A pause that would pass the
+    caller's deadline, or ``max_delay``, ends the retries and re-raises the error.
+
+    Attributes:
+        attempts: Tries in all, the first included (1 means no retry).
+        base_delay: Pause ceiling before the first retry, doubled after each, in seconds.
+        max_delay: Longest single pause, ``Retry-After`` included, in seconds.
+        max_elapsed: Total time after which no further try starts, in seconds,
+            or None for no limit other than ``attempts``.
+
+    """
+
+    attempts: int = attrs.field(default=5)
+    base_delay: float = attrs.field(default=0.5, validator=_positive)
+    max_delay: float = attrs.field(default=30.0, validator=_positive)
+    max_elapsed: float | None = attrs.field(default=120.0, validator=_positive_or_none)
+
+    @attempts.validator
+    def _check_attempts(self, _attribute: attrs.Attribute[typing.Any], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInputError("attempts", f"must be a whole number >= 1, not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    """Limits on one HTTP exchange, in seconds; None lifts a limit.
+
+    Attributes:
+        connect: To open a connection.
+        read: Between two pieces of an answer (also bounds a stalled download).
+        request: For a whole API request and its answer (not for downloads).
+
+    """
+
+    connect: float | None = attrs.field(default=10.0, validator=_positive_or_none)
+    read: float | None = attrs.field(default=60.0, validator=_positive_or_none)
+    request: float | None = attrs.field(default=120.0, validator=_positive_or_none)
+
+
+DEFAULT_POLL = PollPolicy()
+DEFAULT_RETRY = RetryPolicy()
+DEFAULT_TIMEOUTS = Timeouts()

@@ -1,0 +1,78 @@
+"""Fetch a result video to a file, atomically: all of it, or nothing at the destination."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pathlib
+import secrets
+import typing
+
+import aiohttp
+
+from sora2pro._errors import DownloadError
+from sora2pro._http import USER_AGENT
+
+if typing.TYPE_CHECKING:
+    from sora2pro._http import Transport
+
+__all__ = ["download_to"]
+
+logger = logging.getLogger("sora2pro")
+
+_CHUNK = 1 << 20
+
+
+async def download_to(transport: Transport, url: str, dest: pathlib.Path) -> pathlib.Path:
+    """Stream ``url`` into a temporary file beside ``dest``, then rename it into place.
+
+    The request carries no API key: result URLs point at a file host, not the API.
+
+    Raises:
+        DownloadError: the file could not be fetched, or arrived shorter or longer
+            than its Content-Length; nothing is left at ``dest`` or beside it.
+
+    """
+    part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+    try:
+        written = await _fetch(transport, url, part)
+        await asyncio.to_thread(part.replace, dest)
+    except BaseException:
+        part.unlink(missing_ok=True)  # a partial file never stays behind, even on cancel
+        raise
+    logger.info(
+        "downloaded %d bytes to %s", written, dest, extra={"event": "downloaded", "path": str(dest)}
+    )
+    return dest
+
+
+async def _fetch(transport: Transport, url: str, part: pathlib.Path) -> int:
+    try:
+        async with transport.session().get(
+            url,
+            headers={"User-Agent": USER_AGENT},
+            timeout=transport.client_timeout(None, whole=False),
+        ) as response:
+            if response.status != 200:
+                raise DownloadError(
+                    f"download answered HTTP {response.status}", http_status=response.status
+                )
+            written = await _write_stream(response, part)
+            expected = response.content_length
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise DownloadError(f"download failed: {exc!r}") from exc
+    if expected is not None and written != expected:
+        raise DownloadError(f"download ended after {written} of {expected} bytes", http_status=200)
+    return written
+
+
+async def _write_stream(response: aiohttp.ClientResponse, part: pathlib.Path) -> int:
+    written = 0
+    file = await asyncio.to_thread(part.open, "xb")
+    try:
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            await asyncio.to_thread(file.write, chunk)
+            written += len(chunk)
+    finally:
+        await asyncio.to_thread(file.close)
+    return written

@@ -1,0 +1,266 @@
+"""Every error sora2pro raises, under one root.
+
+::
+
+    Sora2ProError
+    ├── InvalidInputError (ValueError)     refused locally, nothing was sent
+    ├── APIError                           the server answered with an error code
+    │   ├── AuthenticationError             401 missing or bad key
+    │   ├── InsufficientCreditsError        402 not enough credits
+    │   ├── NotFoundError                   404 no such resource or task
+    │   ├── UnprocessableError              422 request failed validation
+    │   ├── RateLimitError                  429 rate limited (retried)
+    │   ├── QuotaExceededError              433 sub-key usage limit exceeded
+    │   ├── MaintenanceError                455 service in maintenance (retried)
+    │   ├── ServerError                     500 and other 5xx (reads retried)
+    │   ├── GenerationFailedError           501 generation failed
+    │   └── FeatureDisabledError            505 feature disabled
+    ├── ResponseError                      the answer was not the documented JSON
+    ├── TransportError                     connection failures and timeouts
+    │   └── SubmitUncertainError            a create may have run; its answer was lost
+    ├── DownloadError                      a result video could not be fetched
+    ├── TaskFailedError                    the task ended in state ``fail``
+    └── WaitTimeoutError (TimeoutError)    the wait's deadline passed first
+
+No message, repr or attribute of these errors holds the API key.
+"""
+
+from __future__ import annotations
+
+import typing
+
+if typing.TYPE_CHECKING:
+    from sora2pro._models import Task, TextToVideo
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "DownloadError",
+    "FeatureDisabledError",
+    "GenerationFailedError",
+    "InsufficientCreditsError",
+    "InvalidInputError",
+    "MaintenanceError",
+    "NotFoundError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "ResponseError",
+    "ServerError",
+    "Sora2ProError",
+    "SubmitUncertainError",
+    "TaskFailedError",
+    "TransportError",
+    "UnprocessableError",
+    "WaitTimeoutError",
+    "api_error",
+]
+
+
+class Sora2ProError(Exception):
+    """The root of every error raised by sora2pro.
+
+    Attributes:
+        task_id: The id of the task the failed call was about, once the server gave
+            one (``generate()`` fills it in, so a task id is never lost), else None.
+
+    """
+
+    task_id: str | None = None
+
+
+class InvalidInputError(Sora2ProError, ValueError):
+    """An argument was refused locally, before any request was sent.
+
+    Attributes:
+        field: The name of the offending argument.
+
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class APIError(Sora2ProError):
+    """The server answered with an error code, in the body or in the HTTP status.
+
+    Attributes:
+        code: The effective error code (the body ``code``, or the HTTP status when
+            the body said 200).
+        message: The server's message (``msg`` or ``message``), possibly empty.
+        http_status: The HTTP status of the answer.
+        retry_after: Seconds the server asked us to wait (``Retry-After``), if any.
+
+    """
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        *,
+        http_status: int,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{code} {message}".rstrip() + f" (HTTP {http_status})")
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing or wrong."""
+
+
+class InsufficientCreditsError(APIError):
+    """402: the account does not have enough credits."""
+
+
+class NotFoundError(APIError):
+    """404: no such resource or task."""
+
+
+class UnprocessableError(APIError):
+    """422: the request failed the server's validation.
+
+    On the task-details endpoint right after a create it means "not visible yet";
+    ``wait()`` keeps polling through it for a bounded time.
+    """
+
+
+class RateLimitError(APIError):
+    """429: too many requests; retried after a pause."""
+
+
+class QuotaExceededError(APIError):
+    """433: the sub-key's usage limit is exceeded."""
+
+
+class MaintenanceError(APIError):
+    """455: the service is in maintenance; retried after a pause."""
+
+
+class ServerError(APIError):
+    """500 or another 5xx: the server failed; reads are retried, creates never."""
+
+
+class GenerationFailedError(APIError):
+    """501: the generation failed."""
+
+
+class FeatureDisabledError(APIError):
+    """505: the feature is disabled."""
+
+
+class ResponseError(Sora2ProError):
+    """The answer was not the documented JSON: an HTML error page, a truncated body.
+
+    Attributes:
+        http_status: The HTTP status of the answer.
+        retry_after: Seconds the server asked us to wait (``Retry-After``), if any.
+
+    """
+
+    def __init__(
+        self, message: str, *, http_status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message if http_status is None else f"{message} (HTTP {http_status})")
+        self.http_status = http_status
+        self.retry_after = retry_after
+
+
+class TransportError(Sora2ProError):
+    """The request failed on the way: connection refused or lost, or a timeout.
+
+    Attributes:
+        request_sent: False when the request surely never left (the connection
+            could not be opened), True when it may have reached the server.
+
+    """
+
+    def __init__(self, message: str, *, request_sent: bool) -> None:
+        super().__init__(message)
+        self.request_sent = request_sent
+
+
+class SubmitUncertainError(TransportError):
+    """A create request may have reached the server, but no usable answer came back.
+
+    The task may exist and be billed. It is never re-sent automatically: look for
+    it, or submit again knowing it may run twice.
+
+    Attributes:
+        request: The request that was sent.
+
+    """
+
+    def __init__(self, message: str, *, request: TextToVideo) -> None:
+        super().__init__(message, request_sent=True)
+        self.request = request
+
+
+class DownloadError(Sora2ProError):
+    """A result video could not be fetched, or arrived incomplete.
+
+    Attributes:
+        http_status: The HTTP status of the answer, when there was one.
+
+    """
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class TaskFailedError(Sora2ProError):
+    """The task ended in state ``fail``.
+
+    Attributes:
+        task: The final snapshot, with ``fail_code`` and ``fail_message``.
+
+    """
+
+    def __init__(self, task: Task) -> None:
+        reason = " ".join(part for part in (task.fail_code, task.fail_message) if part)
+        super().__init__(f"task {task.id} failed" + (f": {reason}" if reason else ""))
+        self.task = task
+        self.task_id = task.id
+
+
+class WaitTimeoutError(Sora2ProError, TimeoutError):
+    """The wait's deadline passed before the task finished. The task may still run.
+
+    Attributes:
+        task_id: The task waited for.
+        last: The last snapshot seen, or None if none was.
+
+    """
+
+    def __init__(self, task_id: str, last: Task | None, timeout: float) -> None:
+        state = "never seen" if last is None else f"last seen {last.state.value}"
+        super().__init__(f"task {task_id} not finished after {timeout:g} s ({state})")
+        self.task_id = task_id
+        self.last = last
+
+
+_BY_CODE: dict[int, type[APIError]] = {
+    401: AuthenticationError,
+    402: InsufficientCreditsError,
+    404: NotFoundError,
+    422: UnprocessableError,
+    429: RateLimitError,
+    433: QuotaExceededError,
+    455: MaintenanceError,
+    501: GenerationFailedError,
+    505: FeatureDisabledError,
+}
+
+
+def api_error(
+    code: int, message: str, *, http_status: int, retry_after: float | None = None
+) -> APIError:
+    """Build the APIError subclass that matches ``code``; an unknown code gives APIError."""
+    cls = _BY_CODE.get(code)
+    if cls is None:
+        cls = ServerError if 500 <= code < 600 else APIError
+    return cls(code, message, http_status=http_status, retry_after=retry_after)

@@ -1,0 +1,190 @@
+"""One HTTP exchange with the API, every outcome mapped to a sora2pro error."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.utils
+import json
+import logging
+import platform
+import typing
+
+import aiohttp
+
+from sora2pro._convert import Envelope, decode_envelope
+from sora2pro._errors import ResponseError, TransportError, api_error
+from sora2pro._version import VERSION
+
+if typing.TYPE_CHECKING:
+    import cattrs
+
+    from sora2pro._config import Timeouts
+
+__all__ = ["USER_AGENT", "Transport", "parse_retry_after"]
+
+logger = logging.getLogger("sora2pro")
+
+USER_AGENT = f"sora2pro/{VERSION} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+
+#: The largest API answer read; task details are a few kilobytes.
+_MAX_ANSWER = 4 * 1024 * 1024
+
+# Failures that happen before a single byte of the request is written.
+_NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
+    """Read the whole body, or None once it passes ``_MAX_ANSWER`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > _MAX_ANSWER:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Read a ``Retry-After`` header (seconds or an HTTP date) as seconds from now."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+class Transport:
+    """Sends API requests with the key, and downloads without it."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        timeouts: Timeouts,
+        converter: cattrs.Converter,
+        session: aiohttp.ClientSession | None,
+    ) -> None:
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.timeouts = timeouts
+        self._converter = converter
+        self._session = session
+        self._owns_session = session is None
+        self.closed = False
+
+    @property
+    def owns_open_session(self) -> bool:
+        """Whether this transport opened a session it has not closed yet."""
+        return self._owns_session and self._session is not None and not self._session.closed
+
+    def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session, opened on first use inside the running loop."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if this transport opened it; a session passed in stays open."""
+        self.closed = True
+        if self.owns_open_session:
+            assert self._session is not None  # noqa: S101  # narrowed by owns_open_session
+            await self._session.close()
+
+    def redact(self, text: str) -> str:
+        """Remove the API key from text the server sent back (some proxies echo headers)."""
+        return text.replace(self._api_key, "***") if self._api_key in text else text
+
+    def client_timeout(
+        self, deadline: float | None, *, whole: bool = True
+    ) -> aiohttp.ClientTimeout:
+        """The aiohttp timeout for one exchange, cut short by ``deadline`` if sooner."""
+        total = self.timeouts.request if whole else None
+        if deadline is not None:
+            left = max(0.001, deadline - asyncio.get_running_loop().time())
+            total = left if total is None else min(total, left)
+        return aiohttp.ClientTimeout(
+            total=total, sock_connect=self.timeouts.connect, sock_read=self.timeouts.read
+        )
+
+    async def exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, object] | None = None,
+        deadline: float | None = None,
+    ) -> Envelope:
+        """Send one API request and return the answer's envelope if it says success.
+
+        Raises:
+            APIError: the HTTP status or the body ``code`` is an error (the subclass
+                for the code).
+            ResponseError: the answer is not the documented JSON.
+            TransportError: no answer came back; ``request_sent`` tells whether the
+                request may have reached the server.
+
+        """
+        headers = {"Authorization": f"Bearer {self._api_key}", "User-Agent": USER_AGENT}
+        try:
+            async with self.session().request(
+                method,
+                self.base_url + path,
+                params=params,
+                json=body,
+                headers=headers,
+                timeout=self.client_timeout(deadline),
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                raw = await _read_capped(response)
+        except _NOT_SENT as exc:
+            raise TransportError(
+                f"{method} {path}: could not connect: {exc}", request_sent=False
+            ) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
+            raise TransportError(f"{method} {path} {what}", request_sent=True) from exc
+        logger.debug(
+            "%s %s -> HTTP %d",
+            method,
+            path,
+            status,
+            extra={"event": "http", "method": method, "path": path, "status": status},
+        )
+        if raw is None:
+            raise ResponseError(f"{method} {path}: answer larger than 4 MiB", http_status=status)
+        return self._decode(method, path, raw, status, retry_after)
+
+    def _decode(
+        self, method: str, path: str, raw: bytes, status: int, retry_after: float | None
+    ) -> Envelope:
+        try:
+            payload = json.loads(raw)
+        except ValueError as exc:
+            snippet = self.redact(" ".join(raw[:120].decode("utf-8", "replace").split()))
+            raise ResponseError(
+                f"{method} {path}: answer is not JSON: {snippet!r}",
+                http_status=status,
+                retry_after=retry_after,
+            ) from exc
+        envelope = decode_envelope(self._converter, payload, http_status=status)
+        if envelope.code == 200 and status < 400:
+            return envelope
+        # The body code is the more precise of the two, unless it claims success.
+        code = envelope.code if envelope.code != 200 else status
+        raise api_error(
+            code, self.redact(envelope.message), http_status=status, retry_after=retry_after
+        )

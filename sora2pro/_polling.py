@@ -1,0 +1,128 @@
+"""Waiting for a task: when to poll next, and the loop that polls until the end."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import typing
+from collections.abc import Awaitable, Callable
+
+from sora2pro._errors import (
+    Sora2ProError,
+    TaskFailedError,
+    UnprocessableError,
+    WaitTimeoutError,
+)
+from sora2pro._models import Task, TaskState
+from sora2pro._retry import is_transient
+
+if typing.TYPE_CHECKING:
+    from sora2pro._config import PollPolicy
+
+__all__ = ["OnUpdate", "expected_remaining", "next_delay", "poll_until_done"]
+
+logger = logging.getLogger("sora2pro")
+
+#: Called with each snapshot whose state or progress changed; may be a coroutine function.
+OnUpdate = Callable[[Task], Awaitable[None] | None]
+
+
+def expected_remaining(task: Task) -> float | None:
+    """Seconds until the task likely ends, judged from its progress, or None.
+
+    Uses only server timestamps (created and last updated), so a skewed local
+    clock does not matter.
+    """
+    if task.progress is None or not 0 < task.progress < 100:
+        return None
+    if task.created_at is None or task.updated_at is None:
+        return None
+    elapsed = (task.updated_at - task.created_at).total_seconds()
+    if elapsed <= 0:
+        return None
+    return elapsed * (100 - task.progress) / task.progress
+
+
+def next_delay(policy: PollPolicy, attempt: int, task: Task | None) -> float:
+    """The pause before poll number ``attempt + 1``, within the policy's bounds."""
+    delay = policy.min_interval * policy.multiplier**attempt
+    if policy.use_progress and task is not None:
+        remaining = expected_remaining(task)
+        if remaining is not None:
+            delay = remaining
+    delay = min(policy.max_interval, max(policy.min_interval, delay))
+    spread = delay * policy.jitter
+    delay = random.uniform(delay - spread, delay + spread)
+    return min(policy.max_interval, max(policy.min_interval, delay))
+
+
+async def _notify(on_update: OnUpdate | None, task: Task) -> None:
+    if on_update is not None:
+        result = on_update(task)
+        if inspect.isawaitable(result):
+            await result
+
+
+async def poll_until_done(
+    fetch: Callable[[float | None], Awaitable[Task]],
+    task_id: str,
+    *,
+    policy: PollPolicy,
+    timeout: float | None,
+    on_update: OnUpdate | None,
+) -> Task:
+    """Poll ``fetch(deadline)`` until the task succeeds, fails or the deadline passes.
+
+    A task not visible yet (422 right after create) is polled for up to
+    ``policy.not_visible_for``; transient errors that outlive ``fetch``'s own
+    retries are logged and polled through until the deadline.
+
+    Raises:
+        TaskFailedError: the task ended in state ``fail``.
+        WaitTimeoutError: ``timeout`` passed first.
+
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = None if timeout is None else started + timeout
+    last: Task | None = None
+    attempt = 0
+    scope = asyncio.timeout_at(deadline)
+    try:
+        async with scope:
+            while True:
+                try:
+                    task = await fetch(deadline)
+                except UnprocessableError:
+                    if last is not None or loop.time() - started > policy.not_visible_for:
+                        raise
+                    hint = None
+                    logger.debug("task %s not visible yet", task_id)
+                except Sora2ProError as exc:
+                    if not is_transient(exc):
+                        raise
+                    logger.warning(
+                        "polling task %s failed (%s); polling on",
+                        task_id,
+                        exc,
+                        extra={"event": "poll_error", "task_id": task_id},
+                    )
+                    hint = last
+                else:
+                    if last is None or (task.state, task.progress) != (last.state, last.progress):
+                        await _notify(on_update, task)
+                    last = task
+                    if task.state is TaskState.SUCCESS:
+                        return task
+                    if task.state is TaskState.FAIL:
+                        raise TaskFailedError(task)
+                    hint = task
+                await asyncio.sleep(next_delay(policy, attempt, hint))
+                attempt += 1
+    except TimeoutError:
+        if scope.expired():
+            assert timeout is not None  # noqa: S101  # only a deadline expires
+            raise WaitTimeoutError(task_id, last, timeout) from None
+        raise

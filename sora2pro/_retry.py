@@ -1,0 +1,95 @@
+"""Bounded retries of named transient failures, built on ``backoff``."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import typing
+from collections.abc import Awaitable, Callable, Generator
+
+import backoff
+
+from sora2pro._errors import (
+    MaintenanceError,
+    RateLimitError,
+    ResponseError,
+    ServerError,
+    Sora2ProError,
+    TransportError,
+)
+
+if typing.TYPE_CHECKING:
+    from sora2pro._config import RetryPolicy
+
+__all__ = ["is_transient", "retrying"]
+
+logger = logging.getLogger("sora2pro")
+
+T = typing.TypeVar("T")
+
+
+def is_transient(error: Sora2ProError) -> bool:
+    """Whether a read that failed with ``error`` may succeed if tried again."""
+    if isinstance(error, RateLimitError | MaintenanceError | ServerError | TransportError):
+        return True
+    if isinstance(error, ResponseError):
+        # An error page from a proxy or a garbled body may pass; a 4xx page will not.
+        status = error.http_status
+        return status is None or status == 429 or not 400 <= status < 500
+    return False
+
+
+async def retrying(
+    call: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    retryable: Callable[[Sora2ProError], bool],
+    deadline: float | None,
+    operation: str,
+) -> T:
+    """Await ``call()``, retrying the errors ``retryable`` accepts, within ``policy``.
+
+    Pauses grow exponentially with full jitter, and are at least what a
+    ``Retry-After`` asked for. Retries stop, re-raising the last error unchanged,
+    when the attempts or ``max_elapsed`` are spent, when a pause would pass
+    ``deadline`` (a ``loop.time()`` value) or ``policy.max_delay``.
+    """
+    loop = asyncio.get_running_loop()
+
+    def pauses() -> Generator[float, typing.Any, None]:
+        error = yield 0.0  # primed by backoff; this value is discarded
+        for attempt in itertools.count():
+            pause = random.uniform(0, min(policy.max_delay, policy.base_delay * 2**attempt))
+            asked = getattr(error, "retry_after", None)
+            if asked is not None:
+                if asked > policy.max_delay:
+                    return
+                pause = max(pause, asked)
+            if deadline is not None and loop.time() + pause >= deadline:
+                return
+            error = yield pause
+
+    def log_retry(details: typing.Any) -> None:
+        error = details["exception"]
+        logger.info(
+            "%s failed (%s); retry %d in %.2f s",
+            operation,
+            error,
+            details["tries"],
+            details["wait"],
+            extra={"event": "retry", "operation": operation, "attempt": details["tries"]},
+        )
+
+    retried = backoff.on_exception(
+        pauses,
+        Sora2ProError,
+        max_tries=policy.attempts,
+        max_time=policy.max_elapsed,
+        jitter=None,
+        giveup=lambda error: not (isinstance(error, Sora2ProError) and retryable(error)),
+        on_backoff=log_retry,
+        logger=None,  # backoff's own log lines print the call's arguments
+    )(call)
+    return await retried()
