@@ -1,0 +1,436 @@
+"""An emulator of the Apikley Sora 2 Pro API: an ``aiohttp.web`` app on loopback.
+
+Faithful to API.md, and where in doubt stricter and quirkier than the real service:
+error codes come both in the body under HTTP 200 and in the HTTP status, the message
+key is ``msg`` or ``message`` at random, JSON comes inside strings, a new task
+answers ``422 recordInfo is null`` for a while, requests without a User-Agent are
+refused like the upstream CDN refuses them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import http
+import importlib.resources
+import json
+import logging
+import random
+import time
+import typing
+import uuid
+
+import aiohttp
+import attrs
+from aiohttp import web
+
+from sora2pro.testing._faults import Endpoint, Fault, FaultKind
+from sora2pro.testing._schema import create_errors
+from sora2pro.testing._tasks import EmulatedTask
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+__all__ = ["DEFAULT_API_KEY", "Emulator", "RecordedRequest"]
+
+logger = logging.getLogger("sora2pro.testing")
+
+#: The key the emulator accepts unless told otherwise.
+DEFAULT_API_KEY = "sk-emulator-key"
+
+_ROUTES = {
+    "/api/v1/jobs/createTask": Endpoint.CREATE,
+    "/api/v1/jobs/recordInfo": Endpoint.RECORD_INFO,
+    "/api/v1/chat/credit": Endpoint.CREDIT,
+}
+_FILES = "/files"
+_HTML_PAGE = "<html><head><title>{0}</title></head><body><h1>{0}</h1><hr>nginx</body></html>"
+
+Handler = typing.Callable[[web.Request], typing.Awaitable[web.StreamResponse]]
+Duration = float | None | typing.Callable[[random.Random], float | None]
+
+
+async def _read_body(request: web.Request) -> object:
+    """The request body as JSON, or as bytes if it is not JSON, or None if empty."""
+    if not request.body_exists:
+        return None
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+@attrs.frozen
+class RecordedRequest:
+    """One request the emulator received, kept for tests to inspect."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: object
+    time: float
+
+
+class Emulator:
+    """The API on ``http://127.0.0.1:<port>``, for offline runs and tests.
+
+    Use ``async with Emulator() as emu:`` and point a client at ``emu.url`` with
+    ``emu.api_key``.
+
+    Args:
+        api_key: The only key accepted.
+        duration: Seconds from create to end, a function of the emulator's random
+            generator giving them, or None for tasks that end only by :meth:`finish`.
+        fail_rate: Share of tasks that end in ``fail``.
+        not_visible_for: Seconds a new task answers "recordInfo is null".
+        progress: Report ``progress`` (newer deployments do; older ones do not).
+        credits: The starting balance; each create costs ``cost``.
+        cost: Credits one create costs.
+        create_limit: ``(count, seconds)``: at most that many creates in any window,
+            else HTTP 429. None: no limit.
+        status_limit: The same for recordInfo queries.
+        callbacks: POST the result to ``callBackUrl`` when a task ends.
+        seed: Seeds every random quirk, so a run can be repeated.
+        host: Address to listen on (loopback by default).
+        port: Port to listen on; 0 picks a free one.
+
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        duration: Duration = 1.0,
+        fail_rate: float = 0.0,
+        not_visible_for: float = 0.3,
+        progress: bool = True,
+        credits: float = 1000.0,
+        cost: float = 1.0,
+        create_limit: tuple[int, float] | None = None,
+        status_limit: tuple[int, float] | None = None,
+        callbacks: bool = True,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.api_key = api_key
+        self.duration = duration
+        self.fail_rate = fail_rate
+        self.not_visible_for = not_visible_for
+        self.progress = progress
+        self.credits = credits
+        self.cost = cost
+        self.create_limit = create_limit
+        self.status_limit = status_limit
+        self.callbacks = callbacks
+        self.host = host
+        self.port = port
+        self.rng = random.Random(seed)
+        self.tasks: dict[str, EmulatedTask] = {}
+        self.requests: list[RecordedRequest] = []
+        #: 429 answers the rate limits gave, by endpoint.
+        self.rate_limited: collections.Counter[Endpoint] = collections.Counter()
+        #: Callback bodies sent, in order, with the URL they went to.
+        self.callbacks_sent: list[tuple[str, dict[str, typing.Any]]] = []
+        self._faults: dict[Endpoint, collections.deque[Fault]] = collections.defaultdict(
+            collections.deque
+        )
+        self._windows: dict[Endpoint, collections.deque[float]] = collections.defaultdict(
+            collections.deque
+        )
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._video = importlib.resources.files(__package__).joinpath("sample.mp4").read_bytes()
+        self.app = web.Application(middlewares=[self._middleware])
+        self.app.router.add_post("/api/v1/jobs/createTask", self._create)
+        self.app.router.add_get("/api/v1/jobs/recordInfo", self._record_info)
+        self.app.router.add_get("/api/v1/chat/credit", self._credit)
+        self.app.router.add_get(_FILES + "/{name}", self._file)
+
+    def __repr__(self) -> str:
+        where = self.url if self._runner else "not started"
+        return f"<sora2pro.testing.Emulator {where} tasks={len(self.tasks)}>"
+
+    @property
+    def url(self) -> str:
+        """The base URL to give a client, once started."""
+        if self._runner is None:
+            raise RuntimeError("the emulator is not started")
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Start listening."""
+        self._session = aiohttp.ClientSession()
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def close(self) -> None:
+        """Stop listening, cancel pending callbacks, and release everything."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    async def __aenter__(self) -> typing.Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- what tests steer and read ---------------------------------------------------
+
+    def inject(
+        self, fault: Fault, endpoint: Endpoint | str = Endpoint.CREATE, times: int = 1
+    ) -> None:
+        """Make the next ``times`` requests to ``endpoint`` misbehave as ``fault`` says."""
+        self._faults[Endpoint(endpoint)].extend([fault] * times)
+
+    def finish(
+        self,
+        task_id: str,
+        *,
+        success: bool = True,
+        fail_code: str = "500",
+        fail_message: str = "Internal Error, Please try again later.",
+    ) -> None:
+        """End a task now, in success or failure."""
+        task = self.tasks[task_id]
+        task.fails = not success
+        task.fail_code = fail_code
+        task.fail_message = fail_message
+        task.ended = asyncio.get_running_loop().time()
+        self._schedule_callback(task, 0.0)
+
+    def force_state(self, task_id: str, state: str, progress: int | None = None) -> None:
+        """Make a task report ``state`` (any string, documented or not) until it ends."""
+        task = self.tasks[task_id]
+        task.forced_state = state
+        task.forced_progress = progress
+
+    @property
+    def create_bodies(self) -> list[object]:
+        """The bodies of every createTask request received, valid or not."""
+        return [r.body for r in self.requests if r.path == "/api/v1/jobs/createTask"]
+
+    def count(self, endpoint: Endpoint | str) -> int:
+        """How many requests reached ``endpoint``."""
+        path = {v: k for k, v in _ROUTES.items()}.get(Endpoint(endpoint), _FILES)
+        return sum(1 for r in self.requests if r.path.startswith(path))
+
+    # -- the server ------------------------------------------------------------------
+
+    def _envelope(
+        self, code: int, message: str, data: object = None, *, http_status: int = 200
+    ) -> web.Response:
+        key = self.rng.choice(["msg", "message"])
+        return web.json_response({"code": code, key: message, "data": data}, status=http_status)
+
+    def _error(self, code: int, message: str) -> web.Response:
+        # Newer upstream docs answer HTTP 200 with the error in the body; older ones
+        # mirror it in the status. Both happen.
+        status = code if self.rng.random() < 0.5 else 200
+        return self._envelope(code, message, http_status=status)
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        body = await _read_body(request)
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                query=dict(request.query),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=body,
+                time=asyncio.get_running_loop().time(),
+            )
+        )
+        if not request.headers.get("User-Agent"):
+            return web.Response(
+                status=403, text=_HTML_PAGE.format("403 Forbidden"), content_type="text/html"
+            )
+        endpoint = _ROUTES.get(request.path, Endpoint.FILES)
+        queue = self._faults[endpoint]
+        if queue:
+            return await self._misbehave(queue.popleft(), request, handler)
+        return await self._serve(endpoint, request, handler)
+
+    async def _serve(
+        self, endpoint: Endpoint, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        if endpoint is not Endpoint.FILES:
+            if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+                return self._error(401, "You do not have access permissions")
+            if self._over_limit(endpoint):
+                self.rate_limited[endpoint] += 1
+                headers = {"Retry-After": "1"} if self.rng.random() < 0.5 else {}
+                response = self._envelope(
+                    429, "Too many requests, please slow down", http_status=429
+                )
+                response.headers.update(headers)
+                return response
+        return await handler(request)
+
+    def _over_limit(self, endpoint: Endpoint) -> bool:
+        limit = {Endpoint.CREATE: self.create_limit, Endpoint.RECORD_INFO: self.status_limit}.get(
+            endpoint
+        )
+        if limit is None:
+            return False
+        count, window = limit
+        now = asyncio.get_running_loop().time()
+        stamps = self._windows[endpoint]
+        while stamps and now - stamps[0] >= window:
+            stamps.popleft()
+        if len(stamps) >= count:
+            return True
+        stamps.append(now)
+        return False
+
+    async def _misbehave(
+        self, fault: Fault, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        kind = fault.kind
+        if kind is FaultKind.DELAY:
+            await asyncio.sleep(fault.seconds)
+            return await handler(request)
+        if kind is FaultKind.ERROR:
+            answer = self._envelope(fault.code, fault.message, http_status=fault.http_status)
+            if fault.retry_after is not None:
+                answer.headers["Retry-After"] = fault.retry_after
+            return answer
+        if kind is FaultKind.HTML:
+            title = f"{fault.http_status} {http.HTTPStatus(fault.http_status).phrase}"
+            return web.Response(
+                status=fault.http_status, text=_HTML_PAGE.format(title), content_type="text/html"
+            )
+        if fault.after_create:
+            await handler(request)
+        if kind is FaultKind.GARBAGE:
+            return web.Response(text='{"code": 200, "msg": "success", "data": {"taskId": ')
+        response: web.StreamResponse
+        if kind is FaultKind.TRUNCATE:
+            payload = b'{"code": 200, "msg": "success", "data": {"taskId": "task_lost"}}'
+            response = web.StreamResponse()
+            response.content_length = len(payload)
+            response.content_type = "application/json"
+            await response.prepare(request)
+            await response.write(payload[: len(payload) // 2])
+        else:
+            response = web.Response()
+        assert request.transport is not None  # noqa: S101  # a live request has one
+        request.transport.close()
+        return response
+
+    async def _create(self, request: web.Request) -> web.Response:
+        body = await _read_body(request)  # aiohttp keeps the bytes read before
+        errors = create_errors(body)
+        if errors:
+            return self._error(422, "; ".join(errors))
+        assert isinstance(body, dict)  # noqa: S101  # create_errors checked it
+        if self.credits < self.cost:
+            return self._error(402, "Credits insufficient")
+        self.credits -= self.cost
+        loop = asyncio.get_running_loop()
+        if self.rng.random() < 0.5:
+            task_id = f"task_{body['model']}_{int(time.time() * 1000)}{len(self.tasks):04d}"
+        else:
+            task_id = uuid.UUID(int=self.rng.getrandbits(128)).hex
+        duration = self.duration(self.rng) if callable(self.duration) else self.duration
+        task = EmulatedTask(
+            id=task_id,
+            body=body,
+            created=loop.time(),
+            created_ms=int(time.time() * 1000),
+            duration=duration,
+            fails=self.rng.random() < self.fail_rate,
+        )
+        self.tasks[task_id] = task
+        if duration is not None:
+            self._schedule_callback(task, duration)
+        return self._envelope(200, "success", {"taskId": task_id})
+
+    async def _record_info(self, request: web.Request) -> web.Response:
+        task_id = request.query.get("taskId", "")
+        if not task_id:
+            return self._error(400, "taskId is required")
+        task = self.tasks.get(task_id)
+        if task is None:
+            return self._error(404, "task not found")
+        now = asyncio.get_running_loop().time()
+        if now - task.created < self.not_visible_for and task.ended is None:
+            return self._error(422, "recordInfo is null")
+        data = task.record(
+            now,
+            file_url=self.url + _FILES,
+            rng=self.rng,
+            progress=self.progress,
+        )
+        return self._envelope(200, "success", data)
+
+    async def _credit(self, _request: web.Request) -> web.Response:
+        return self._envelope(200, "success", self.credits)
+
+    async def _file(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        task = self.tasks.get(name.removesuffix(".mp4").removesuffix("-watermark"))
+        if task is None or task.state(asyncio.get_running_loop().time())[0] != "success":
+            return web.Response(status=404, text=_HTML_PAGE.format("404 Not Found"))
+        return web.Response(body=self._video, content_type="video/mp4")
+
+    # -- callbacks -------------------------------------------------------------------
+
+    def _schedule_callback(self, task: EmulatedTask, delay: float) -> None:
+        url = task.body.get("callBackUrl")
+        if not self.callbacks or not isinstance(url, str):
+            return
+        timer = self._timers.pop(task.id, None)
+        if timer is not None:
+            timer.cancel()
+        self._timers[task.id] = asyncio.get_running_loop().call_later(
+            delay, self._spawn, lambda: self._send_callback(task, url)
+        )
+
+    def _spawn(self, make: Callable[[], Awaitable[None]]) -> None:
+        job = asyncio.ensure_future(make())
+        self._background.add(job)
+        job.add_done_callback(self._background.discard)
+
+    async def _send_callback(self, task: EmulatedTask, url: str) -> None:
+        self._timers.pop(task.id, None)
+        now = asyncio.get_running_loop().time()
+        data = task.record(
+            now,
+            file_url=self.url + _FILES,
+            rng=self.rng,
+            progress=self.progress,
+            callback=True,
+        )
+        success = data["state"] == "success"
+        body = {
+            "code": 200 if success else 501,
+            "msg": "success" if success else task.fail_message,
+            "data": data,
+        }
+        self.callbacks_sent.append((url, body))
+        assert self._session is not None  # noqa: S101  # set by start()
+        try:
+            async with self._session.post(
+                url, json=body, timeout=aiohttp.ClientTimeout(total=15)
+            ) as response:
+                await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            logger.info("callback to %s failed: %r", url, exc)

@@ -1,0 +1,99 @@
+"""Scripted faults: what the emulator does instead of answering normally."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+__all__ = ["Endpoint", "Fault", "FaultKind"]
+
+
+class Endpoint(enum.StrEnum):
+    """The emulated routes a fault can target."""
+
+    CREATE = "createTask"
+    RECORD_INFO = "recordInfo"
+    CREDIT = "credit"
+    FILES = "files"
+
+
+class FaultKind(enum.Enum):
+    """How a faulty answer misbehaves."""
+
+    ERROR = "error"
+    HTML = "html"
+    DISCONNECT = "disconnect"
+    TRUNCATE = "truncate"
+    GARBAGE = "garbage"
+    DELAY = "delay"
+
+
+@attrs.frozen
+class Fault:
+    """One misbehaviour, built with the class methods below and given to ``Emulator.inject``."""
+
+    kind: FaultKind
+    code: int = 500
+    http_status: int = 200
+    message: str = ""
+    retry_after: str | None = None
+    seconds: float = 0.0
+    after_create: bool = False
+
+    @classmethod
+    def error(
+        cls,
+        code: int,
+        *,
+        http_status: int = 200,
+        message: str = "",
+        retry_after: float | str | None = None,
+    ) -> Fault:
+        """Answer the JSON envelope with body ``code`` under ``http_status``."""
+        return cls(
+            FaultKind.ERROR,
+            code=code,
+            http_status=http_status,
+            message=message or f"emulated error {code}",
+            retry_after=None if retry_after is None else str(retry_after),
+        )
+
+    @classmethod
+    def rate_limited(cls, *, retry_after: float | str | None = None) -> Fault:
+        """Answer like the rate limiter: HTTP 429, body code 429."""
+        return cls.error(429, http_status=429, message="Too many requests", retry_after=retry_after)
+
+    @classmethod
+    def maintenance(cls, *, retry_after: float | str | None = None) -> Fault:
+        """Answer code 455, service in maintenance."""
+        return cls.error(455, message="Service is under maintenance", retry_after=retry_after)
+
+    @classmethod
+    def html(cls, http_status: int = 502) -> Fault:
+        """Answer an HTML error page, as a proxy in front of the API would."""
+        return cls(FaultKind.HTML, http_status=http_status)
+
+    @classmethod
+    def disconnect(cls, *, after_create: bool = False) -> Fault:
+        """Close the connection without an answer.
+
+        With ``after_create`` on createTask, the task is created (and billed) first:
+        the answer is lost, the task is real.
+        """
+        return cls(FaultKind.DISCONNECT, after_create=after_create)
+
+    @classmethod
+    def truncate(cls, *, after_create: bool = False) -> Fault:
+        """Promise a body by Content-Length, send half of it, then close."""
+        return cls(FaultKind.TRUNCATE, after_create=after_create)
+
+    @classmethod
+    def garbage(cls, *, after_create: bool = False) -> Fault:
+        """Answer HTTP 200 with a body that is not valid JSON."""
+        return cls(FaultKind.GARBAGE, after_create=after_create)
+
+    @classmethod
+    def delay(cls, seconds: float) -> Fault:
+        """Wait ``seconds`` before answering normally (for client timeouts)."""
+        return cls(FaultKind.DELAY, seconds=seconds)
