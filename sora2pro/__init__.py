@@ -50,7 +50,7 @@ from sora2pro._models import (
     TextToVideoOptions,
 )
 from sora2pro._polling import OnUpdate
-from sora2pro._version import VERSION
+from sora2pro._version import VERSION as _VERSION
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -92,4 +92,4 @@ __all__ = [
     "__version__",
 ]
 
-__version__ = VERSION
+__version__ = _VERSION

@@ -1,0 +1,231 @@
+"""The ``sora2pro`` command line.
+
+Exit codes: 0 success, 1 the task failed, 2 usage error, 3 API error, 4 timeout,
+5 uncertain submit, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+import typing
+
+from sora2pro._client import Client
+from sora2pro._config import DEFAULT_WAIT_TIMEOUT, PollPolicy
+from sora2pro._errors import (
+    InvalidInputError,
+    Sora2ProError,
+    SubmitUncertainError,
+    TaskFailedError,
+    WaitTimeoutError,
+)
+from sora2pro._models import Task, TextToVideo
+from sora2pro._version import VERSION
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_TASK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_API_ERROR = 3
+EXIT_TIMEOUT = 4
+EXIT_UNCERTAIN = 5
+EXIT_INTERRUPTED = 130
+
+#: How long an emulated task takes in ``--offline`` runs, in seconds.
+OFFLINE_DURATION = 4.0
+
+_EPILOG = """\
+environment:
+  APIKLEY_API_KEY    the API key (not needed with --offline)
+  APIKLEY_BASE_URL   the API address (default https://api.apikley.ru)
+
+exit status:
+  0 success, 1 the task failed, 2 usage error, 3 API error (auth, credits,
+  validation, server), 4 timeout, 5 uncertain submit (the task may exist),
+  130 interrupted
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sora2pro",
+        description="Generate videos with the Apikley Sora 2 Pro text-to-video API.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"sora2pro {VERSION}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    generate = commands.add_parser(
+        "generate",
+        help="generate a video from a prompt and wait for it",
+        description="Submit a prompt, show its progress, print the task id at once and the "
+        "video URL(s) at the end; save the video with --output.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    generate.add_argument("prompt", help="what the video shows (1 to 10,000 characters)")
+    generate.add_argument("--aspect-ratio", choices=["landscape", "portrait"], default="landscape")
+    generate.add_argument(
+        "--frames", choices=["10", "15"], default="10", help="length in seconds (default 10)"
+    )
+    generate.add_argument("--size", choices=["standard", "high"], default="high")
+    generate.add_argument(
+        "--no-watermark", action="store_true", help="ask for a video without watermark"
+    )
+    generate.add_argument(
+        "--character",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a character id to use (up to 5; repeat the option)",
+    )
+    generate.add_argument("--output", "-o", metavar="FILE", help="save the video to FILE")
+    generate.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_WAIT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up waiting after SECONDS (default 1800); the task keeps running",
+    )
+    generate.add_argument(
+        "--offline",
+        action="store_true",
+        help="run against the built-in emulator: no key, no network, a sample video",
+    )
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="run the API emulator, to test your own app offline",
+        description="Serve an emulator of the API until interrupted. Point your app at "
+        "the printed APIKLEY_BASE_URL with the printed APIKLEY_API_KEY.",
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    emulator.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    emulator.add_argument(
+        "--duration", type=float, default=30.0, help="seconds a task takes (default 30)"
+    )
+    emulator.add_argument(
+        "--fail-rate", type=float, default=0.0, help="share of tasks that fail (default 0)"
+    )
+    return parser
+
+
+class _Status:
+    """One live status line on a terminal, or a plain line per change elsewhere."""
+
+    def __init__(self, stream: typing.TextIO) -> None:
+        self._stream = stream
+        self._live = stream.isatty()
+        self._started = time.monotonic()
+
+    def update(self, task: Task) -> None:
+        elapsed = int(time.monotonic() - self._started)
+        progress = "" if task.progress is None else f" {task.progress:3d}%"
+        line = f"{task.raw_state}{progress}  {elapsed // 60}:{elapsed % 60:02d}"
+        if self._live:
+            self._stream.write(f"\r\x1b[K{line}")
+        else:
+            self._stream.write(f"{line}\n")
+        self._stream.flush()
+
+    def end(self) -> None:
+        if self._live:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+@contextlib.asynccontextmanager
+async def _client(offline: bool) -> AsyncIterator[Client]:
+    if not offline:
+        async with Client() as client:
+            yield client
+        return
+    from sora2pro.testing import Emulator  # noqa: PLC0415  # needs the cli extra
+
+    async with (
+        Emulator(duration=OFFLINE_DURATION, not_visible_for=0.3) as emulator,
+        Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            poll=PollPolicy(min_interval=0.25, max_interval=1.0),
+        ) as client,
+    ):
+        print(f"offline: using the built-in emulator at {emulator.url}", file=sys.stderr)
+        yield client
+
+
+async def _generate(args: argparse.Namespace) -> int:
+    request = TextToVideo(
+        args.prompt,
+        aspect_ratio=args.aspect_ratio,
+        n_frames=args.frames,
+        size=args.size,
+        remove_watermark=True if args.no_watermark else None,
+        character_ids=args.character,
+    )
+    async with _client(args.offline) as client:
+        task_id = await client.submit(request)
+        print(f"task {task_id}", flush=True)
+        status = _Status(sys.stderr)
+        try:
+            task = await client.wait(task_id, timeout=args.timeout, on_update=status.update)
+        finally:
+            status.end()
+        for url in task.result_urls:
+            print(f"video {url}")
+        if args.output:
+            path = await client.download(task, args.output)
+            print(f"saved {path}")
+    return EXIT_OK
+
+
+async def _emulate(args: argparse.Namespace) -> int:
+    from sora2pro.testing import Emulator  # noqa: PLC0415  # needs the cli extra
+
+    async with Emulator(
+        host=args.host, port=args.port, duration=args.duration, fail_rate=args.fail_rate
+    ) as emulator:
+        print(f"sora2pro emulator listening on {emulator.url} (Ctrl-C stops it)")
+        print(f"export APIKLEY_BASE_URL={emulator.url} APIKLEY_API_KEY={emulator.api_key}")
+        sys.stdout.flush()
+        await asyncio.Event().wait()
+    return EXIT_OK
+
+
+def _exit_code(error: Sora2ProError) -> int:
+    if isinstance(error, TaskFailedError):
+        return EXIT_TASK_FAILED
+    if isinstance(error, InvalidInputError):
+        return EXIT_USAGE
+    if isinstance(error, WaitTimeoutError):
+        return EXIT_TIMEOUT
+    if isinstance(error, SubmitUncertainError):
+        return EXIT_UNCERTAIN
+    return EXIT_API_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    command = _generate if args.command == "generate" else _emulate
+    try:
+        return asyncio.run(command(args))
+    except Sora2ProError as error:
+        print(f"sora2pro: error: {error}", file=sys.stderr)
+        if error.task_id is not None:
+            print(f"sora2pro: the task id is {error.task_id}", file=sys.stderr)
+        return _exit_code(error)
+    except ImportError as error:
+        print(f"sora2pro: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\nsora2pro: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,71 @@
+"""Shared fixtures: an emulator on loopback and a client tuned to poll fast."""
+
+from __future__ import annotations
+
+import pathlib
+import typing
+
+import openapi_schema_validator
+import pytest
+import pytest_asyncio
+import yaml
+
+import sora2pro
+from sora2pro.testing import Emulator
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+SEED = (
+    pathlib.Path(__file__).resolve().parents[2]
+    / "shared"
+    / "seed"
+    / "sora-2-pro-text-to-video.openapi.yaml"
+)
+
+FAST_POLL = sora2pro.PollPolicy(min_interval=0.01, max_interval=0.05, not_visible_for=5.0)
+FAST_RETRY = sora2pro.RetryPolicy(attempts=4, base_delay=0.01, max_delay=2.0, max_elapsed=10.0)
+
+
+def seed_document() -> dict[str, typing.Any]:
+    """The provider's OpenAPI document from shared/seed (the source of truth)."""
+    if not SEED.exists():
+        pytest.skip(f"the provider's OpenAPI document is not at {SEED}")
+    document: dict[str, typing.Any] = yaml.safe_load(SEED.read_text("utf-8"))
+    return document
+
+
+def assert_valid_create_body(body: object) -> None:
+    """Fail unless ``body`` fits the createTask schema of the provider's own document."""
+    operation = seed_document()["paths"]["/api/v1/jobs/createTask"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    openapi_schema_validator.validate(
+        body,
+        schema,
+        cls=openapi_schema_validator.OAS30Validator,
+        format_checker=openapi_schema_validator.oas30_format_checker,
+    )
+
+
+@pytest_asyncio.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    """A running emulator whose tasks take 0.3 s; checks every body the client sent."""
+    async with Emulator(duration=0.3, not_visible_for=0.05) as emu:
+        yield emu
+    sent_by_client = [
+        r.body
+        for r in emu.requests
+        if r.path == "/api/v1/jobs/createTask"
+        and r.headers.get("user-agent", "").startswith("sora2pro/")
+    ]
+    for body in sent_by_client:
+        assert_valid_create_body(body)
+
+
+@pytest_asyncio.fixture
+async def client(emulator: Emulator) -> AsyncIterator[sora2pro.Client]:
+    """A client of the emulator with fast polling and short retry pauses."""
+    async with sora2pro.Client(
+        emulator.api_key, base_url=emulator.url, poll=FAST_POLL, retry=FAST_RETRY
+    ) as client:
+        yield client

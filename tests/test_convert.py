@@ -1,0 +1,302 @@
+"""Wire conversion: every quirk of API.md decodes, anything malformed is a ResponseError."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import typing
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sora2pro import ResponseError, TaskState, TextToVideo
+from sora2pro._convert import (
+    decode_credits,
+    decode_envelope,
+    decode_task,
+    decode_task_id,
+    encode_create,
+    make_converter,
+)
+
+from .conftest import assert_valid_create_body
+
+CONVERTER = make_converter()
+CREATED_MS = 1_765_183_463_848
+
+
+def record(**overrides: object) -> dict[str, object]:
+    """A recordInfo ``data`` object for a finished task, as the provider documents it."""
+    data: dict[str, object] = {
+        "taskId": "task_sora-2-pro-text-to-video_1765183463848",
+        "model": "sora-2-pro-text-to-video",
+        "state": "success",
+        "param": json.dumps(
+            {
+                "model": "sora-2-pro-text-to-video",
+                "callBackUrl": "https://example.com/cb",
+                "input": json.dumps({"prompt": "a dog", "n_frames": "15", "size": "standard"}),
+            }
+        ),
+        "resultJson": json.dumps(
+            {"resultUrls": ["https://f/a.mp4"], "resultWaterMarkUrls": ["https://f/w.mp4"]}
+        ),
+        "failCode": "",
+        "failMsg": "",
+        "progress": 100,
+        "costTime": 15000,
+        "createTime": CREATED_MS,
+        "updateTime": CREATED_MS + 60_000,
+        "completeTime": CREATED_MS + 60_000,
+    }
+    return data | overrides
+
+
+def test_documented_task_decodes() -> None:
+    """A documented success answer gives every Task field, in Python terms."""
+    task = decode_task(CONVERTER, record())
+    assert TaskState.SUCCESS is task.state
+    assert ("https://f/a.mp4",) == task.result_urls
+    assert ("https://f/w.mp4",) == task.watermark_urls
+    assert task.fail_code is None
+    assert task.fail_message is None
+    assert dt.datetime(2025, 12, 8, 8, 44, 23, 848000, tzinfo=dt.UTC) == task.created_at
+    assert task.completed_at == task.updated_at
+    assert (
+        TextToVideo("a dog", n_frames=15, size="standard", callback_url="https://example.com/cb")
+        == task.request
+    )
+    assert task.done
+
+
+@pytest.mark.parametrize("empty", ["", None])
+def test_empty_strings_and_nulls_mean_none(empty: object) -> None:
+    """Empty strings and nulls for resultJson, failCode, failMsg and times mean "none"."""
+    task = decode_task(
+        CONVERTER,
+        record(
+            state="generating",
+            resultJson=empty,
+            failCode=empty,
+            failMsg=empty,
+            completeTime=empty,
+            progress=empty,
+        ),
+    )
+    assert ((), None, None, None, None) == (
+        task.result_urls,
+        task.fail_code,
+        task.fail_message,
+        task.completed_at,
+        task.progress,
+    )
+
+
+def test_missing_optional_fields_are_tolerated() -> None:
+    """Only taskId is required; progress, times, param and results may be absent."""
+    task = decode_task(CONVERTER, {"taskId": "abc", "state": "waiting"})
+    assert ("abc", TaskState.WAITING, None, None) == (
+        task.id,
+        task.state,
+        task.progress,
+        task.request,
+    )
+
+
+def test_failure_fields_decode() -> None:
+    """A failed task carries its failCode as a string and its message."""
+    task = decode_task(
+        CONVERTER, record(state="fail", resultJson=None, failCode=500, failMsg="boom")
+    )
+    assert (TaskState.FAIL, "500", "boom") == (task.state, task.fail_code, task.fail_message)
+
+
+def test_unknown_keys_are_ignored() -> None:
+    """Fields the API adds later do not break decoding."""
+    assert "abc" == decode_task(CONVERTER, {"taskId": "abc", "newField": {"x": 1}}).id
+
+
+def test_unknown_state_is_kept_and_not_final(caplog: pytest.LogCaptureFixture) -> None:
+    """An undocumented state becomes UNKNOWN, keeps its raw value, is logged, is not done."""
+    task = decode_task(CONVERTER, record(state="paused"))
+    assert (TaskState.UNKNOWN, "paused", False) == (task.state, task.raw_state, task.done)
+    assert "paused" in caplog.text
+
+
+def test_numbers_sent_as_strings_decode() -> None:
+    """Progress and epoch milliseconds sent as strings are read as numbers."""
+    task = decode_task(CONVERTER, record(progress="42", createTime=str(CREATED_MS)))
+    assert 42 == task.progress
+    assert CREATED_MS / 1000 == task.created_at.timestamp()  # type: ignore[union-attr]
+
+
+def test_param_input_as_object_or_string() -> None:
+    """The input in param decodes whether it is an object or JSON-encoded again."""
+    param = {"model": "sora-2-pro-text-to-video", "input": {"prompt": "a cat"}}
+    task = decode_task(CONVERTER, record(param=json.dumps(param)))
+    assert TextToVideo("a cat") == task.request
+
+
+def test_param_of_another_model_gives_no_request() -> None:
+    """A task of a model sora2pro has no request type for has request None."""
+    param = {"model": "sora-2-characters", "input": {"character_file_url": ["x"]}}
+    assert decode_task(CONVERTER, record(param=json.dumps(param))).request is None
+
+
+def test_param_breaking_our_rules_gives_no_request() -> None:
+    """A param the client would refuse (an unknown frame count) gives request None, no error."""
+    param = {"model": "sora-2-pro-text-to-video", "input": {"prompt": "x", "n_frames": "25"}}
+    assert decode_task(CONVERTER, record(param=json.dumps(param))).request is None
+
+
+@pytest.mark.parametrize("key", ["msg", "message"])
+def test_envelope_reads_both_message_keys(key: str) -> None:
+    """The message comes from msg or message, whichever the answer uses."""
+    envelope = decode_envelope(CONVERTER, {"code": 422, key: "bad"}, http_status=200)
+    assert (422, "bad", None) == (envelope.code, envelope.message, envelope.data)
+
+
+@pytest.mark.parametrize(
+    "payload", [[], "ok", {"msg": "no code"}, {"code": "abc"}, {"code": 2.5}, {"code": True}]
+)
+def test_envelope_without_numeric_code_is_a_response_error(payload: object) -> None:
+    """An answer without a numeric code is a ResponseError carrying the HTTP status."""
+    with pytest.raises(ResponseError) as caught:
+        decode_envelope(CONVERTER, payload, http_status=200)
+    assert 200 == caught.value.http_status
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        [],
+        {},
+        {"taskId": 5},
+        {"taskId": "x", "progress": "lots"},
+        {"taskId": "x", "progress": True},
+        {"taskId": "x", "resultJson": "{not json"},
+        {"taskId": "x", "resultJson": "[1, 2]"},
+        {"taskId": "x", "resultJson": json.dumps({"resultUrls": "https://one"})},
+        {"taskId": "x", "resultJson": json.dumps({"resultUrls": [1]})},
+        {"taskId": "x", "createTime": 1e300},
+        {"taskId": "x", "createTime": "NaN"},
+        {"taskId": "x", "state": 3},
+        {"taskId": "x", "param": "[]"},
+    ],
+)
+def test_malformed_task_is_a_response_error(data: object) -> None:
+    """Malformed task details raise ResponseError, never KeyError or TypeError."""
+    with pytest.raises(ResponseError):
+        decode_task(CONVERTER, data)
+
+
+@pytest.mark.parametrize("data", [None, {}, {"taskId": ""}, {"taskId": 7}, "task"])
+def test_create_answer_without_task_id_is_a_response_error(data: object) -> None:
+    """A createTask answer without a usable task id is a ResponseError."""
+    with pytest.raises(ResponseError):
+        decode_task_id(data)
+
+
+@pytest.mark.parametrize(("data", "expected"), [(12.5, 12.5), ("40", 40.0), (0, 0.0)])
+def test_credits_decode(data: object, expected: float) -> None:
+    """The credit balance is a number, or a number sent as a string."""
+    assert expected == decode_credits(data)
+
+
+def test_create_body_fits_the_schema_with_frames_as_string() -> None:
+    """The create body puts n_frames as a string and renames the fields as the wire wants."""
+    request = TextToVideo(
+        "a dog",
+        n_frames=15,
+        remove_watermark=True,
+        character_ids=["c1"],
+        callback_url="https://example.com/cb",
+    )
+    body = encode_create(CONVERTER, request)
+    assert {
+        "model": "sora-2-pro-text-to-video",
+        "callBackUrl": "https://example.com/cb",
+        "input": {
+            "prompt": "a dog",
+            "aspect_ratio": "landscape",
+            "n_frames": "15",
+            "size": "high",
+            "remove_watermark": True,
+            "character_id_list": ["c1"],
+        },
+    } == body
+    assert_valid_create_body(body)
+
+
+def test_create_body_omits_unset_options() -> None:
+    """Unset watermark, characters and callback are left out of the body."""
+    body = encode_create(CONVERTER, TextToVideo("a dog"))
+    assert {"model", "input"} == set(body)
+    assert {"prompt", "aspect_ratio", "n_frames", "size"} == set(body["input"])  # type: ignore[arg-type]
+
+
+# -- properties -------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+wire_keys = st.sampled_from(
+    ["taskId", "model", "state", "param", "resultJson", "failCode", "failMsg", "progress",
+     "createTime", "updateTime", "completeTime", "costTime"]
+)  # fmt: skip
+
+requests = st.builds(
+    TextToVideo,
+    st.text(min_size=1, max_size=200).filter(str.strip),
+    aspect_ratio=st.sampled_from(["portrait", "landscape"]),
+    n_frames=st.sampled_from([10, 15, "10", "15"]),
+    size=st.sampled_from(["standard", "high"]),
+    remove_watermark=st.none() | st.booleans(),
+    character_ids=st.lists(st.text(min_size=1, max_size=10).filter(str.strip), max_size=5),
+    callback_url=st.none() | st.just("https://example.com/callback"),
+)
+
+
+@given(st.dictionaries(wire_keys, json_values) | json_values)
+def test_any_json_decodes_or_raises_response_error(data: typing.Any) -> None:
+    """Whatever JSON the server sends, decoding gives a Task or a ResponseError."""
+    with contextlib.suppress(ResponseError):
+        decode_task(CONVERTER, data)
+
+
+@given(json_values)
+def test_any_json_envelope_decodes_or_raises_response_error(payload: typing.Any) -> None:
+    """Whatever JSON the server sends, the envelope decodes or raises ResponseError."""
+    with contextlib.suppress(ResponseError):
+        decode_envelope(CONVERTER, payload, http_status=200)
+
+
+@given(
+    requests,
+    st.sampled_from(["waiting", "queuing", "generating", "success", "fail"]),
+    st.integers(0, 100) | st.none(),
+    st.booleans(),
+)
+def test_valid_records_round_trip(
+    request: TextToVideo, state: str, progress: int | None, encode_input_twice: bool
+) -> None:
+    """Any valid request echoed in param, with any documented state, decodes back to it."""
+    body = encode_create(CONVERTER, request)
+    if encode_input_twice:
+        body["input"] = json.dumps(body["input"])
+    data = record(state=state, param=json.dumps(body), progress=progress)
+    task = decode_task(CONVERTER, data)
+    assert (request, TaskState(state), progress) == (task.request, task.state, task.progress)
+
+
+@given(requests)
+def test_every_request_body_fits_the_schema(request: TextToVideo) -> None:
+    """Every valid request encodes to a body the provider's OpenAPI schema accepts."""
+    assert_valid_create_body(encode_create(CONVERTER, request))
