@@ -39,7 +39,7 @@ from sora2pro._errors import (
 from sora2pro._http import Transport
 from sora2pro._models import Task, TaskState, TextToVideo, TextToVideoOptions
 from sora2pro._polling import OnUpdate, poll_until_done
-from sora2pro._ratelimit import WindowLimiter
+from sora2pro._ratelimit import Pacer
 from sora2pro._retry import is_transient, retrying
 
 if typing.TYPE_CHECKING:
@@ -124,7 +124,7 @@ class Client:
             converter=self._converter,
             session=session,
         )
-        self._status_limiter = WindowLimiter(STATUS_QUERIES_PER_SECOND, 1.0)
+        self._status_pacer = Pacer(STATUS_QUERIES_PER_SECOND)
         self._pending: dict[str, TextToVideo] = {}
 
     def __repr__(self) -> str:
@@ -241,7 +241,7 @@ class Client:
 
     async def _fetch_task(self, task_id: str, deadline: float | None) -> Task:
         async def attempt() -> Task:
-            await self._status_limiter.acquire()
+            await self._status_pacer.acquire()
             envelope = await self._transport.exchange(
                 "GET", _RECORD_INFO, params={"taskId": task_id}, deadline=deadline
             )

@@ -1,34 +1,31 @@
-"""A per-client limit on how often something may happen: at most N in any window."""
+"""A per-client pace: at most a given number of events per second."""
 
 from __future__ import annotations
 
 import asyncio
-import collections
 
-__all__ = ["WindowLimiter"]
+__all__ = ["Pacer"]
 
 
-class WindowLimiter:
-    """Allow at most ``limit`` acquisitions in any sliding window of ``window`` seconds.
+class Pacer:
+    """Space acquisitions at least ``1 / per_second`` seconds apart.
 
-    Waiters are served first come, first served; a cancelled waiter leaves no trace.
+    A burst of one, not a window of N: two full windows back to back can land
+    2N requests inside one second of the server's clock once delivery delays
+    differ, while even spacing keeps a margin for them. Waiters are served first
+    come, first served; a cancelled waiter takes no slot.
     """
 
-    def __init__(self, limit: int, window: float) -> None:
-        self._limit = limit
-        self._window = window
-        self._stamps: collections.deque[float] = collections.deque()
+    def __init__(self, per_second: float) -> None:
+        self._interval = 1.0 / per_second
+        self._next = 0.0
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
-        """Wait until one more acquisition fits in the window, then take it."""
+        """Wait for the next free slot, then take it."""
         loop = asyncio.get_running_loop()
         async with self._lock:
-            while True:
-                now = loop.time()
-                while self._stamps and now - self._stamps[0] >= self._window:
-                    self._stamps.popleft()
-                if len(self._stamps) < self._limit:
-                    self._stamps.append(now)
-                    return
-                await asyncio.sleep(self._stamps[0] + self._window - now)
+            delay = self._next - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._next = loop.time() + self._interval
