@@ -16,6 +16,8 @@ from sora2pro.testing import Emulator
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+pytest_plugins = ["sora2pro.testing.pytest_plugin"]
+
 SEED = (
     pathlib.Path(__file__).resolve().parents[2]
     / "shared"

@@ -1,0 +1,153 @@
+"""The command line: offline demo, documented exit codes, one clear line per error."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+import pathlib
+import signal
+import subprocess
+import sys
+import threading
+import typing
+import urllib.request
+
+import pytest
+
+from sora2pro import _cli
+from sora2pro._cli import main
+from sora2pro.testing import Emulator, Endpoint, Fault
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+SAMPLE = importlib.resources.files("sora2pro.testing").joinpath("sample.mp4").read_bytes()
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """An emulator on its own loop in a thread, with the CLI's environment pointing at it."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    emulator = Emulator(duration=0.2, not_visible_for=0.0)
+    asyncio.run_coroutine_threadsafe(emulator.start(), loop).result(5)
+    monkeypatch.setenv("APIKLEY_API_KEY", emulator.api_key)
+    monkeypatch.setenv("APIKLEY_BASE_URL", emulator.url)
+    try:
+        yield emulator
+    finally:
+        asyncio.run_coroutine_threadsafe(emulator.close(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+def test_offline_generate_saves_a_playable_video(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Generate --offline needs no key, prints the task id and URL, and saves the MP4."""
+    monkeypatch.delenv("APIKLEY_API_KEY", raising=False)
+    monkeypatch.setattr(_cli, "OFFLINE_DURATION", 0.3)
+    out = tmp_path / "demo.mp4"
+    assert 0 == main(["generate", "--offline", "a happy dog", "--frames", "15", "-o", str(out)])
+    stdout = capsys.readouterr().out.splitlines()
+    assert stdout[0].startswith("task ")
+    assert stdout[1].startswith("video http://127.0.0.1:")
+    assert f"saved {out}" == stdout[2]
+    assert SAMPLE == out.read_bytes()
+
+
+def test_generate_against_a_server(served: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    """Generate sends every option as the API wants it and prints plain status lines."""
+    argv = ["generate", "a cat", "--aspect-ratio", "portrait", "--size", "standard",
+            "--no-watermark", "--character", "c1", "--character", "c2"]  # fmt: skip
+    assert 0 == main(argv)
+    (body,) = served.create_bodies
+    assert {
+        "prompt": "a cat",
+        "aspect_ratio": "portrait",
+        "n_frames": "10",
+        "size": "standard",
+        "remove_watermark": True,
+        "character_id_list": ["c1", "c2"],
+    } == body["input"]  # type: ignore[index]
+    assert "success 100%" in capsys.readouterr().err
+
+
+def test_failed_task_exits_1(served: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    """A task that fails exits 1 with one error line naming the task id, no traceback."""
+    served.fail_rate = 1.0
+    assert 1 == main(["generate", "a dog"])
+    err = capsys.readouterr().err
+    assert "sora2pro: error: task" in err
+    assert "Traceback" not in err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """Invalid input exits 2 before anything is sent; so do bad options."""
+    assert 2 == main(["generate", "--offline", ""])
+    assert "prompt: must not be empty" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as caught:
+        main(["generate", "x", "--frames", "12"])
+    assert 2 == caught.value.code
+
+
+def test_api_error_exits_3(
+    served: Emulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused key exits 3 with the server's reason."""
+    monkeypatch.setenv("APIKLEY_API_KEY", "sk-wrong")
+    assert 3 == main(["generate", "a dog"])
+    assert "401" in capsys.readouterr().err
+
+
+def test_timeout_exits_4(served: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    """A wait past --timeout exits 4 and tells the task id."""
+    served.duration = None
+    assert 4 == main(["generate", "a dog", "--timeout", "0.3"])
+    assert "the task id is" in capsys.readouterr().err
+
+
+def test_uncertain_submit_exits_5(served: Emulator) -> None:
+    """A create whose answer was lost exits 5."""
+    served.inject(Fault.disconnect(after_create=True), Endpoint.CREATE)
+    assert 5 == main(["generate", "a dog"])
+
+
+def test_help_reads_like_a_man_page() -> None:
+    """Python -m sora2pro --help lists the commands, the environment and the exit codes."""
+    result = subprocess.run(
+        [sys.executable, "-m", "sora2pro", "generate", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for words in ("--offline", "APIKLEY_API_KEY", "exit status", "5 uncertain submit"):
+        assert words in result.stdout
+
+
+def test_emulator_command_serves_until_interrupted() -> None:
+    """sora2pro emulator serves the API on the given port and exits 130 on Ctrl-C."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "sora2pro", "emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        try:
+            process.stdout.readline()
+            exports = dict(item.split("=", 1) for item in process.stdout.readline().split()[1:])
+            request = urllib.request.Request(  # noqa: S310  # a loopback URL the test built
+                exports["APIKLEY_BASE_URL"] + "/api/v1/chat/credit",
+                headers={
+                    "Authorization": f"Bearer {exports['APIKLEY_API_KEY']}",
+                    "User-Agent": "test",
+                },
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                assert b'"code": 200' in response.read()
+            process.send_signal(signal.SIGINT)
+            assert 130 == process.wait(10)
+        finally:
+            process.kill()

@@ -1,0 +1,203 @@
+"""The emulator is faithful to API.md, and stricter than the real service where in doubt."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import typing
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from sora2pro.testing import Emulator, openapi_document
+
+from .conftest import seed_document
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+CREATE = "/api/v1/jobs/createTask"
+RECORD = "/api/v1/jobs/recordInfo"
+VALID = {"model": "sora-2-pro-text-to-video", "input": {"prompt": "a dog"}}
+
+
+class Raw:
+    """Plain aiohttp requests to the emulator, so no client behaviour hides a quirk."""
+
+    def __init__(self, emulator: Emulator, session: aiohttp.ClientSession) -> None:
+        self.emulator = emulator
+        self.session = session
+        self.headers = {"Authorization": f"Bearer {emulator.api_key}", "User-Agent": "raw"}
+
+    async def call(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: typing.Any
+    ) -> tuple[int, typing.Any]:
+        """Send one request; return the status and the JSON answer (or the raw bytes)."""
+        async with self.session.request(
+            method, self.emulator.url + path, headers=self.headers if headers is None else headers,
+            **kwargs,
+        ) as response:  # fmt: skip
+            raw = await response.read()
+        try:
+            return response.status, json.loads(raw)
+        except ValueError:
+            return response.status, raw
+
+
+@pytest.fixture
+async def raw(emulator: Emulator) -> AsyncIterator[Raw]:
+    async with aiohttp.ClientSession() as session:
+        yield Raw(emulator, session)
+
+
+def message(answer: dict[str, typing.Any]) -> str:
+    return str(answer.get("msg", answer.get("message")))
+
+
+def test_packaged_openapi_is_the_providers() -> None:
+    """The OpenAPI document shipped in sora2pro.testing is the seed document, unchanged."""
+    assert seed_document() == openapi_document()
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ({"input": {"prompt": "x"}}, "model"),
+        ({"model": "sora-2-pro", "input": {"prompt": "x"}}, "model"),
+        ({"model": "sora-2-pro-text-to-video"}, "input"),
+        ({"model": "sora-2-pro-text-to-video", "input": {}}, "prompt"),
+        ({"model": "sora-2-pro-text-to-video", "input": {"prompt": " "}}, "prompt"),
+        ({"model": "sora-2-pro-text-to-video", "input": {"prompt": "x" * 10001}}, "prompt"),
+        ({**VALID, "input": {"prompt": "x", "n_frames": 10}}, "n_frames"),
+        ({"model": "sora-2-pro-text-to-video", "input": {"prompt": "x", "size": "4k"}}, "size"),
+        ({**VALID, "input": {"prompt": "x", "character_id_list": list("abcdef")}}, "character"),
+        ({**VALID, "callBackUrl": "not a url"}, "callBackUrl"),
+        ("not json at all", "body"),
+    ],
+)  # fmt: skip
+async def test_create_validates_against_the_schema(raw: Raw, body: object, why: str) -> None:
+    """Bodies the provider's schema refuses get code 422 naming the field, and no task."""
+    if isinstance(body, str):
+        status, answer = await raw.call("POST", CREATE, data=body)
+    else:
+        status, answer = await raw.call("POST", CREATE, json=body)
+    assert 422 == answer["code"]
+    assert status in (200, 422)
+    assert why in message(answer)
+    assert {} == raw.emulator.tasks
+
+
+async def test_requests_without_user_agent_are_refused(raw: Raw, emulator: Emulator) -> None:
+    """Like the upstream CDN, the emulator answers 403 HTML when there is no User-Agent."""
+    async with (
+        aiohttp.ClientSession(skip_auto_headers=["User-Agent"]) as session,
+        session.get(
+            emulator.url + "/api/v1/chat/credit",
+            headers={"Authorization": f"Bearer {emulator.api_key}"},
+        ) as response,
+    ):
+        assert 403 == response.status
+        assert "text/html" == response.content_type
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
+async def test_bad_key_is_401(raw: Raw, headers: dict[str, str]) -> None:
+    """A missing or wrong key gets code 401, in the body and maybe in the status."""
+    status, answer = await raw.call(
+        "GET", "/api/v1/chat/credit", headers=headers | {"User-Agent": "raw"}
+    )
+    assert 401 == answer["code"]
+    assert status in (200, 401)
+
+
+async def test_record_info_errors(raw: Raw) -> None:
+    """RecordInfo answers 400 without taskId and 404 for an unknown task."""
+    assert 400 == (await raw.call("GET", RECORD))[1]["code"]
+    assert 404 == (await raw.call("GET", RECORD, params={"taskId": "nope"}))[1]["code"]
+
+
+async def test_task_life_and_its_quirks(raw: Raw, emulator: Emulator) -> None:
+    """A task is null-then-visible, reports JSON in strings and epoch ms, then succeeds."""
+    emulator.not_visible_for = 0.1
+    _, created = await raw.call("POST", CREATE, json=VALID)
+    task_id = created["data"]["taskId"]
+    _, early = await raw.call("GET", RECORD, params={"taskId": task_id})
+    assert (422, "recordInfo is null", None) == (early["code"], message(early), early["data"])
+    emulator.finish(task_id)
+    _, done = await raw.call("GET", RECORD, params={"taskId": task_id})
+    data = done["data"]
+    assert "success" == data["state"]
+    assert isinstance(data["param"], str)
+    assert VALID["model"] == json.loads(data["param"])["model"]
+    assert json.loads(data["resultJson"])["resultUrls"]
+    assert data["createTime"] > 1_700_000_000_000
+    video_url = json.loads(data["resultJson"])["resultUrls"][0]
+    status, video = await raw.call("GET", video_url[len(emulator.url) :])
+    assert (200, b"ftyp") == (status, video[4:8])  # an MP4 starts with its ftyp box
+
+
+async def test_answers_use_both_message_keys(raw: Raw) -> None:
+    """Across answers, the message comes as msg and as message."""
+    keys = set()
+    for _ in range(20):
+        _, answer = await raw.call("GET", "/api/v1/chat/credit")
+        keys |= {"msg", "message"} & set(answer)
+    assert {"msg", "message"} == keys
+
+
+async def test_rate_limits_answer_http_429(raw: Raw, emulator: Emulator) -> None:
+    """Past its create limit the emulator answers HTTP 429 with code 429, and creates nothing."""
+    emulator.create_limit = (2, 10.0)
+    answers = [await raw.call("POST", CREATE, json=VALID) for _ in range(3)]
+    assert [200, 200, 429] == [status for status, _ in answers]
+    assert 429 == answers[2][1]["code"]
+    assert 2 == len(emulator.tasks)
+
+
+async def test_unfinished_task_has_no_file(raw: Raw, emulator: Emulator) -> None:
+    """Result files exist only once the task succeeded."""
+    emulator.duration = None
+    _, created = await raw.call("POST", CREATE, json=VALID)
+    status, _ = await raw.call("GET", f"/files/{created['data']['taskId']}.mp4")
+    assert 404 == status
+
+
+@pytest.mark.parametrize("success", [True, False])
+async def test_callbacks_follow_the_documented_shape(
+    raw: Raw, emulator: Emulator, success: bool
+) -> None:
+    """The end of a task is POSTed to callBackUrl: code 200 or 501, nulls as API.md says."""
+    received: asyncio.Queue[dict[str, typing.Any]] = asyncio.Queue()
+
+    async def receive(request: web.Request) -> web.Response:
+        await received.put(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/cb", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        emulator.duration = None
+        body = {**VALID, "callBackUrl": f"http://127.0.0.1:{port}/cb"}
+        _, created = await raw.call("POST", CREATE, json=body)
+        emulator.finish(created["data"]["taskId"], success=success)
+        callback = await asyncio.wait_for(received.get(), 5)
+    finally:
+        await runner.cleanup()
+    data = callback["data"]
+    if success:
+        assert (200, "success", None) == (callback["code"], data["state"], data["failCode"])
+        assert json.loads(data["resultJson"])["resultUrls"]
+    else:
+        assert (501, "fail", None) == (callback["code"], data["state"], data["resultJson"])
+        assert "500" == data["failCode"]
+
+
+async def test_plugin_fixture_runs_an_emulator(sora2pro_emulator: Emulator) -> None:
+    """The pytest plugin's sora2pro_emulator fixture gives a running emulator."""
+    assert sora2pro_emulator.url.startswith("http://127.0.0.1:")

@@ -1,0 +1,51 @@
+"""Never run: uses the public API as a user would, so ``mypy --strict`` checks its types."""
+
+from __future__ import annotations
+
+import pathlib
+
+import sora2pro
+from sora2pro.testing import Emulator, Endpoint, Fault
+
+
+async def use_the_client() -> None:
+    poll = sora2pro.PollPolicy(min_interval=1.0, max_interval=20.0)
+    retry = sora2pro.RetryPolicy(attempts=3, base_delay=0.5, max_delay=10.0, max_elapsed=None)
+    timeout = sora2pro.Timeouts(connect=5.0, read=30.0, request=None)
+    async with sora2pro.Client("key", poll=poll, retry=retry, timeout=timeout) as client:
+        task_id: str = await client.submit("a dog", n_frames=15, size="standard")
+        request = sora2pro.TextToVideo("a cat", aspect_ratio="portrait", character_ids=["c1"])
+        await client.submit(request, remove_watermark=True)
+
+        async def on_update(task: sora2pro.Task) -> None:
+            progress: int | None = task.progress
+            del progress
+
+        task: sora2pro.Task = await client.wait(task_id, timeout=None, on_update=on_update)
+        task = await client.generate("a bird", timeout=600.0, on_update=print, n_frames="10")
+        urls: tuple[str, ...] = task.result_urls
+        path: pathlib.Path = await client.download(task, pathlib.Path("out.mp4"), index=0)
+        balance: float = await client.credits()
+        pending: dict[str, sora2pro.TextToVideo] = dict(client.pending)
+        del urls, path, balance, pending
+        try:
+            await client.get_task(task_id)
+        except sora2pro.WaitTimeoutError as error:
+            last: sora2pro.Task | None = error.last
+            del last
+        except sora2pro.TaskFailedError as error:
+            failed: sora2pro.Task = error.task
+            del failed
+        except sora2pro.SubmitUncertainError as error:
+            sent: sora2pro.TextToVideo = error.request
+            del sent
+        except sora2pro.APIError as error:
+            code: int = error.code
+            del code
+
+
+async def use_the_emulator() -> None:
+    async with Emulator(duration=1.0, fail_rate=0.1, status_limit=(10, 1.0)) as emulator:
+        emulator.inject(Fault.rate_limited(retry_after=1), Endpoint.CREATE, times=2)
+        url: str = emulator.url
+        del url
