@@ -9,7 +9,7 @@
 ``sora2pro.testing`` holds an emulator of the API for offline runs and tests.
 """
 
-from sora2pro._client import DEFAULT_BASE_URL, Client
+from sora2pro._client import DEFAULT_BASE_URL, DEFAULT_DOWNLOAD_TIMEOUT, Client
 from sora2pro._config import (
     DEFAULT_POLL,
     DEFAULT_RETRY,
@@ -54,6 +54,7 @@ from sora2pro._version import VERSION as _VERSION
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_DOWNLOAD_TIMEOUT",
     "DEFAULT_POLL",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUTS",

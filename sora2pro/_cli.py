@@ -223,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if error.task_id is not None:
             print(f"sora2pro: the task id is {error.task_id}", file=sys.stderr)
         return _exit_code(error)
-    except ImportError as error:
+    except (ImportError, OSError) as error:
+        # A missing extra, a busy port, an output path that cannot be written.
         print(f"sora2pro: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

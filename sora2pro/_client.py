@@ -8,7 +8,6 @@ import os
 import pathlib
 import types
 import typing
-import urllib.parse
 import warnings
 
 import attrs
@@ -27,6 +26,7 @@ from sora2pro._convert import decode_credits, decode_task, decode_task_id, encod
 from sora2pro._convert import make_converter as _make_converter
 from sora2pro._download import download_to
 from sora2pro._errors import (
+    APIError,
     InvalidInputError,
     MaintenanceError,
     RateLimitError,
@@ -37,7 +37,7 @@ from sora2pro._errors import (
     TransportError,
 )
 from sora2pro._http import Transport
-from sora2pro._models import Task, TaskState, TextToVideo, TextToVideoOptions
+from sora2pro._models import Task, TaskState, TextToVideo, TextToVideoOptions, is_http_url
 from sora2pro._polling import OnUpdate, poll_until_done
 from sora2pro._ratelimit import Pacer
 from sora2pro._retry import is_transient, retrying
@@ -55,6 +55,9 @@ DEFAULT_BASE_URL = "https://api.apikley.ru"
 #: Status queries one client sends per second at most, under the API's limit of about 10.
 STATUS_QUERIES_PER_SECOND = 8
 
+#: How long ``download()`` may take by default: 10 minutes.
+DEFAULT_DOWNLOAD_TIMEOUT = 10 * 60.0
+
 _CREATE = "/api/v1/jobs/createTask"
 _RECORD_INFO = "/api/v1/jobs/recordInfo"
 _CREDIT = "/api/v1/chat/credit"
@@ -67,6 +70,35 @@ def _create_retryable(error: Sora2ProError) -> bool:
     if isinstance(error, ResponseError):
         return error.http_status == 429
     return isinstance(error, TransportError) and not error.request_sent
+
+
+def _surely_not_run(error: TransportError | ResponseError) -> bool:
+    """Whether a create that failed this way surely created nothing.
+
+    A connection never opened sent nothing; a 4xx page (a proxy, the CDN) refused the
+    request before the API saw it. Anything else may have reached the API.
+    """
+    if isinstance(error, TransportError):
+        return not error.request_sent
+    return error.http_status is not None and 400 <= error.http_status < 500
+
+
+def _task_id_in(data: object) -> str | None:
+    try:
+        return decode_task_id(data)
+    except ResponseError:
+        return None
+
+
+def _request(request: str | TextToVideo, options: TextToVideoOptions) -> TextToVideo:
+    if isinstance(request, TextToVideo):
+        return attrs.evolve(request, **options) if options else request
+    return TextToVideo(request, **options)
+
+
+def _deadline(timeout: float | None) -> float | None:
+    """The ``loop.time()`` at which ``timeout`` seconds from now end."""
+    return None if timeout is None else asyncio.get_running_loop().time() + timeout
 
 
 def _check_task_id(task_id: str) -> None:
@@ -105,14 +137,16 @@ class Client:
         timeout: Timeouts | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("APIKLEY_API_KEY", "")
-        if not key.strip():
+        # A key read from a file often ends in a newline; surrounding blanks never belong.
+        key = (api_key if api_key is not None else os.environ.get("APIKLEY_API_KEY", "")).strip()
+        if not key:
             raise Sora2ProError(
                 "no API key: pass api_key=... or set the APIKLEY_API_KEY environment variable"
             )
+        if not key.isprintable() or " " in key:
+            raise InvalidInputError("api_key", "contains spaces or control characters")
         url = base_url or os.environ.get("APIKLEY_BASE_URL") or DEFAULT_BASE_URL
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
+        if not is_http_url(url):
             raise InvalidInputError("base_url", f"must be an http(s) URL, not {url!r}")
         self._poll = poll or DEFAULT_POLL
         self._retry = retry or DEFAULT_RETRY
@@ -193,30 +227,46 @@ class Client:
 
         """
         self._check_open()
-        if isinstance(request, TextToVideo):
-            req = attrs.evolve(request, **options) if options else request
-        else:
-            req = TextToVideo(request, **options)
+        return await self._submit(_request(request, options), None)
+
+    async def _submit(self, req: TextToVideo, deadline: float | None) -> str:
         body = encode_create(self._converter, req)
 
         async def attempt() -> str:
             try:
-                envelope = await self._transport.exchange("POST", _CREATE, body=body)
+                envelope = await self._transport.exchange(
+                    "POST", _CREATE, body=body, deadline=deadline
+                )
                 return decode_task_id(envelope.data)
-            except (TransportError, ServerError, ResponseError) as exc:
-                if _create_retryable(exc):
+            except APIError as exc:
+                task_id = _task_id_in(exc.data)
+                if task_id is not None:
+                    # The task exists whatever the status says: keep it, never re-send.
+                    logger.warning(
+                        "createTask answered %s but gave task %s; keeping it",
+                        exc,
+                        task_id,
+                        extra={"event": "create_mismatch", "task_id": task_id},
+                    )
+                    return task_id
+                if not isinstance(exc, ServerError):
                     raise
-                raise SubmitUncertainError(
-                    f"createTask may have reached the server, but no usable answer came back "
-                    f"({exc}); the task may exist and be billed, so it was not re-sent",
-                    request=req,
-                ) from exc
+                lost: Sora2ProError = exc
+            except (TransportError, ResponseError) as exc:
+                if _surely_not_run(exc):
+                    raise
+                lost = exc
+            raise SubmitUncertainError(
+                f"createTask may have reached the server, but no usable answer came back "
+                f"({lost}); the task may exist and be billed, so it was not re-sent",
+                request=req,
+            ) from lost
 
         task_id = await retrying(
             attempt,
             policy=self._retry,
             retryable=_create_retryable,
-            deadline=None,
+            deadline=deadline,
             operation="createTask",
         )
         self._pending[task_id] = req
@@ -295,11 +345,22 @@ class Client:
         self._check_open()
         _check_task_id(task_id)
         check_timeout("timeout", timeout)
+        return await self._wait(task_id, timeout, _deadline(timeout), poll, on_update)
+
+    async def _wait(
+        self,
+        task_id: str,
+        timeout: float | None,
+        deadline: float | None,
+        poll: PollPolicy | None,
+        on_update: OnUpdate | None,
+    ) -> Task:
         return await poll_until_done(
             lambda deadline: self._fetch_task(task_id, deadline),
             task_id,
             policy=poll or self._poll,
             timeout=timeout,
+            deadline=deadline,
             on_update=on_update,
         )
 
@@ -314,17 +375,20 @@ class Client:
     ) -> Task:
         """Submit a generation, then wait for it: :meth:`submit` and :meth:`wait` in one.
 
-        Any error raised after the submit carries the task id in ``.task_id``, and the
-        task stays in :attr:`pending` until it is seen to finish.
+        ``timeout`` covers both: the submit's retries stop at the same deadline. Any
+        error raised after the submit carries the task id in ``.task_id``, and the task
+        stays in :attr:`pending` until it is seen to finish.
 
         Raises:
             Everything :meth:`submit` and :meth:`wait` raise.
 
         """
+        self._check_open()
         check_timeout("timeout", timeout)
-        task_id = await self.submit(request, **options)
+        deadline = _deadline(timeout)
+        task_id = await self._submit(_request(request, options), deadline)
         try:
-            return await self.wait(task_id, timeout=timeout, on_update=on_update)
+            return await self._wait(task_id, timeout, deadline, None, on_update)
         except Sora2ProError as exc:
             exc.task_id = task_id
             raise
@@ -337,7 +401,12 @@ class Client:
             raise
 
     async def download(
-        self, task: Task | str, dest: str | os.PathLike[str], *, index: int = 0
+        self,
+        task: Task | str,
+        dest: str | os.PathLike[str],
+        *,
+        index: int = 0,
+        timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT,
     ) -> pathlib.Path:
         """Save a finished task's video to ``dest``, atomically.
 
@@ -349,16 +418,23 @@ class Client:
             task: A finished task, or its id (then it is fetched first).
             dest: The file to write; an existing file is replaced.
             index: Which of the task's result videos, if it has several.
+            timeout: Seconds the whole transfer may take (10 minutes by default);
+                None for no limit beyond the read timeout between two pieces.
 
         Returns:
             The path written.
 
         Raises:
-            InvalidInputError: the task has no result video at ``index``.
+            InvalidInputError: the task has no result video at ``index``, ``dest`` is
+                a directory, or ``timeout`` is not valid.
             DownloadError: the video could not be fetched whole.
 
         """
         self._check_open()
+        check_timeout("timeout", timeout)
+        path = pathlib.Path(dest)
+        if path.is_dir():  # noqa: ASYNC240  # one stat, cheaper than a thread hop
+            raise InvalidInputError("dest", f"{path} is a directory; name the file to write")
         if isinstance(task, str):
             task = await self.get_task(task)
         if task.state is not TaskState.SUCCESS or not task.result_urls:
@@ -370,7 +446,7 @@ class Client:
                 "index",
                 f"task {task.id} has {len(task.result_urls)} result video(s), not {index + 1}",
             )
-        return await download_to(self._transport, task.result_urls[index], pathlib.Path(dest))
+        return await download_to(self._transport, task.result_urls[index], path, timeout=timeout)
 
     async def credits(self) -> float:
         """Return the account's remaining credits.

@@ -40,6 +40,8 @@ def check_timeout(name: str, value: float | None) -> None:
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[typing.Any], value: float) -> None:
+    if value is None:
+        raise InvalidInputError(attribute.name, "must be a positive number, not None")
     check_timeout(attribute.name, value)
 
 
@@ -59,8 +61,9 @@ class PollPolicy:
     """How ``wait()`` spaces its status requests.
 
     The interval starts at ``min_interval`` and grows by ``multiplier`` after each
-    poll up to ``max_interval``: with the defaults about every 2-5 s in the first
-    half minute, 5-20 s up to two minutes, then every 30 s, as the provider advises.
+    poll up to ``max_interval``: with the defaults every 2-10 s in the first half
+    minute, 10-30 s up to two minutes, then every 30 s: never more often than the
+    provider advises (2-3 s, then 5-10 s, then 15-30 s).
     When the server reports ``progress``, the next poll aims at the expected finish
     instead (still within the two bounds). Each interval is spread by ``jitter``
     (a fraction) so that many waits do not poll in lockstep.

@@ -23,20 +23,27 @@ logger = logging.getLogger("sora2pro")
 _CHUNK = 1 << 20
 
 
-async def download_to(transport: Transport, url: str, dest: pathlib.Path) -> pathlib.Path:
+async def download_to(
+    transport: Transport, url: str, dest: pathlib.Path, *, timeout: float | None
+) -> pathlib.Path:
     """Stream ``url`` into a temporary file beside ``dest``, then rename it into place.
 
     The request carries no API key: result URLs point at a file host, not the API.
 
     Raises:
-        DownloadError: the file could not be fetched, or arrived shorter or longer
-            than its Content-Length; nothing is left at ``dest`` or beside it.
+        DownloadError: the file could not be fetched whole within ``timeout`` seconds,
+            or arrived shorter or longer than its Content-Length; nothing is left at
+            ``dest`` or beside it.
 
     """
     part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
     try:
-        written = await _fetch(transport, url, part)
+        async with asyncio.timeout(timeout):
+            written = await _fetch(transport, url, part)
         await asyncio.to_thread(part.replace, dest)
+    except TimeoutError as exc:
+        part.unlink(missing_ok=True)
+        raise DownloadError(f"download not finished after {timeout:g} s") from exc
     except BaseException:
         part.unlink(missing_ok=True)  # a partial file never stays behind, even on cancel
         raise
@@ -68,7 +75,8 @@ async def _fetch(transport: Transport, url: str, part: pathlib.Path) -> int:
 
 async def _write_stream(response: aiohttp.ClientResponse, part: pathlib.Path) -> int:
     written = 0
-    file = await asyncio.to_thread(part.open, "xb")
+    # Opened here, not in a thread: a cancel must not leave a file created behind us.
+    file = part.open("xb")
     try:
         async for chunk in response.content.iter_chunked(_CHUNK):
             await asyncio.to_thread(file.write, chunk)

@@ -90,6 +90,7 @@ class APIError(Sora2ProError):
         message: The server's message (``msg`` or ``message``), possibly empty.
         http_status: The HTTP status of the answer.
         retry_after: Seconds the server asked us to wait (``Retry-After``), if any.
+        data: The answer's ``data``, if it had any (usually None for errors).
 
     """
 
@@ -100,12 +101,14 @@ class APIError(Sora2ProError):
         *,
         http_status: int,
         retry_after: float | None = None,
+        data: object = None,
     ) -> None:
         super().__init__(f"{code} {message}".rstrip() + f" (HTTP {http_status})")
         self.code = code
         self.message = message
         self.http_status = http_status
         self.retry_after = retry_after
+        self.data = data
 
 
 class AuthenticationError(APIError):
@@ -257,10 +260,15 @@ _BY_CODE: dict[int, type[APIError]] = {
 
 
 def api_error(
-    code: int, message: str, *, http_status: int, retry_after: float | None = None
+    code: int,
+    message: str,
+    *,
+    http_status: int,
+    retry_after: float | None = None,
+    data: object = None,
 ) -> APIError:
     """Build the APIError subclass that matches ``code``; an unknown code gives APIError."""
     cls = _BY_CODE.get(code)
     if cls is None:
         cls = ServerError if 500 <= code < 600 else APIError
-    return cls(code, message, http_status=http_status, retry_after=retry_after)
+    return cls(code, message, http_status=http_status, retry_after=retry_after, data=data)

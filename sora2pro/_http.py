@@ -13,7 +13,7 @@ import typing
 import aiohttp
 
 from sora2pro._convert import Envelope, decode_envelope
-from sora2pro._errors import ResponseError, TransportError, api_error
+from sora2pro._errors import ResponseError, Sora2ProError, TransportError, api_error
 from sora2pro._version import VERSION
 
 if typing.TYPE_CHECKING:
@@ -31,7 +31,18 @@ USER_AGENT = f"sora2pro/{VERSION} aiohttp/{aiohttp.__version__} python/{platform
 _MAX_ANSWER = 4 * 1024 * 1024
 
 # Failures that happen before a single byte of the request is written.
-_NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+_NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """Name an aiohttp failure without its repr, which holds the request's headers."""
+    text = str(exc) if not isinstance(exc, aiohttp.ClientResponseError) else exc.message
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def safe_cause(exc: BaseException) -> BaseException | None:
+    """The exception to chain, or None for the kinds that carry the Authorization header."""
+    return None if isinstance(exc, aiohttp.ClientResponseError) else exc
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
@@ -136,7 +147,10 @@ class Transport:
                 request may have reached the server.
 
         """
+        if self.closed:
+            raise Sora2ProError("this sora2pro.Client is closed")
         headers = {"Authorization": f"Bearer {self._api_key}", "User-Agent": USER_AGENT}
+        failure: TransportError | None = None
         try:
             async with self.session().request(
                 method,
@@ -146,17 +160,27 @@ class Transport:
                 headers=headers,
                 timeout=self.client_timeout(deadline),
                 allow_redirects=False,
+                raise_for_status=False,
             ) as response:
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 raw = await _read_capped(response)
         except _NOT_SENT as exc:
-            raise TransportError(
-                f"{method} {path}: could not connect: {exc}", request_sent=False
-            ) from exc
+            failure = TransportError(
+                f"{method} {path}: could not connect: {self.redact(describe_failure(exc))}",
+                request_sent=False,
+            )
+            failure.__cause__ = safe_cause(exc)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
-            raise TransportError(f"{method} {path} {what}", request_sent=True) from exc
+            what = "timed out" if isinstance(exc, TimeoutError) else "failed"
+            failure = TransportError(
+                f"{method} {path} {what}: {self.redact(describe_failure(exc))}",
+                request_sent=True,
+            )
+            failure.__cause__ = safe_cause(exc)
+        if failure is not None:
+            # Raised here, outside the except clause, so no __context__ holds the headers.
+            raise failure
         logger.debug(
             "%s %s -> HTTP %d",
             method,
@@ -173,7 +197,7 @@ class Transport:
     ) -> Envelope:
         try:
             payload = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             snippet = self.redact(" ".join(raw[:120].decode("utf-8", "replace").split()))
             raise ResponseError(
                 f"{method} {path}: answer is not JSON: {snippet!r}",
@@ -186,5 +210,9 @@ class Transport:
         # The body code is the more precise of the two, unless it claims success.
         code = envelope.code if envelope.code != 200 else status
         raise api_error(
-            code, self.redact(envelope.message), http_status=status, retry_after=retry_after
+            code,
+            self.redact(envelope.message),
+            http_status=status,
+            retry_after=retry_after,
+            data=envelope.data,
         )

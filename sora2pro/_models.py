@@ -9,7 +9,7 @@ import datetime as dt
 import enum
 import typing
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import attrs
 
@@ -26,6 +26,7 @@ __all__ = [
     "TextToVideo",
     "TextToVideoOptions",
     "check_callback_url",
+    "is_http_url",
 ]
 
 AspectRatio = typing.Literal["portrait", "landscape"]
@@ -51,9 +52,18 @@ def check_callback_url(name: str, value: str | None) -> None:
         return
     if not isinstance(value, str):
         raise InvalidInputError(name, f"must be a URL string, not {type(value).__name__}")
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.hostname or value != value.strip():
+    if not is_http_url(value):
         raise InvalidInputError(name, f"must be an absolute http(s) URL, not {value!r}")
+
+
+def is_http_url(value: str) -> bool:
+    """Whether ``value`` is an absolute http(s) URL with a host and a valid port."""
+    try:
+        parts = urllib.parse.urlsplit(value)
+        _ = parts.port  # raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return parts.scheme in {"http", "https"} and bool(parts.hostname) and value == value.strip()
 
 
 def _check_prompt(_instance: object, _attribute: attrs.Attribute[str], value: str) -> None:
@@ -67,12 +77,16 @@ def _check_prompt(_instance: object, _attribute: attrs.Attribute[str], value: st
         )
 
 
-def _check_choice(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    choices = _ASPECT_RATIOS if attribute.name == "aspect_ratio" else _SIZES
-    if value not in choices:
-        raise InvalidInputError(
-            attribute.name, f"must be one of {', '.join(map(repr, choices))}, not {value!r}"
-        )
+def _one_of(choices: tuple[str, ...]) -> typing.Callable[[object, attrs.Attribute[str], str], None]:
+    """A validator that refuses anything outside ``choices``."""
+
+    def check(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in choices:
+            raise InvalidInputError(
+                attribute.name, f"must be one of {', '.join(map(repr, choices))}, not {value!r}"
+            )
+
+    return check
 
 
 def _to_frames(value: int | str) -> Frames:
@@ -83,7 +97,7 @@ def _to_frames(value: int | str) -> Frames:
 
 
 def _to_character_ids(value: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         raise InvalidInputError("character_ids", "must be a list of character id strings")
     ids = tuple(value)
     if len(ids) > MAX_CHARACTERS:
@@ -131,10 +145,10 @@ class TextToVideo:
 
     prompt: str = attrs.field(validator=_check_prompt)
     aspect_ratio: AspectRatio = attrs.field(
-        default="landscape", kw_only=True, validator=_check_choice
+        default="landscape", kw_only=True, validator=_one_of(_ASPECT_RATIOS)
     )
     n_frames: Frames = attrs.field(default=10, kw_only=True, converter=_to_frames)
-    size: Size = attrs.field(default="high", kw_only=True, validator=_check_choice)
+    size: Size = attrs.field(default="high", kw_only=True, validator=_one_of(_SIZES))
     remove_watermark: bool | None = attrs.field(
         default=None, kw_only=True, validator=_check_watermark
     )

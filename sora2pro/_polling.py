@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 import random
 import typing
 from collections.abc import Awaitable, Callable
@@ -47,7 +48,10 @@ def expected_remaining(task: Task) -> float | None:
 
 def next_delay(policy: PollPolicy, attempt: int, task: Task | None) -> float:
     """The pause before poll number ``attempt + 1``, within the policy's bounds."""
-    delay = policy.min_interval * policy.multiplier**attempt
+    # In log space: multiplier**attempt overflows a float after a few thousand polls.
+    ceiling = math.log(policy.max_interval / policy.min_interval)
+    growth = min(attempt * math.log(policy.multiplier), ceiling)
+    delay = policy.min_interval * math.exp(growth)
     if policy.use_progress and task is not None:
         remaining = expected_remaining(task)
         if remaining is not None:
@@ -71,9 +75,12 @@ async def poll_until_done(
     *,
     policy: PollPolicy,
     timeout: float | None,
+    deadline: float | None,
     on_update: OnUpdate | None,
 ) -> Task:
-    """Poll ``fetch(deadline)`` until the task succeeds, fails or the deadline passes.
+    """Poll ``fetch(deadline)`` until the task succeeds, fails or ``deadline`` passes.
+
+    ``deadline`` is a ``loop.time()`` value; ``timeout`` is only named in the error.
 
     A task not visible yet (422 right after create) is polled for up to
     ``policy.not_visible_for``; transient errors that outlive ``fetch``'s own
@@ -86,7 +93,6 @@ async def poll_until_done(
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
-    deadline = None if timeout is None else started + timeout
     last: Task | None = None
     attempt = 0
     scope = asyncio.timeout_at(deadline)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import random
 import typing
 from collections.abc import Awaitable, Callable, Generator
@@ -35,9 +36,10 @@ def is_transient(error: Sora2ProError) -> bool:
     if isinstance(error, RateLimitError | MaintenanceError | ServerError | TransportError):
         return True
     if isinstance(error, ResponseError):
-        # An error page from a proxy or a garbled body may pass; a 4xx page will not.
+        # An error page from a proxy or a garbled body may pass; a 4xx page will not,
+        # nor will a well-formed answer of the wrong shape (decoded: no HTTP status).
         status = error.http_status
-        return status is None or status == 429 or not 400 <= status < 500
+        return status is not None and (status == 429 or not 400 <= status < 500)
     return False
 
 
@@ -57,17 +59,23 @@ async def retrying(
     ``deadline`` (a ``loop.time()`` value) or ``policy.max_delay``.
     """
     loop = asyncio.get_running_loop()
+    started = loop.time()
+    # backoff's own max_time would shorten a pause below Retry-After; give up instead.
+    stop = deadline
+    if policy.max_elapsed is not None:
+        stop = min(stop or math.inf, started + policy.max_elapsed)
 
     def pauses() -> Generator[float, typing.Any, None]:
         error = yield 0.0  # primed by backoff; this value is discarded
         for attempt in itertools.count():
-            pause = random.uniform(0, min(policy.max_delay, policy.base_delay * 2**attempt))
+            ceiling = min(policy.max_delay, policy.base_delay * 2 ** min(attempt, 64))
+            pause = random.uniform(0, ceiling)
             asked = getattr(error, "retry_after", None)
             if asked is not None:
                 if asked > policy.max_delay:
                     return
                 pause = max(pause, asked)
-            if deadline is not None and loop.time() + pause >= deadline:
+            if stop is not None and loop.time() + pause >= stop:
                 return
             error = yield pause
 
@@ -86,7 +94,6 @@ async def retrying(
         pauses,
         Sora2ProError,
         max_tries=policy.attempts,
-        max_time=policy.max_elapsed,
         jitter=None,
         giveup=lambda error: not (isinstance(error, Sora2ProError) and retryable(error)),
         on_backoff=log_retry,

@@ -151,3 +151,11 @@ def test_emulator_command_serves_until_interrupted() -> None:
             assert 130 == process.wait(10)
         finally:
             process.kill()
+
+
+def test_busy_port_is_one_error_line(served: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    """sora2pro emulator on a busy port exits 2 with one line, no traceback."""
+    assert 2 == main(["emulator", "--port", str(served.port)])
+    err = capsys.readouterr().err
+    assert err.startswith("sora2pro: error:")
+    assert "Traceback" not in err

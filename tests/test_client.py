@@ -195,3 +195,24 @@ async def test_policies_are_used(emulator: Emulator) -> None:
         emulator.api_key, base_url=emulator.url, poll=FAST_POLL, retry=FAST_RETRY, timeout=timeouts
     ) as client:
         assert TaskState.SUCCESS is (await client.generate("a dog", timeout=10)).state
+
+
+async def test_key_with_surrounding_blanks_is_trimmed(emulator: Emulator) -> None:
+    """A key read from a file with a trailing newline works as the key itself."""
+    async with sora2pro.Client(f" {emulator.api_key}\n", base_url=emulator.url) as client:
+        assert 1000.0 == await client.credits()
+
+
+@pytest.mark.parametrize("key", ["sk-one two", "sk-new\nline"])
+def test_key_with_inner_blanks_is_refused(key: str) -> None:
+    """A key with spaces or control characters inside is refused without echoing it."""
+    with pytest.raises(sora2pro.InvalidInputError) as caught:
+        sora2pro.Client(key)
+    assert key not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:99999", "http://[::1:80", "ftp://host"])
+def test_base_url_must_be_usable(url: str) -> None:
+    """A base_url with a bad port or host, or not http(s), is refused when built."""
+    with pytest.raises(sora2pro.InvalidInputError):
+        sora2pro.Client("key", base_url=url)

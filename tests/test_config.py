@@ -46,3 +46,19 @@ def test_defaults_are_exported_values() -> None:
     assert RetryPolicy() == sora2pro.DEFAULT_RETRY
     assert Timeouts() == sora2pro.DEFAULT_TIMEOUTS
     assert 1800.0 == sora2pro.DEFAULT_WAIT_TIMEOUT
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: PollPolicy(min_interval=None),
+        lambda: PollPolicy(not_visible_for=None),
+        lambda: PollPolicy(multiplier=None),
+        lambda: RetryPolicy(base_delay=None),
+        lambda: RetryPolicy(max_delay=None),
+    ],
+)
+def test_none_is_refused_where_a_limit_is_required(build: object) -> None:
+    """None is not accepted where it would mean nothing sensible."""
+    with pytest.raises(InvalidInputError):
+        build()  # type: ignore[operator]

@@ -300,3 +300,41 @@ def test_valid_records_round_trip(
 def test_every_request_body_fits_the_schema(request: TextToVideo) -> None:
     """Every valid request encodes to a body the provider's OpenAPI schema accepts."""
     assert_valid_create_body(encode_create(CONVERTER, request))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {
+            "taskId": "x",
+            "param": json.dumps({"model": "m", "input": "[" * 100_000 + "]" * 100_000}),
+        },
+        {"taskId": "x", "progress": 10**400},
+        {"taskId": "x", "createTime": str(10**400)},
+    ],
+)
+def test_hostile_payloads_are_response_errors(data: object) -> None:
+    """Nesting past the stack and numbers past a float give a Task or a ResponseError."""
+    with contextlib.suppress(ResponseError):
+        decode_task(CONVERTER, data)
+
+
+def test_envelope_with_a_huge_code_is_a_response_error() -> None:
+    """A code too large for a float is a ResponseError, not an OverflowError."""
+    with pytest.raises(ResponseError):
+        decode_envelope(CONVERTER, {"code": 10**400}, http_status=200)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"prompt": "x", "remove_watermark": "false"},
+        {"prompt": "x", "character_id_list": "abc"},
+        {"prompt": "x", "character_id_list": {"a": 1}},
+        {"prompt": "x", "aspect_ratio": 1},
+    ],
+)
+def test_echoed_request_is_checked_as_strictly_as_ours(fields: dict[str, object]) -> None:
+    """An echoed request is never coerced ("false" into True): if it breaks our rules, None."""
+    param = {"model": "sora-2-pro-text-to-video", "input": fields}
+    assert decode_task(CONVERTER, record(param=json.dumps(param))).request is None

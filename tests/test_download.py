@@ -71,3 +71,23 @@ async def test_failed_download_leaves_nothing_behind(
     assert status == caught.value.http_status
     assert b"the previous video" == dest.read_bytes()
     assert [] == leftovers(tmp_path)
+
+
+async def test_directory_destination_is_refused(
+    client: sora2pro.Client, tmp_path: pathlib.Path
+) -> None:
+    """A directory as dest is refused before anything is fetched."""
+    task = await client.generate("a dog")
+    with pytest.raises(InvalidInputError, match="directory"):
+        await client.download(task, tmp_path)
+
+
+async def test_download_has_a_deadline(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """A transfer slower than its timeout raises DownloadError and leaves nothing behind."""
+    task = await client.generate("a dog")
+    emulator.inject(Fault.delay(2.0), Endpoint.FILES)
+    with pytest.raises(DownloadError, match="not finished"):
+        await client.download(task, tmp_path / "dog.mp4", timeout=0.2)
+    assert [] == list(tmp_path.iterdir())

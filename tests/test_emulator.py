@@ -201,3 +201,24 @@ async def test_callbacks_follow_the_documented_shape(
 async def test_plugin_fixture_runs_an_emulator(sora2pro_emulator: Emulator) -> None:
     """The pytest plugin's sora2pro_emulator fixture gives a running emulator."""
     assert sora2pro_emulator.url.startswith("http://127.0.0.1:")
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ({**VALID, "callBackUrl": "http://[::1"}, "callBackUrl"),
+        ({**VALID, "input": {"prompt": "x", "character_id_list": ["ok", " "]}}, "blank"),
+    ],
+)
+async def test_odd_bodies_are_refused_not_crashed(raw: Raw, body: object, why: str) -> None:
+    """A broken URL or a blank character id gets a 422, never an emulator crash."""
+    _, answer = await raw.call("POST", CREATE, json=body)
+    assert 422 == answer["code"]
+    assert why in message(answer)
+
+
+async def test_busy_port_fails_cleanly(emulator: Emulator) -> None:
+    """Starting on a port in use raises OSError and leaves nothing open behind."""
+    with pytest.raises(OSError, match="address already in use"):
+        async with Emulator(port=emulator.port):
+            pass

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import sora2pro
 from sora2pro import APIError, ResponseError, TransportError
 from sora2pro.testing import Emulator, Endpoint, Fault
 
-from .conftest import FAST_RETRY
+from .conftest import FAST_POLL, FAST_RETRY
 
 DOCUMENTED = [
     (401, sora2pro.AuthenticationError),
@@ -178,3 +180,34 @@ async def test_unreachable_server_is_a_transport_error(unused_tcp_port: int) -> 
         with pytest.raises(TransportError) as caught:
             await client.credits()
     assert not caught.value.request_sent
+
+
+async def test_retry_after_is_never_cut_short_by_max_elapsed(emulator: Emulator) -> None:
+    """When a Retry-After would pass max_elapsed, the retries end instead of retrying early."""
+    emulator.inject(Fault.rate_limited(retry_after=0.5), Endpoint.CREDIT)
+    retry = sora2pro.RetryPolicy(attempts=5, base_delay=0.01, max_elapsed=0.2)
+    async with sora2pro.Client(emulator.api_key, base_url=emulator.url, retry=retry) as client:
+        with pytest.raises(sora2pro.RateLimitError):
+            await client.credits()
+    assert 1 == emulator.count(Endpoint.CREDIT)
+
+
+async def test_malformed_http_is_a_transport_error(emulator: Emulator) -> None:
+    """An answer the HTTP parser rejects is a TransportError, not a raw aiohttp error."""
+    emulator.inject(Fault.malformed(), Endpoint.CREDIT)
+    async with no_retry_client(emulator) as client:
+        with pytest.raises(TransportError, match="ClientResponseError"):
+            await client.credits()
+
+
+async def test_request_on_a_closed_client_is_refused_mid_wait(emulator: Emulator) -> None:
+    """Closing the client while a wait runs ends the wait with Sora2ProError, not RuntimeError."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    client = sora2pro.Client(emulator.api_key, base_url=emulator.url, poll=FAST_POLL)
+    task_id = await client.submit("a dog")
+    waiter = asyncio.create_task(client.wait(task_id))
+    await asyncio.sleep(0.05)
+    await client.close()
+    with pytest.raises(sora2pro.Sora2ProError, match="closed"):
+        await waiter

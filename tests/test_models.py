@@ -27,6 +27,8 @@ from sora2pro import InvalidInputError, TextToVideo
         ({"character_ids": ["ok", ""]}, "character_ids"),
         ({"callback_url": "not a url"}, "callback_url"),
         ({"callback_url": "ftp://example.com/cb"}, "callback_url"),
+        ({"callback_url": "http://[::1"}, "callback_url"),
+        ({"callback_url": "http://example.com:99999/cb"}, "callback_url"),
     ],
 )
 def test_invalid_requests_are_refused(kwargs: dict[str, object], field: str) -> None:

@@ -46,3 +46,19 @@ async def test_key_never_appears(caplog: pytest.LogCaptureFixture) -> None:
     for text in texts:
         assert KEY not in text
     assert "***" in str(refused.value)
+
+
+async def test_key_stays_out_of_http_parser_errors(caplog: pytest.LogCaptureFixture) -> None:
+    """Aiohttp's parser errors hold the request headers; none of it reaches our errors or logs."""
+    caplog.set_level(logging.DEBUG)
+    async with Emulator(api_key=KEY) as emulator:
+        retry = sora2pro.RetryPolicy(attempts=2, base_delay=0.01)
+        async with sora2pro.Client(KEY, base_url=emulator.url, retry=retry) as client:
+            emulator.inject(Fault.malformed(), Endpoint.CREDIT, times=4)
+            with pytest.raises(sora2pro.TransportError) as read:
+                await client.credits()
+            emulator.inject(Fault.malformed(), Endpoint.CREATE)
+            with pytest.raises(sora2pro.SubmitUncertainError) as create:
+                await client.submit("a dog")
+    for text in (everything_about(read.value), everything_about(create.value), caplog.text):
+        assert KEY not in text

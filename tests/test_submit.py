@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import sora2pro
@@ -133,3 +135,49 @@ async def test_emulator_schema_refusal_reaches_the_user(emulator: Emulator) -> N
         answer = await response.json()
     assert 422 == answer["code"]
     assert "n_frames" in (answer.get("msg") or answer.get("message"))
+
+
+@pytest.mark.parametrize("http_status", [429, 500])
+async def test_task_id_in_an_error_answer_is_kept(
+    client: sora2pro.Client, emulator: Emulator, http_status: int
+) -> None:
+    """A create answered with an error status but a task id keeps the task: no re-send."""
+    emulator.inject(Fault.wrong_status(http_status), Endpoint.CREATE)
+    task_id = await client.submit("a dog")
+    assert [task_id] == list(emulator.tasks)
+    assert 1 == emulator.count(Endpoint.CREATE)
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+async def test_error_page_4xx_on_create_is_a_refusal(
+    client: sora2pro.Client, emulator: Emulator, status: int
+) -> None:
+    """A 4xx page from a proxy or CDN means nothing ran: ResponseError, not uncertain."""
+    emulator.inject(Fault.html(status), Endpoint.CREATE)
+    with pytest.raises(sora2pro.ResponseError) as caught:
+        await client.submit("a dog")
+    assert not isinstance(caught.value, SubmitUncertainError)
+    assert 1 == emulator.count(Endpoint.CREATE)
+
+
+async def test_malformed_http_answer_to_create_is_uncertain(
+    client: sora2pro.Client, emulator: Emulator
+) -> None:
+    """An answer the HTTP parser rejects, after the task was made, is uncertain."""
+    emulator.inject(Fault.malformed(after_create=True), Endpoint.CREATE)
+    with pytest.raises(SubmitUncertainError):
+        await client.submit("a dog")
+    assert 1 == len(emulator.tasks)
+
+
+async def test_generate_timeout_bounds_the_submit_too(emulator: Emulator) -> None:
+    """generate(timeout=...) stops retrying a refused create at its deadline."""
+    emulator.inject(Fault.rate_limited(retry_after=0.2), Endpoint.CREATE, times=100)
+    retry = sora2pro.RetryPolicy(attempts=100, base_delay=0.01, max_delay=5.0)
+    async with sora2pro.Client(emulator.api_key, base_url=emulator.url, retry=retry) as client:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(sora2pro.RateLimitError):
+            await client.generate("a dog", timeout=0.5)
+        assert loop.time() - started < 1.0
+    assert {} == emulator.tasks

@@ -232,3 +232,21 @@ def test_default_policy_follows_the_provider_advice() -> None:
         if elapsed >= 120:
             assert delay >= 15.0
         elapsed += delay
+
+
+def test_next_delay_survives_very_long_waits() -> None:
+    """Poll number 100,000 still gets max_interval, not an OverflowError."""
+    policy = PollPolicy(min_interval=1.0, max_interval=30.0, multiplier=2.0, jitter=0.0)
+    assert 30.0 == next_delay(policy, 100_000, None)
+
+
+async def test_wrongly_shaped_details_end_the_wait(
+    client: sora2pro.Client, emulator: Emulator
+) -> None:
+    """Well-formed JSON that is not a task is not transient: the wait raises, not polls on."""
+    emulator.not_visible_for = 0.0
+    task_id = await client.submit("a dog")
+    emulator.inject(Fault.error(200), Endpoint.RECORD_INFO, times=1000)
+    with pytest.raises(sora2pro.ResponseError):
+        await client.wait(task_id, timeout=None)
+    assert 1 == emulator.count(Endpoint.RECORD_INFO)

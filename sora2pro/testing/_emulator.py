@@ -146,9 +146,14 @@ class Emulator:
         self._session: aiohttp.ClientSession | None = None
         self._video = importlib.resources.files(__package__).joinpath("sample.mp4").read_bytes()
         self.app = web.Application(middlewares=[self._middleware])
-        self.app.router.add_post("/api/v1/jobs/createTask", self._create)
-        self.app.router.add_get("/api/v1/jobs/recordInfo", self._record_info)
-        self.app.router.add_get("/api/v1/chat/credit", self._credit)
+        handlers = {
+            Endpoint.CREATE: self._create,
+            Endpoint.RECORD_INFO: self._record_info,
+            Endpoint.CREDIT: self._credit,
+        }
+        for path, endpoint in _ROUTES.items():
+            method = "POST" if endpoint is Endpoint.CREATE else "GET"
+            self.app.router.add_route(method, path, handlers[endpoint])
         self.app.router.add_get(_FILES + "/{name}", self._file)
 
     def __repr__(self) -> str:
@@ -164,12 +169,16 @@ class Emulator:
 
     async def start(self) -> None:
         """Start listening."""
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = runner.addresses[0][1]
         self._session = aiohttp.ClientSession()
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
 
     async def close(self) -> None:
         """Stop listening, cancel pending callbacks, and release everything."""
@@ -307,6 +316,10 @@ class Emulator:
         if kind is FaultKind.DELAY:
             await asyncio.sleep(fault.seconds)
             return await handler(request)
+        if kind is FaultKind.WRONG_STATUS:
+            answer = await handler(request)
+            answer.set_status(fault.http_status)
+            return answer
         if kind is FaultKind.ERROR:
             answer = self._envelope(fault.code, fault.message, http_status=fault.http_status)
             if fault.retry_after is not None:
@@ -321,17 +334,17 @@ class Emulator:
             await handler(request)
         if kind is FaultKind.GARBAGE:
             return web.Response(text='{"code": 200, "msg": "success", "data": {"taskId": ')
-        response: web.StreamResponse
-        if kind is FaultKind.TRUNCATE:
+        assert request.transport is not None  # noqa: S101  # a live request has one
+        response: web.StreamResponse = web.Response()
+        if kind is FaultKind.MALFORMED:
+            request.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n{}")
+        elif kind is FaultKind.TRUNCATE:
             payload = b'{"code": 200, "msg": "success", "data": {"taskId": "task_lost"}}'
             response = web.StreamResponse()
             response.content_length = len(payload)
             response.content_type = "application/json"
             await response.prepare(request)
             await response.write(payload[: len(payload) // 2])
-        else:
-            response = web.Response()
-        assert request.transport is not None  # noqa: S101  # a live request has one
         request.transport.close()
         return response
 

@@ -25,6 +25,8 @@ class FaultKind(enum.Enum):
     HTML = "html"
     DISCONNECT = "disconnect"
     TRUNCATE = "truncate"
+    MALFORMED = "malformed"
+    WRONG_STATUS = "wrong_status"
     GARBAGE = "garbage"
     DELAY = "delay"
 
@@ -89,9 +91,23 @@ class Fault:
         return cls(FaultKind.TRUNCATE, after_create=after_create)
 
     @classmethod
+    def malformed(cls, *, after_create: bool = False) -> Fault:
+        """Answer bytes that are not valid HTTP (a Content-Length that is no number)."""
+        return cls(FaultKind.MALFORMED, after_create=after_create)
+
+    @classmethod
     def garbage(cls, *, after_create: bool = False) -> Fault:
         """Answer HTTP 200 with a body that is not valid JSON."""
         return cls(FaultKind.GARBAGE, after_create=after_create)
+
+    @classmethod
+    def wrong_status(cls, http_status: int) -> Fault:
+        """Do the work and answer as usual, but under ``http_status``.
+
+        The body and the HTTP status disagree: a create may say HTTP 500 yet carry
+        the id of the task it created.
+        """
+        return cls(FaultKind.WRONG_STATUS, http_status=http_status)
 
     @classmethod
     def delay(cls, seconds: float) -> Fault:

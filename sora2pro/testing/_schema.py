@@ -29,7 +29,10 @@ def openapi_document() -> dict[str, typing.Any]:
 def _is_uri(value: object) -> bool:
     if not isinstance(value, str):
         return True
-    parts = urllib.parse.urlsplit(value)
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:
+        return False
     return bool(parts.scheme and parts.netloc) and value == value.strip()
 
 
@@ -46,7 +49,7 @@ def create_errors(body: object) -> list[str]:
     """Every reason ``body`` is not a valid createTask body; empty when it is valid.
 
     Stricter than the schema where API.md is: ``input`` and a non-empty prompt are
-    required.
+    required, and character ids must not be blank.
     """
     errors = [
         f"{'.'.join(map(str, error.absolute_path)) or 'body'}: {error.message}"
@@ -56,6 +59,10 @@ def create_errors(body: object) -> list[str]:
         payload = body.get("input")
         if not isinstance(payload, dict):
             errors.append("input: is required")
-        elif isinstance(payload.get("prompt"), str) and not payload["prompt"].strip():
-            errors.append("input.prompt: must not be empty")
+        else:
+            if isinstance(payload.get("prompt"), str) and not payload["prompt"].strip():
+                errors.append("input.prompt: must not be empty")
+            ids = payload.get("character_id_list")
+            if isinstance(ids, list) and any(isinstance(i, str) and not i.strip() for i in ids):
+                errors.append("input.character_id_list: ids must not be blank")
     return errors
