@@ -179,5 +179,5 @@ async def test_generate_timeout_bounds_the_submit_too(emulator: Emulator) -> Non
         started = loop.time()
         with pytest.raises(sora2pro.RateLimitError):
             await client.generate("a dog", timeout=0.5)
-        assert loop.time() - started < 1.0
+        assert loop.time() - started < 2.0  # unbounded, 100 tries would take 20 s
     assert {} == emulator.tasks
