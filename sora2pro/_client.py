@@ -256,6 +256,12 @@ class Client:
                 if _surely_not_run(exc):
                     raise
                 lost = exc
+            except asyncio.CancelledError:
+                logger.warning(
+                    "createTask cancelled in flight; the task may exist and be billed",
+                    extra={"event": "submit_cancelled"},
+                )
+                raise
             raise SubmitUncertainError(
                 f"createTask may have reached the server, but no usable answer came back "
                 f"({lost}); the task may exist and be billed, so it was not re-sent",

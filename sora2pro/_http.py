@@ -103,6 +103,8 @@ class Transport:
         """The aiohttp session, opened on first use inside the running loop."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
+        elif self._session.closed:
+            raise Sora2ProError("the aiohttp session given to this sora2pro.Client is closed")
         return self._session
 
     async def close(self) -> None:
@@ -198,7 +200,9 @@ class Transport:
         try:
             payload = json.loads(raw)
         except (ValueError, RecursionError) as exc:
-            snippet = self.redact(" ".join(raw[:120].decode("utf-8", "replace").split()))
+            # Redact before cutting: a cut through an echoed key would leave part of it.
+            text = self.redact(raw.decode("utf-8", "replace"))
+            snippet = " ".join(text.split())[:120]
             raise ResponseError(
                 f"{method} {path}: answer is not JSON: {snippet!r}",
                 http_status=status,

@@ -216,3 +216,12 @@ def test_base_url_must_be_usable(url: str) -> None:
     """A base_url with a bad port or host, or not http(s), is refused when built."""
     with pytest.raises(sora2pro.InvalidInputError):
         sora2pro.Client("key", base_url=url)
+
+
+async def test_closed_session_passed_in_is_a_typed_error(emulator: Emulator) -> None:
+    """A caller's session that is already closed gives Sora2ProError, not aiohttp's error."""
+    session = aiohttp.ClientSession()
+    await session.close()
+    async with sora2pro.Client(emulator.api_key, base_url=emulator.url, session=session) as c:
+        with pytest.raises(Sora2ProError, match="session"):
+            await c.credits()

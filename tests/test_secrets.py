@@ -62,3 +62,17 @@ async def test_key_stays_out_of_http_parser_errors(caplog: pytest.LogCaptureFixt
                 await client.submit("a dog")
     for text in (everything_about(read.value), everything_about(create.value), caplog.text):
         assert KEY not in text
+
+
+async def test_key_is_redacted_before_an_error_page_is_cut() -> None:
+    """An error page echoing the key right at the cut point leaks no part of it."""
+    async with Emulator(api_key=KEY) as emulator:
+        # The snippet keeps 120 characters: cut first, 15 characters of the key would stay.
+        emulator.inject(Fault.html(502, page="x" * 105 + KEY), Endpoint.CREDIT)
+        async with sora2pro.Client(
+            KEY, base_url=emulator.url, retry=sora2pro.RetryPolicy(attempts=1)
+        ) as client:
+            with pytest.raises(sora2pro.ResponseError) as caught:
+                await client.credits()
+    assert "***" in str(caught.value)
+    assert KEY[:8] not in str(caught.value)

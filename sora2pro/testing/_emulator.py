@@ -328,7 +328,9 @@ class Emulator:
         if kind is FaultKind.HTML:
             title = f"{fault.http_status} {http.HTTPStatus(fault.http_status).phrase}"
             return web.Response(
-                status=fault.http_status, text=_HTML_PAGE.format(title), content_type="text/html"
+                status=fault.http_status,
+                text=fault.message or _HTML_PAGE.format(title),
+                content_type="text/html",
             )
         if fault.after_create:
             await handler(request)

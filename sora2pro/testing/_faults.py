@@ -72,9 +72,13 @@ class Fault:
         return cls.error(455, message="Service is under maintenance", retry_after=retry_after)
 
     @classmethod
-    def html(cls, http_status: int = 502) -> Fault:
-        """Answer an HTML error page, as a proxy in front of the API would."""
-        return cls(FaultKind.HTML, http_status=http_status)
+    def html(cls, http_status: int = 502, *, page: str = "") -> Fault:
+        """Answer an HTML error page, as a proxy in front of the API would.
+
+        ``page`` replaces the default nginx-style page, for tests of what the
+        client does with its text.
+        """
+        return cls(FaultKind.HTML, http_status=http_status, message=page)
 
     @classmethod
     def disconnect(cls, *, after_create: bool = False) -> Fault:
