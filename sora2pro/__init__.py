@@ -9,13 +9,21 @@
 ``sora2pro.testing`` holds an emulator of the API for offline runs and tests.
 """
 
-from sora2pro._client import DEFAULT_BASE_URL, DEFAULT_DOWNLOAD_TIMEOUT, Client
+from sora2pro._batch import BatchItem, BatchResult
+from sora2pro._client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    Client,
+)
 from sora2pro._config import (
     DEFAULT_POLL,
+    DEFAULT_RATE_LIMITS,
     DEFAULT_RETRY,
     DEFAULT_TIMEOUTS,
     DEFAULT_WAIT_TIMEOUT,
     PollPolicy,
+    RateLimits,
     RetryPolicy,
     Timeouts,
 )
@@ -40,6 +48,15 @@ from sora2pro._errors import (
     UnprocessableError,
     WaitTimeoutError,
 )
+from sora2pro._events import (
+    BatchEvent,
+    Finished,
+    OnEvent,
+    RateLimited,
+    Retried,
+    StateChanged,
+    Submitted,
+)
 from sora2pro._models import (
     AspectRatio,
     Frames,
@@ -54,33 +71,45 @@ from sora2pro._version import VERSION as _VERSION
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_CONCURRENCY",
     "DEFAULT_DOWNLOAD_TIMEOUT",
     "DEFAULT_POLL",
+    "DEFAULT_RATE_LIMITS",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUTS",
     "DEFAULT_WAIT_TIMEOUT",
     "APIError",
     "AspectRatio",
     "AuthenticationError",
+    "BatchEvent",
+    "BatchItem",
+    "BatchResult",
     "Client",
     "DownloadError",
     "FeatureDisabledError",
+    "Finished",
     "Frames",
     "GenerationFailedError",
     "InsufficientCreditsError",
     "InvalidInputError",
     "MaintenanceError",
     "NotFoundError",
+    "OnEvent",
     "OnUpdate",
     "PollPolicy",
     "QuotaExceededError",
     "RateLimitError",
+    "RateLimited",
+    "RateLimits",
     "ResponseError",
+    "Retried",
     "RetryPolicy",
     "ServerError",
     "Size",
     "Sora2ProError",
+    "StateChanged",
     "SubmitUncertainError",
+    "Submitted",
     "Task",
     "TaskFailedError",
     "TaskState",

@@ -12,12 +12,15 @@ import warnings
 
 import attrs
 
+from sora2pro._batch import run_batch
 from sora2pro._config import (
     DEFAULT_POLL,
+    DEFAULT_RATE_LIMITS,
     DEFAULT_RETRY,
     DEFAULT_TIMEOUTS,
     DEFAULT_WAIT_TIMEOUT,
     PollPolicy,
+    RateLimits,
     RetryPolicy,
     Timeouts,
     check_timeout,
@@ -36,6 +39,7 @@ from sora2pro._errors import (
     SubmitUncertainError,
     TransportError,
 )
+from sora2pro._events import OnEvent, RateLimited, current_index, emit
 from sora2pro._http import Transport
 from sora2pro._models import Task, TaskState, TextToVideo, TextToVideoOptions, is_http_url
 from sora2pro._polling import OnUpdate, poll_until_done
@@ -43,17 +47,25 @@ from sora2pro._ratelimit import Pacer
 from sora2pro._retry import is_transient, retrying
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import AsyncIterator, Iterable, Mapping
 
     import aiohttp
 
-__all__ = ["DEFAULT_BASE_URL", "STATUS_QUERIES_PER_SECOND", "Client"]
+    from sora2pro._batch import BatchItem, BatchResult
+    from sora2pro._convert import Envelope
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_DOWNLOAD_TIMEOUT",
+    "Client",
+]
 
 logger = logging.getLogger("sora2pro")
 
 DEFAULT_BASE_URL = "https://api.apikley.ru"
-#: Status queries one client sends per second at most, under the API's limit of about 10.
-STATUS_QUERIES_PER_SECOND = 8
+#: Items of a batch in flight at once by default (the API runs 100 or more at once).
+DEFAULT_CONCURRENCY = 50
 
 #: How long ``download()`` may take by default: 10 minutes.
 DEFAULT_DOWNLOAD_TIMEOUT = 10 * 60.0
@@ -120,6 +132,8 @@ class Client:
         timeout: Limits on each HTTP exchange; None means :data:`DEFAULT_TIMEOUTS`.
         session: An aiohttp session to send requests with. It is used as it is and
             never closed by the client.
+        rate_limits: How fast this client creates tasks and queries their status;
+            None means :data:`DEFAULT_RATE_LIMITS` (at or under the API's limits).
 
     Raises:
         Sora2ProError: no API key was given or found in ``APIKLEY_API_KEY``.
@@ -136,6 +150,7 @@ class Client:
         retry: RetryPolicy | None = None,
         timeout: Timeouts | None = None,
         session: aiohttp.ClientSession | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         # A key read from a file often ends in a newline; surrounding blanks never belong.
         key = (api_key if api_key is not None else os.environ.get("APIKLEY_API_KEY", "")).strip()
@@ -158,7 +173,9 @@ class Client:
             converter=self._converter,
             session=session,
         )
-        self._status_pacer = Pacer(STATUS_QUERIES_PER_SECOND)
+        self._limits = rate_limits or DEFAULT_RATE_LIMITS
+        self._create_pacer = Pacer(self._limits.creates_per_second)
+        self._status_pacer = Pacer(self._limits.status_per_second)
         self._pending: dict[str, TextToVideo] = {}
 
     def __repr__(self) -> str:
@@ -200,6 +217,24 @@ class Client:
         """
         return types.MappingProxyType(self._pending)
 
+    async def _paced(
+        self,
+        pacer: Pacer,
+        operation: str,
+        method: str,
+        path: str,
+        **request: typing.Any,
+    ) -> Envelope:
+        """Send one request; on a 429, hold ``pacer`` so every caller of it pauses together."""
+        try:
+            return await self._transport.exchange(method, path, **request)
+        except (RateLimitError, ResponseError) as exc:
+            if isinstance(exc, RateLimitError) or exc.http_status == 429:
+                pause = self._limits.pause if exc.retry_after is None else exc.retry_after
+                pacer.hold(pause)
+                await emit(RateLimited(current_index(), operation, pause))
+            raise
+
     def _check_open(self) -> None:
         if self._transport.closed:
             raise Sora2ProError("this sora2pro.Client is closed")
@@ -233,9 +268,10 @@ class Client:
         body = encode_create(self._converter, req)
 
         async def attempt() -> str:
+            await self._create_pacer.acquire()
             try:
-                envelope = await self._transport.exchange(
-                    "POST", _CREATE, body=body, deadline=deadline
+                envelope = await self._paced(
+                    self._create_pacer, "createTask", "POST", _CREATE, body=body, deadline=deadline
                 )
                 return decode_task_id(envelope.data)
             except APIError as exc:
@@ -298,8 +334,13 @@ class Client:
     async def _fetch_task(self, task_id: str, deadline: float | None) -> Task:
         async def attempt() -> Task:
             await self._status_pacer.acquire()
-            envelope = await self._transport.exchange(
-                "GET", _RECORD_INFO, params={"taskId": task_id}, deadline=deadline
+            envelope = await self._paced(
+                self._status_pacer,
+                "recordInfo",
+                "GET",
+                _RECORD_INFO,
+                params={"taskId": task_id},
+                deadline=deadline,
             )
             task = decode_task(self._converter, envelope.data)
             if task.id != task_id:
@@ -453,6 +494,71 @@ class Client:
                 f"task {task.id} has {len(task.result_urls)} result video(s), not {index + 1}",
             )
         return await download_to(self._transport, task.result_urls[index], path, timeout=timeout)
+
+    def batch(
+        self,
+        items: Iterable[BatchItem],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        ordered: bool = False,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        on_event: OnEvent | None = None,
+    ) -> AsyncIterator[BatchResult]:
+        """Generate many videos; yield a :class:`BatchResult` as each item ends.
+
+        ::
+
+            async for result in client.batch(prompts, concurrency=50):
+                print(result.index, result.task_id, result.ok, result.error)
+
+        One failure never stops the batch: every item ends with a task or an error.
+        Creates and status queries go at the pace of the client's rate limits, and a
+        429 pauses every submitter of the client together. Stopping the iteration
+        stops new submits at once; tasks already created stay in :attr:`pending`.
+
+        Args:
+            items: Prompts, :class:`TextToVideo` values, or mappings of their fields;
+                read lazily, so a generator of a million lines is fine.
+            concurrency: Items in flight at most (submitted and not yet finished).
+            ordered: Yield in input order rather than as items finish.
+            timeout: Seconds each task may take once submitted; None for no limit.
+            on_event: Receives :class:`Submitted`, :class:`StateChanged`,
+                :class:`Finished`, :class:`Retried` and :class:`RateLimited` events;
+                a plain function or a coroutine function.
+
+        Raises:
+            InvalidInputError: ``concurrency`` or ``timeout`` is not valid (at once,
+                before anything is sent). Invalid items become results with an error.
+
+        """
+        self._check_open()
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidInputError(
+                "concurrency", f"must be a whole number >= 1, not {concurrency!r}"
+            )
+        check_timeout("timeout", timeout)
+        return run_batch(
+            self,
+            items,
+            concurrency=concurrency,
+            ordered=ordered,
+            timeout=timeout,
+            on_event=on_event,
+        )
+
+    async def gather(
+        self,
+        items: Iterable[BatchItem],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        on_event: OnEvent | None = None,
+    ) -> list[BatchResult]:
+        """Run :meth:`batch` to the end and return every result, in input order."""
+        results = self.batch(
+            items, concurrency=concurrency, ordered=True, timeout=timeout, on_event=on_event
+        )
+        return [result async for result in results]
 
     async def credits(self) -> float:
         """Return the account's remaining credits.

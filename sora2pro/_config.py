@@ -11,10 +11,12 @@ from sora2pro._errors import InvalidInputError
 
 __all__ = [
     "DEFAULT_POLL",
+    "DEFAULT_RATE_LIMITS",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUTS",
     "DEFAULT_WAIT_TIMEOUT",
     "PollPolicy",
+    "RateLimits",
     "RetryPolicy",
     "Timeouts",
     "check_timeout",
@@ -49,6 +51,11 @@ def _positive_or_none(
     _instance: object, attribute: attrs.Attribute[typing.Any], value: float | None
 ) -> None:
     check_timeout(attribute.name, value)
+
+
+def _count(_instance: object, attribute: attrs.Attribute[typing.Any], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(attribute.name, f"must be a whole number >= 1, not {value!r}")
 
 
 def _fraction(_instance: object, attribute: attrs.Attribute[typing.Any], value: float) -> None:
@@ -110,15 +117,10 @@ class RetryPolicy:
 
     """
 
-    attempts: int = attrs.field(default=5)
+    attempts: int = attrs.field(default=5, validator=_count)
     base_delay: float = attrs.field(default=0.5, validator=_positive)
     max_delay: float = attrs.field(default=30.0, validator=_positive)
     max_elapsed: float | None = attrs.field(default=120.0, validator=_positive_or_none)
-
-    @attempts.validator
-    def _check_attempts(self, _attribute: attrs.Attribute[typing.Any], value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidInputError("attempts", f"must be a whole number >= 1, not {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -137,6 +139,37 @@ class Timeouts:
     request: float | None = attrs.field(default=120.0, validator=_positive_or_none)
 
 
+@attrs.frozen(kw_only=True)
+class RateLimits:
+    """How fast one client may go, at or under the API's documented limits.
+
+    Creates are spaced evenly (``window / creates`` apart) rather than sent in bursts:
+    two bursts at the edges of a window would land twice the limit inside one window
+    of the server's clock. When the server answers 429 anyway, every request of that
+    kind from the client pauses together.
+
+    Attributes:
+        creates: Creates allowed per ``window`` (upstream: 20 per 10 s per account).
+        window: The window for ``creates``, in seconds.
+        status_per_second: Status queries per second, over all waits of the client
+            (upstream: about 10 per second per key).
+        pause: How long every request of a kind pauses after a 429 that named no
+            ``Retry-After``, in seconds.
+
+    """
+
+    creates: int = attrs.field(default=20, validator=_count)
+    window: float = attrs.field(default=10.0, validator=_positive)
+    status_per_second: float = attrs.field(default=8.0, validator=_positive)
+    pause: float = attrs.field(default=1.0, validator=_positive)
+
+    @property
+    def creates_per_second(self) -> float:
+        """The even pace of creates."""
+        return self.creates / self.window
+
+
 DEFAULT_POLL = PollPolicy()
 DEFAULT_RETRY = RetryPolicy()
+DEFAULT_RATE_LIMITS = RateLimits()
 DEFAULT_TIMEOUTS = Timeouts()

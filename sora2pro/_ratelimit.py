@@ -25,7 +25,11 @@ class Pacer:
         """Wait for the next free slot, then take it."""
         loop = asyncio.get_running_loop()
         async with self._lock:
-            delay = self._next - loop.time()
-            if delay > 0:
+            # Looped: a hold() while we sleep moves the slot further away.
+            while (delay := self._next - loop.time()) > 0:  # noqa: ASYNC110  # a timer
                 await asyncio.sleep(delay)
             self._next = loop.time() + self._interval
+
+    def hold(self, seconds: float) -> None:
+        """Let no one through for ``seconds`` from now (after a 429, say)."""
+        self._next = max(self._next, asyncio.get_running_loop().time() + seconds)

@@ -20,6 +20,7 @@ from sora2pro._errors import (
     Sora2ProError,
     TransportError,
 )
+from sora2pro._events import Retried, current_index, emit
 
 if typing.TYPE_CHECKING:
     from sora2pro._config import RetryPolicy
@@ -79,8 +80,9 @@ async def retrying(
                 return
             error = yield pause
 
-    def log_retry(details: typing.Any) -> None:
+    async def log_retry(details: typing.Any) -> None:
         error = details["exception"]
+        await emit(Retried(current_index(), operation, details["tries"], error, details["wait"]))
         logger.info(
             "%s failed (%s); retry %d in %.2f s",
             operation,

@@ -62,3 +62,30 @@ def test_none_is_refused_where_a_limit_is_required(build: object) -> None:
     """None is not accepted where it would mean nothing sensible."""
     with pytest.raises(InvalidInputError):
         build()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: sora2pro.RateLimits(creates=0),
+        lambda: sora2pro.RateLimits(creates=2.5),
+        lambda: sora2pro.RateLimits(window=0),
+        lambda: sora2pro.RateLimits(status_per_second=-1),
+        lambda: sora2pro.RateLimits(pause=None),
+    ],
+)
+def test_nonsense_rate_limits_are_refused(build: object) -> None:
+    """Rate limits must be positive numbers, creates a whole one."""
+    with pytest.raises(InvalidInputError):
+        build()  # type: ignore[operator]
+
+
+def test_default_rate_limits_sit_under_the_api() -> None:
+    """The defaults are 20 creates per 10 s and 8 status queries a second."""
+    limits = sora2pro.DEFAULT_RATE_LIMITS
+    assert (20, 10.0, 8.0, 2.0) == (
+        limits.creates,
+        limits.window,
+        limits.status_per_second,
+        limits.creates_per_second,
+    )

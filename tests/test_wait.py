@@ -181,8 +181,9 @@ async def test_many_waits_stay_within_the_status_budget(emulator: Emulator) -> N
     emulator.duration = 0.05
     emulator.not_visible_for = 0.0
     policy = PollPolicy(min_interval=0.01, max_interval=0.02)
+    limits = sora2pro.RateLimits(creates=1000, window=1.0)  # the default status budget
     async with sora2pro.Client(
-        emulator.api_key, base_url=emulator.url, poll=policy, retry=FAST_RETRY
+        emulator.api_key, base_url=emulator.url, poll=policy, retry=FAST_RETRY, rate_limits=limits
     ) as client:
         task_ids = [await client.submit(f"dog {n}") for n in range(24)]
         tasks = await asyncio.gather(*(client.wait(t) for t in task_ids))

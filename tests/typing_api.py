@@ -44,6 +44,24 @@ async def use_the_client() -> None:
             del code
 
 
+async def use_a_batch(prompts: list[str]) -> None:
+    limits = sora2pro.RateLimits(creates=20, window=10.0, status_per_second=8.0)
+    async with sora2pro.Client(rate_limits=limits) as client:
+
+        def on_event(event: sora2pro.BatchEvent) -> None:
+            if isinstance(event, sora2pro.Finished):
+                ok: bool = event.result.ok
+                del ok
+
+        async for result in client.batch(prompts, concurrency=50, on_event=on_event):
+            task_id: str | None = result.task_id
+            error: sora2pro.Sora2ProError | None = result.error
+            del task_id, error
+        items: list[sora2pro.BatchItem] = ["a dog", sora2pro.TextToVideo("a cat"), {"prompt": "x"}]
+        results: list[sora2pro.BatchResult] = await client.gather(items)
+        del results
+
+
 async def use_the_emulator() -> None:
     async with Emulator(duration=1.0, fail_rate=0.1, status_limit=(10, 1.0)) as emulator:
         emulator.inject(Fault.rate_limited(retry_after=1), Endpoint.CREATE, times=2)

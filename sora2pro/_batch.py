@@ -1,0 +1,195 @@
+"""Many prompts at once: bounded concurrency, every item ends as a task or an error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import typing
+from collections.abc import Mapping
+
+import attrs
+
+from sora2pro._errors import InvalidInputError, Sora2ProError, SubmitUncertainError
+from sora2pro._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
+from sora2pro._models import Task, TextToVideo
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+    from sora2pro._client import Client
+
+__all__ = ["BatchItem", "BatchResult", "run_batch", "to_request"]
+
+logger = logging.getLogger("sora2pro")
+
+#: A prompt, a request, or a mapping with the fields of :class:`TextToVideo`.
+BatchItem = str | TextToVideo | Mapping[str, typing.Any]
+
+
+@attrs.frozen(kw_only=True)
+class BatchResult:
+    """How one item of a batch ended.
+
+    Attributes:
+        index: The item's position in the input, from 0.
+        request: The request, or None when the item itself was not a valid request.
+        task_id: The task id, once the server gave one.
+        task: The last snapshot of the task (final when it ended), if any was seen.
+        error: Why the item did not succeed, or None.
+
+    """
+
+    index: int
+    request: TextToVideo | None
+    task_id: str | None = None
+    task: Task | None = None
+    error: Sora2ProError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the item ended with a successful task."""
+        return self.error is None and self.task is not None
+
+    @property
+    def uncertain(self) -> bool:
+        """Whether the create may have run although its answer was lost."""
+        return isinstance(self.error, SubmitUncertainError)
+
+
+def to_request(item: BatchItem) -> TextToVideo:
+    """Turn a batch item into a request.
+
+    Raises:
+        InvalidInputError: the item is not a prompt, a request or a mapping of its fields.
+
+    """
+    if isinstance(item, TextToVideo):
+        return item
+    if isinstance(item, str):
+        return TextToVideo(item)
+    if isinstance(item, Mapping):
+        fields = dict(item)
+        unknown = set(fields) - set(attrs.fields_dict(TextToVideo))
+        if unknown:
+            raise InvalidInputError("item", f"unknown fields: {', '.join(sorted(unknown))}")
+        if "prompt" not in fields:
+            raise InvalidInputError("prompt", "is required")
+        return TextToVideo(**fields)
+    raise InvalidInputError("item", f"must be a prompt, a TextToVideo or a mapping, not {item!r}")
+
+
+async def _run_one(
+    client: Client,
+    index: int,
+    item: BatchItem,
+    *,
+    timeout: float | None,
+    on_event: OnEvent | None,
+    submitted: set[str],
+) -> BatchResult:
+    listen(on_event, index)
+    try:
+        request = to_request(item)
+    except InvalidInputError as error:
+        return BatchResult(index=index, request=None, error=error)
+    try:
+        task_id = await client.submit(request)
+    except Sora2ProError as error:
+        return BatchResult(index=index, request=request, error=error)
+    submitted.add(task_id)
+    await emit(Submitted(index, task_id))
+
+    async def changed(task: Task) -> None:
+        await emit(StateChanged(index, task))
+
+    try:
+        task = await client.wait(task_id, timeout=timeout, on_update=changed)
+    except Sora2ProError as error:
+        error.task_id = task_id
+        last = getattr(error, "task", None) or getattr(error, "last", None)
+        return BatchResult(index=index, request=request, task_id=task_id, task=last, error=error)
+    return BatchResult(index=index, request=request, task_id=task_id, task=task)
+
+
+async def run_batch(
+    client: Client,
+    items: Iterable[BatchItem],
+    *,
+    concurrency: int,
+    ordered: bool,
+    timeout: float | None,
+    on_event: OnEvent | None,
+) -> AsyncIterator[BatchResult]:
+    """Yield a :class:`BatchResult` for every item, as each finishes (or in order).
+
+    At most ``concurrency`` items are in flight (submitted and not finished). The
+    client's rate limits pace the creates and status queries of all of them.
+    Stopping the iteration (``break``, cancel, Ctrl-C) stops new submits at once;
+    tasks already created keep running on the server and stay in ``client.pending``.
+    """
+    slots = asyncio.Semaphore(concurrency)
+    done: asyncio.Queue[BatchResult | None] = asyncio.Queue()
+    workers: set[asyncio.Task[None]] = set()
+    submitted_here: set[str] = set()
+
+    async def work(index: int, item: BatchItem) -> None:
+        try:
+            result = await _run_one(
+                client, index, item, timeout=timeout, on_event=on_event, submitted=submitted_here
+            )
+            await emit(Finished(index, result))
+            done.put_nowait(result)
+        finally:
+            slots.release()
+
+    async def feed() -> None:
+        for index, item in enumerate(items):
+            await slots.acquire()
+            worker = asyncio.create_task(work(index, item))
+            workers.add(worker)
+            worker.add_done_callback(workers.discard)
+        while workers:
+            await asyncio.gather(*workers)
+        done.put_nowait(None)
+
+    feeder = asyncio.create_task(feed())
+    waiting: dict[int, BatchResult] = {}
+    next_index = 0
+    try:
+        while (result := await _next(done, feeder)) is not None:
+            if not ordered:
+                yield result
+                continue
+            waiting[result.index] = result
+            while next_index in waiting:
+                yield waiting.pop(next_index)
+                next_index += 1
+    finally:
+        feeder.cancel()
+        for worker in list(workers):
+            worker.cancel()
+        await asyncio.gather(feeder, *workers, return_exceptions=True)
+        running = sorted(set(client.pending) & submitted_here)
+        if running:
+            logger.warning(
+                "batch stopped with %d task(s) still running on the server: %s",
+                len(running),
+                ", ".join(running),
+                extra={"event": "batch_stopped", "task_ids": running},
+            )
+
+
+async def _next(
+    done: asyncio.Queue[BatchResult | None], feeder: asyncio.Task[None]
+) -> BatchResult | None:
+    """The next finished result; re-raises what broke the feeder (such as on_event)."""
+    if feeder.done():
+        feeder.result()  # raises the feeder's exception, if any
+        return await done.get()
+    getter = asyncio.ensure_future(done.get())
+    await asyncio.wait({getter, feeder}, return_when=asyncio.FIRST_COMPLETED)
+    if getter.done():
+        return getter.result()
+    getter.cancel()
+    feeder.result()  # raises the feeder's exception, if any
+    return await done.get()

@@ -1,0 +1,212 @@
+"""batch(): every item ends once, as a task or an error, within the rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import typing
+
+import pytest
+
+import sora2pro
+from sora2pro import BatchResult, RateLimits, TextToVideo
+from sora2pro.testing import Emulator, Endpoint, Fault
+
+from .conftest import FAST_POLL, FAST_RETRY
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+# The API's limits, time-scaled 80 times: 20 creates per 0.125 s, 10 status queries per
+# 0.05 s; the client keeps 10% and 20% under them, as the defaults do at real scale.
+SERVER_CREATES = (20, 0.125)
+SERVER_STATUS = (10, 0.05)
+SCALED = RateLimits(creates=18, window=0.125, status_per_second=160.0, pause=0.05)
+
+
+@pytest.fixture
+async def limited(emulator: Emulator) -> AsyncIterator[sora2pro.Client]:
+    """A client and an emulator that both keep the API's limits, time-scaled."""
+    emulator.create_limit = SERVER_CREATES
+    emulator.status_limit = SERVER_STATUS
+    emulator.duration = 0.2
+    async with sora2pro.Client(
+        emulator.api_key,
+        base_url=emulator.url,
+        poll=FAST_POLL,
+        retry=FAST_RETRY,
+        rate_limits=SCALED,
+    ) as client:
+        yield client
+
+
+async def test_large_batch_accounts_for_every_prompt_once(
+    limited: sora2pro.Client, emulator: Emulator
+) -> None:
+    """500 prompts: each ends once with its own task, and no limit is ever hit."""
+    prompts = [f"dog number {n}" for n in range(500)]
+    results = [r async for r in limited.batch(prompts, concurrency=100)]
+    assert list(range(500)) == sorted(r.index for r in results)
+    assert all(r.ok for r in results)
+    assert prompts == [r.request.prompt for r in sorted(results, key=lambda r: r.index)]  # type: ignore[union-attr]
+    assert 500 == len({r.task_id for r in results}) == len(emulator.tasks)
+    assert 500 == emulator.count(Endpoint.CREATE)
+    assert {} == dict(emulator.rate_limited)
+
+
+async def test_ordered_and_gather_keep_input_order(limited: sora2pro.Client) -> None:
+    """ordered=True yields in input order; gather() returns input order."""
+    ordered = [r.index async for r in limited.batch(map(str, range(1, 21)), ordered=True)]
+    assert list(range(20)) == ordered
+    gathered = await limited.gather(map(str, range(1, 21)))
+    assert list(range(20)) == [r.index for r in gathered]
+
+
+async def test_invalid_items_fail_alone(limited: sora2pro.Client, emulator: Emulator) -> None:
+    """Invalid items end with InvalidInputError and send nothing; the rest succeed."""
+    items: list[typing.Any] = [
+        "ok one",
+        "",
+        {"prompt": "ok two", "n_frames": 15},
+        {"prompt": "x", "colour": "red"},
+        {"size": "high"},
+        42,
+        TextToVideo("ok three"),
+    ]
+    results = await limited.gather(items)
+    assert [True, False, True, False, False, False, True] == [r.ok for r in results]
+    for result in results:
+        if not result.ok:
+            assert isinstance(result.error, sora2pro.InvalidInputError)
+            assert result.task_id is None
+    assert 3 == emulator.count(Endpoint.CREATE)
+
+
+async def test_concurrency_bounds_items_in_flight(
+    limited: sora2pro.Client, emulator: Emulator
+) -> None:
+    """No more than `concurrency` items are submitted and unfinished at any time."""
+    in_flight = 0
+    most = 0
+
+    def on_event(event: sora2pro.BatchEvent) -> None:
+        nonlocal in_flight, most
+        if isinstance(event, sora2pro.Submitted):
+            in_flight += 1
+            most = max(most, in_flight)
+        elif isinstance(event, sora2pro.Finished) and event.result.task_id is not None:
+            in_flight -= 1
+
+    results = await limited.gather([f"p{n}" for n in range(30)], concurrency=4, on_event=on_event)
+    assert all(r.ok for r in results)
+    assert 4 == most
+
+
+async def test_lost_creates_are_uncertain_and_not_resent(
+    limited: sora2pro.Client, emulator: Emulator
+) -> None:
+    """Creates whose answers were lost end uncertain, with their request, and are sent once."""
+    emulator.inject(Fault.disconnect(after_create=True), Endpoint.CREATE, times=3)
+    results = await limited.gather([f"p{n}" for n in range(10)])
+    uncertain = [r for r in results if r.uncertain]
+    assert 3 == len(uncertain)
+    assert all(r.request is not None and r.task_id is None for r in uncertain)
+    assert 7 == sum(r.ok for r in results)
+    assert 10 == emulator.count(Endpoint.CREATE) == len(emulator.tasks)
+
+
+async def test_faults_change_nothing_in_the_outcome(
+    limited: sora2pro.Client, emulator: Emulator
+) -> None:
+    """429 bursts, 455 windows and 500s along the way: every item still succeeds."""
+    emulator.inject(Fault.rate_limited(retry_after=0.05), Endpoint.CREATE, times=3)
+    emulator.inject(Fault.maintenance(), Endpoint.CREATE, times=2)
+    emulator.inject(Fault.error(500), Endpoint.RECORD_INFO, times=5)
+    emulator.inject(Fault.rate_limited(), Endpoint.RECORD_INFO, times=2)
+    emulator.inject(Fault.html(502), Endpoint.RECORD_INFO, times=2)
+    results = await limited.gather([f"p{n}" for n in range(25)])
+    assert all(r.ok for r in results)
+    assert 25 == len(emulator.tasks)
+
+
+@pytest.mark.parametrize("endpoint", [Endpoint.CREATE, Endpoint.RECORD_INFO])
+async def test_a_429_pauses_every_caller_together(
+    limited: sora2pro.Client, emulator: Emulator, endpoint: Endpoint
+) -> None:
+    """After a 429 with Retry-After, no request of that kind leaves the client until it ends."""
+    emulator.not_visible_for = 0.0
+    emulator.inject(Fault.rate_limited(retry_after=0.3), endpoint)
+    events: collections.Counter[str] = collections.Counter()
+    results = await limited.gather(
+        [f"p{n}" for n in range(10)],
+        on_event=lambda event: events.update([type(event).__name__]),
+    )
+    assert all(r.ok for r in results)
+    refused, following = [r.time for r in emulator.requests if r.path.endswith(endpoint)][:2]
+    assert following - refused >= 0.3
+    assert 1 == events["RateLimited"]
+
+
+async def test_stopping_the_iteration_stops_submitting(
+    limited: sora2pro.Client, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Cancelling the iteration stops new creates at once and logs the tasks still running."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    five_in_flight = asyncio.Event()
+
+    def on_event(event: sora2pro.BatchEvent) -> None:
+        if isinstance(event, sora2pro.Submitted) and event.index == 4:
+            five_in_flight.set()
+
+    batch = limited.batch([f"p{n}" for n in range(100)], concurrency=5, on_event=on_event)
+
+    async def consume() -> None:
+        async for _ in batch:
+            pass
+
+    consumer = asyncio.create_task(consume())
+    await five_in_flight.wait()
+    consumer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
+    creates = emulator.count(Endpoint.CREATE)
+    await asyncio.sleep(0.3)
+    assert creates == emulator.count(Endpoint.CREATE)
+    assert set(emulator.tasks) <= set(limited.pending)
+    assert "still running on the server" in caplog.text
+
+
+async def test_async_on_event_receives_typed_events(limited: sora2pro.Client) -> None:
+    """An async on_event gets Submitted, StateChanged and Finished for each item."""
+    seen: list[sora2pro.BatchEvent] = []
+
+    async def on_event(event: sora2pro.BatchEvent) -> None:
+        seen.append(event)
+
+    await limited.gather(["a", "b"], on_event=on_event)
+    kinds = collections.Counter(type(e).__name__ for e in seen)
+    assert 2 == kinds["Submitted"] == kinds["Finished"]
+    assert kinds["StateChanged"] >= 2
+    finished = [e.result for e in seen if isinstance(e, sora2pro.Finished)]
+    assert all(isinstance(r, BatchResult) and r.ok for r in finished)
+
+
+async def test_a_broken_on_event_surfaces(limited: sora2pro.Client) -> None:
+    """An exception in on_event ends the iteration with it, not silently."""
+
+    def on_event(event: sora2pro.BatchEvent) -> None:
+        raise RuntimeError("bug in the UI")
+
+    with pytest.raises(RuntimeError, match="bug in the UI"):
+        await limited.gather(["a", "b"], on_event=on_event)
+
+
+@pytest.mark.parametrize("kwargs", [{"concurrency": 0}, {"concurrency": 2.5}, {"timeout": -1}])
+async def test_bad_arguments_are_refused_at_once(
+    limited: sora2pro.Client, emulator: Emulator, kwargs: dict[str, typing.Any]
+) -> None:
+    """A bad concurrency or timeout raises InvalidInputError before iterating."""
+    with pytest.raises(sora2pro.InvalidInputError):
+        limited.batch(["a"], **kwargs)
+    assert [] == emulator.requests
