@@ -268,10 +268,19 @@ class Client:
         body = encode_create(self._converter, req)
 
         async def attempt() -> str:
-            await self._create_pacer.acquire()
             try:
+                async with asyncio.timeout_at(deadline):
+                    await self._create_pacer.acquire()
+            except TimeoutError:
+                raise TransportError(
+                    "createTask not sent: the deadline passed while waiting for a create slot",
+                    request_sent=False,
+                ) from None
+            try:
+                # Not cut short by the deadline: a create once sent may finish (within
+                # Timeouts.request), since a lost answer could mean paying twice.
                 envelope = await self._paced(
-                    self._create_pacer, "createTask", "POST", _CREATE, body=body, deadline=deadline
+                    self._create_pacer, "createTask", "POST", _CREATE, body=body
                 )
                 return decode_task_id(envelope.data)
             except APIError as exc:
@@ -422,7 +431,8 @@ class Client:
     ) -> Task:
         """Submit a generation, then wait for it: :meth:`submit` and :meth:`wait` in one.
 
-        ``timeout`` covers both: the submit's retries stop at the same deadline. Any
+        ``timeout`` covers both: the submit's retries stop at the same deadline (a
+        create already sent may still finish, within ``Timeouts.request``). Any
         error raised after the submit carries the task id in ``.task_id``, and the task
         stays in :attr:`pending` until it is seen to finish.
 

@@ -177,7 +177,19 @@ async def test_generate_timeout_bounds_the_submit_too(emulator: Emulator) -> Non
     async with sora2pro.Client(emulator.api_key, base_url=emulator.url, retry=retry) as client:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        with pytest.raises(sora2pro.RateLimitError):
+        with pytest.raises((sora2pro.RateLimitError, sora2pro.TransportError)) as caught:
             await client.generate("a dog", timeout=0.5)
         assert loop.time() - started < 2.0  # unbounded, 100 tries would take 20 s
+    assert not isinstance(caught.value, SubmitUncertainError)
     assert {} == emulator.tasks
+
+
+async def test_a_create_in_flight_outlives_the_generate_deadline(
+    client: sora2pro.Client, emulator: Emulator
+) -> None:
+    """A slow create is not cut off by generate()'s deadline: its task id is kept, not lost."""
+    emulator.duration = None
+    emulator.inject(Fault.delay(0.4), Endpoint.CREATE)
+    with pytest.raises(sora2pro.WaitTimeoutError) as caught:
+        await client.generate("a dog", timeout=0.1)
+    assert [caught.value.task_id] == list(emulator.tasks)
