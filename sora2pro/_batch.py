@@ -9,11 +9,18 @@ from collections.abc import Mapping
 
 import attrs
 
-from sora2pro._errors import InvalidInputError, Sora2ProError, SubmitUncertainError
+from sora2pro._errors import (
+    InvalidInputError,
+    Sora2ProError,
+    SubmitUncertainError,
+    TaskFailedError,
+)
 from sora2pro._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
+from sora2pro._journal import Entry, Journal, Status, request_digest
 from sora2pro._models import Task, TextToVideo
 
 if typing.TYPE_CHECKING:
+    import os
     from collections.abc import AsyncIterator, Iterable
 
     from sora2pro._client import Client
@@ -21,6 +28,9 @@ if typing.TYPE_CHECKING:
 __all__ = ["BatchItem", "BatchResult", "run_batch", "to_request"]
 
 logger = logging.getLogger("sora2pro")
+
+# Rows whose create went out without an answer: the task may exist.
+_UNANSWERED = (Status.SENDING, Status.UNCERTAIN)
 
 #: A prompt, a request, or a mapping with the fields of :class:`TextToVideo`.
 BatchItem = str | TextToVideo | Mapping[str, typing.Any]
@@ -78,6 +88,60 @@ def to_request(item: BatchItem) -> TextToVideo:
     raise InvalidInputError("item", f"must be a prompt, a TextToVideo or a mapping, not {item!r}")
 
 
+@attrs.define
+class _Book:
+    """One item's rows in the journal."""
+
+    journal: Journal
+    index: int
+    request: dict[str, object]
+    digest: str
+
+    @classmethod
+    def of(cls, journal: Journal, index: int, request: TextToVideo) -> _Book:
+        fields = attrs.asdict(request)
+        return cls(journal, index, fields, request_digest(fields))
+
+    async def find(self) -> Entry | None:
+        return await self.journal.find(self.index, self.digest)
+
+    async def write(
+        self, status: Status, *, task_id: str | None = None, error: object = None
+    ) -> None:
+        await self.journal.record(
+            self.index,
+            self.digest,
+            self.request,
+            status,
+            task_id=task_id,
+            error=None if error is None else str(error),
+        )
+
+    async def sending(self) -> None:
+        await self.write(Status.SENDING)
+
+
+async def _submit(
+    client: Client, index: int, request: TextToVideo, book: _Book | None
+) -> str | BatchResult:
+    """Create the item's task, journaled; a BatchResult when it could not be."""
+    try:
+        task_id = await client._submit(  # batch() is part of the client
+            request, None, before_send=None if book is None else book.sending
+        )
+    except SubmitUncertainError as error:
+        if book is not None:
+            await book.write(Status.UNCERTAIN, error=error)
+        return BatchResult(index=index, request=request, error=error)
+    except Sora2ProError as error:
+        if book is not None:
+            await book.write(Status.REFUSED, error=error)
+        return BatchResult(index=index, request=request, error=error)
+    if book is not None:
+        await book.write(Status.SUBMITTED, task_id=task_id)
+    return task_id
+
+
 async def _run_one(
     client: Client,
     index: int,
@@ -85,18 +149,31 @@ async def _run_one(
     *,
     timeout: float | None,
     on_event: OnEvent | None,
-    submitted: set[str],
+    running: set[str],
+    journal: Journal | None,
+    resubmit_uncertain: bool,
 ) -> BatchResult:
     listen(on_event, index)
     try:
         request = to_request(item)
     except InvalidInputError as error:
         return BatchResult(index=index, request=None, error=error)
-    try:
-        task_id = await client.submit(request)
-    except Sora2ProError as error:
-        return BatchResult(index=index, request=request, error=error)
-    submitted.add(task_id)
+    book = None if journal is None else _Book.of(journal, index, request)
+    entry = None if book is None else await book.find()
+    task_id = None if entry is None else entry.task_id
+    if task_id is None:
+        if entry is not None and entry.status in _UNANSWERED and not resubmit_uncertain:
+            unanswered = SubmitUncertainError(
+                "an earlier run sent this create but never got its answer; the task may "
+                "exist and be billed (pass resubmit_uncertain=True to send it again)",
+                request=request,
+            )
+            return BatchResult(index=index, request=request, error=unanswered)
+        submitted = await _submit(client, index, request, book)
+        if isinstance(submitted, BatchResult):
+            return submitted
+        task_id = submitted
+    running.add(task_id)
     await emit(Submitted(index, task_id))
 
     async def changed(task: Task) -> None:
@@ -107,7 +184,11 @@ async def _run_one(
     except Sora2ProError as error:
         error.task_id = task_id
         last = getattr(error, "task", None) or getattr(error, "last", None)
+        if book is not None and isinstance(error, TaskFailedError):
+            await book.write(Status.FAILED, task_id=task_id, error=error)
         return BatchResult(index=index, request=request, task_id=task_id, task=last, error=error)
+    if book is not None:
+        await book.write(Status.SUCCEEDED, task_id=task_id)
     return BatchResult(index=index, request=request, task_id=task_id, task=task)
 
 
@@ -119,24 +200,37 @@ async def run_batch(
     ordered: bool,
     timeout: float | None,
     on_event: OnEvent | None,
+    journal: str | os.PathLike[str] | None,
+    resubmit_uncertain: bool,
 ) -> AsyncIterator[BatchResult]:
     """Yield a :class:`BatchResult` for every item, as each finishes (or in order).
 
     At most ``concurrency`` items are in flight (submitted and not finished). The
     client's rate limits pace the creates and status queries of all of them.
     Stopping the iteration (``break``, cancel, Ctrl-C) stops new submits at once;
-    tasks already created keep running on the server and stay in ``client.pending``.
+    tasks already created keep running on the server and their ids are logged.
+    With a ``journal``, a rerun re-attaches to them instead of paying again.
     """
+    book = None if journal is None else await Journal.open(journal)
     slots = asyncio.Semaphore(concurrency)
     done: asyncio.Queue[BatchResult | None] = asyncio.Queue()
     workers: set[asyncio.Task[None]] = set()
-    submitted_here: set[str] = set()
+    running: set[str] = set()
 
     async def work(index: int, item: BatchItem) -> None:
         try:
             result = await _run_one(
-                client, index, item, timeout=timeout, on_event=on_event, submitted=submitted_here
+                client,
+                index,
+                item,
+                timeout=timeout,
+                on_event=on_event,
+                running=running,
+                journal=book,
+                resubmit_uncertain=resubmit_uncertain,
             )
+            if result.task is not None and result.task.done:
+                running.discard(result.task.id)
             await emit(Finished(index, result))
             done.put_nowait(result)
         finally:
@@ -169,13 +263,15 @@ async def run_batch(
         for worker in list(workers):
             worker.cancel()
         await asyncio.gather(feeder, *workers, return_exceptions=True)
-        running = sorted(set(client.pending) & submitted_here)
+        if book is not None:
+            await book.close()
         if running:
+            still = sorted(running)
             logger.warning(
                 "batch stopped with %d task(s) still running on the server: %s",
-                len(running),
-                ", ".join(running),
-                extra={"event": "batch_stopped", "task_ids": running},
+                len(still),
+                ", ".join(still),
+                extra={"event": "batch_stopped", "task_ids": still},
             )
 
 

@@ -47,7 +47,7 @@ from sora2pro._ratelimit import Pacer
 from sora2pro._retry import is_transient, retrying
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
     import aiohttp
 
@@ -264,7 +264,14 @@ class Client:
         self._check_open()
         return await self._submit(_request(request, options), None)
 
-    async def _submit(self, req: TextToVideo, deadline: float | None) -> str:
+    async def _submit(
+        self,
+        req: TextToVideo,
+        deadline: float | None,
+        *,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> str:
+        """Create the task; ``before_send`` runs right before each create leaves."""
         body = encode_create(self._converter, req)
 
         async def attempt() -> str:
@@ -276,6 +283,8 @@ class Client:
                     "createTask not sent: the deadline passed while waiting for a create slot",
                     request_sent=False,
                 ) from None
+            if before_send is not None:
+                await before_send()
             try:
                 # Not cut short by the deadline: a create once sent may finish (within
                 # Timeouts.request), since a lost answer could mean paying twice.
@@ -513,6 +522,8 @@ class Client:
         ordered: bool = False,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         on_event: OnEvent | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        resubmit_uncertain: bool = False,
     ) -> AsyncIterator[BatchResult]:
         """Generate many videos; yield a :class:`BatchResult` as each item ends.
 
@@ -535,6 +546,14 @@ class Client:
             on_event: Receives :class:`Submitted`, :class:`StateChanged`,
                 :class:`Finished`, :class:`Retried` and :class:`RateLimited` events;
                 a plain function or a coroutine function.
+            journal: A SQLite file recording each item before its create is sent and
+                its task id right after. Run the same batch again with the same
+                journal and it skips nothing it paid for: tasks already created are
+                re-attached (one status query each), only items that surely never
+                reached the server are sent. The file never holds the API key.
+            resubmit_uncertain: On a rerun, send again the items whose create went out
+                without an answer (they may exist and be billed). Off by default:
+                they end as uncertain results.
 
         Raises:
             InvalidInputError: ``concurrency`` or ``timeout`` is not valid (at once,
@@ -554,6 +573,8 @@ class Client:
             ordered=ordered,
             timeout=timeout,
             on_event=on_event,
+            journal=journal,
+            resubmit_uncertain=resubmit_uncertain,
         )
 
     async def gather(
@@ -563,10 +584,18 @@ class Client:
         concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         on_event: OnEvent | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        resubmit_uncertain: bool = False,
     ) -> list[BatchResult]:
         """Run :meth:`batch` to the end and return every result, in input order."""
         results = self.batch(
-            items, concurrency=concurrency, ordered=True, timeout=timeout, on_event=on_event
+            items,
+            concurrency=concurrency,
+            ordered=True,
+            timeout=timeout,
+            on_event=on_event,
+            journal=journal,
+            resubmit_uncertain=resubmit_uncertain,
         )
         return [result async for result in results]
 

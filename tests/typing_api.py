@@ -53,7 +53,8 @@ async def use_a_batch(prompts: list[str]) -> None:
                 ok: bool = event.result.ok
                 del ok
 
-        async for result in client.batch(prompts, concurrency=50, on_event=on_event):
+        batch = client.batch(prompts, concurrency=50, on_event=on_event, journal="run.sqlite")
+        async for result in batch:
             task_id: str | None = result.task_id
             error: sora2pro.Sora2ProError | None = result.error
             del task_id, error

@@ -1,0 +1,144 @@
+"""batch(journal=...): a rerun after a crash pays for nothing twice and loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import sqlite3
+import typing
+
+import pytest
+
+import sora2pro
+from sora2pro.testing import Emulator, Endpoint, Fault
+
+from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+PROMPTS = [f"dog number {n}" for n in range(12)]
+
+
+@pytest.fixture
+async def client(emulator: Emulator) -> AsyncIterator[sora2pro.Client]:
+    async with sora2pro.Client(
+        emulator.api_key,
+        base_url=emulator.url,
+        poll=FAST_POLL,
+        retry=FAST_RETRY,
+        rate_limits=FAST_LIMITS,
+    ) as client:
+        yield client
+
+
+def rows(journal: pathlib.Path) -> list[tuple[int, str, str | None]]:
+    with sqlite3.connect(journal) as connection:
+        found = connection.execute("SELECT idx, status, task_id FROM items ORDER BY idx").fetchall()
+    connection.close()
+    return [(int(i), str(s), t) for i, s, t in found]
+
+
+async def test_journal_records_every_item_without_the_key(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """Each item ends as a succeeded row with its task id; the file never holds the key."""
+    journal = tmp_path / "run.sqlite"
+    results = await client.gather(PROMPTS, journal=journal)
+    assert [(r.index, "succeeded", r.task_id) for r in results] == rows(journal)
+    for path in tmp_path.iterdir():
+        assert emulator.api_key.encode() not in path.read_bytes()
+
+
+async def test_cancelled_batch_resumes_without_paying_twice(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """Stop a batch midway, run it again: every prompt is created once, and all finish."""
+    journal = tmp_path / "run.sqlite"
+    emulator.duration = None  # no slot frees up: the cancel finds exactly 6 in flight
+    six_submitted = asyncio.Event()
+
+    def on_event(event: sora2pro.BatchEvent) -> None:
+        if isinstance(event, sora2pro.Submitted) and event.index >= 5:
+            six_submitted.set()
+
+    async def first_run() -> None:
+        async for _ in client.batch(PROMPTS, concurrency=6, journal=journal, on_event=on_event):
+            pass
+
+    run = asyncio.create_task(first_run())
+    await six_submitted.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert 6 == len(emulator.tasks)
+    for task_id in emulator.tasks:
+        emulator.finish(task_id)
+    emulator.duration = 0.2
+
+    results = await client.gather(PROMPTS, journal=journal)
+    assert all(r.ok for r in results)
+    assert len(PROMPTS) == len(emulator.tasks) == emulator.count(Endpoint.CREATE)
+    assert sorted(emulator.tasks) == sorted(r.task_id for r in results)  # type: ignore[type-var]
+
+
+async def test_lost_answers_stay_uncertain_until_asked(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """Uncertain items are not re-sent on a rerun, unless resubmit_uncertain=True."""
+    journal = tmp_path / "run.sqlite"
+    emulator.inject(Fault.disconnect(after_create=True), Endpoint.CREATE, times=2)
+    first = await client.gather(PROMPTS, journal=journal)
+    assert 2 == sum(r.uncertain for r in first)
+    creates = emulator.count(Endpoint.CREATE)
+
+    second = await client.gather(PROMPTS, journal=journal)
+    assert [r.index for r in first if r.uncertain] == [r.index for r in second if r.uncertain]
+    assert creates == emulator.count(Endpoint.CREATE)
+
+    third = await client.gather(PROMPTS, journal=journal, resubmit_uncertain=True)
+    assert all(r.ok for r in third)
+    assert creates + 2 == emulator.count(Endpoint.CREATE)
+
+
+async def test_create_in_flight_at_a_crash_is_uncertain(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """A create sent but unanswered when the run died is recorded, and reported uncertain."""
+    journal = tmp_path / "run.sqlite"
+    emulator.inject(Fault.delay(1.0), Endpoint.CREATE)
+    run = asyncio.create_task(client.gather(["a dog"], journal=journal))
+    while not emulator.create_bodies:  # noqa: ASYNC110  # the emulator has no arrival event
+        await asyncio.sleep(0.01)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert [(0, "sending", None)] == rows(journal)
+    (result,) = await client.gather(["a dog"], journal=journal)
+    assert result.uncertain
+    assert 1 == emulator.count(Endpoint.CREATE)
+
+
+async def test_refused_items_are_sent_again(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """An item the server refused (nothing ran) is sent again on a rerun."""
+    journal = tmp_path / "run.sqlite"
+    emulator.inject(Fault.error(402), Endpoint.CREATE)
+    (first,) = await client.gather(["a dog"], journal=journal)
+    assert isinstance(first.error, sora2pro.InsufficientCreditsError)
+    (second,) = await client.gather(["a dog"], journal=journal)
+    assert second.ok
+
+
+async def test_edited_prompt_is_a_new_item(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """Changing a prompt at an index submits it anew; untouched items are not re-sent."""
+    journal = tmp_path / "run.sqlite"
+    await client.gather(PROMPTS, journal=journal)
+    edited = ["a cat instead", *PROMPTS[1:]]
+    results = await client.gather(edited, journal=journal)
+    assert all(r.ok for r in results)
+    assert len(PROMPTS) + 1 == emulator.count(Endpoint.CREATE)
+    assert len(PROMPTS) + 1 == len(rows(journal))
