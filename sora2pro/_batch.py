@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import typing
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from sora2pro._models import Task, TextToVideo
 
 if typing.TYPE_CHECKING:
     import os
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncIterator, Iterable, Iterator
 
     from sora2pro._client import Client
 
@@ -90,27 +91,22 @@ def to_request(item: BatchItem) -> TextToVideo:
 
 @attrs.define
 class _Book:
-    """One item's rows in the journal."""
+    """One item's row in the journal."""
 
     journal: Journal
     index: int
     request: dict[str, object]
-    digest: str
-
-    @classmethod
-    def of(cls, journal: Journal, index: int, request: TextToVideo) -> _Book:
-        fields = attrs.asdict(request)
-        return cls(journal, index, fields, request_digest(fields))
+    key: tuple[str, int]
 
     async def find(self) -> Entry | None:
-        return await self.journal.find(self.index, self.digest)
+        return await self.journal.find(*self.key)
 
     async def write(
         self, status: Status, *, task_id: str | None = None, error: object = None
     ) -> None:
         await self.journal.record(
+            self.key,
             self.index,
-            self.digest,
             self.request,
             status,
             task_id=task_id,
@@ -126,7 +122,7 @@ async def _submit(
 ) -> str | BatchResult:
     """Create the item's task, journaled; a BatchResult when it could not be."""
     try:
-        task_id = await client._submit(  # batch() is part of the client
+        task_id = await client._submit(
             request, None, before_send=None if book is None else book.sending
         )
     except SubmitUncertainError as error:
@@ -145,20 +141,13 @@ async def _submit(
 async def _run_one(
     client: Client,
     index: int,
-    item: BatchItem,
+    request: TextToVideo,
+    book: _Book | None,
     *,
     timeout: float | None,
-    on_event: OnEvent | None,
     running: set[str],
-    journal: Journal | None,
     resubmit_uncertain: bool,
 ) -> BatchResult:
-    listen(on_event, index)
-    try:
-        request = to_request(item)
-    except InvalidInputError as error:
-        return BatchResult(index=index, request=None, error=error)
-    book = None if journal is None else _Book.of(journal, index, request)
     entry = None if book is None else await book.find()
     task_id = None if entry is None else entry.task_id
     if task_id is None:
@@ -200,7 +189,7 @@ async def run_batch(
     ordered: bool,
     timeout: float | None,
     on_event: OnEvent | None,
-    journal: str | os.PathLike[str] | None,
+    journal_path: str | os.PathLike[str] | None,
     resubmit_uncertain: bool,
 ) -> AsyncIterator[BatchResult]:
     """Yield a :class:`BatchResult` for every item, as each finishes (or in order).
@@ -211,24 +200,29 @@ async def run_batch(
     tasks already created keep running on the server and their ids are logged.
     With a ``journal``, a rerun re-attaches to them instead of paying again.
     """
-    book = None if journal is None else await Journal.open(journal)
+    journal = None if journal_path is None else await Journal.open(journal_path)
     slots = asyncio.Semaphore(concurrency)
     done: asyncio.Queue[BatchResult | None] = asyncio.Queue()
     workers: set[asyncio.Task[None]] = set()
     running: set[str] = set()
 
-    async def work(index: int, item: BatchItem) -> None:
+    async def work(
+        index: int, request: TextToVideo | InvalidInputError, book: _Book | None
+    ) -> None:
+        listen(on_event, index)
         try:
-            result = await _run_one(
-                client,
-                index,
-                item,
-                timeout=timeout,
-                on_event=on_event,
-                running=running,
-                journal=book,
-                resubmit_uncertain=resubmit_uncertain,
-            )
+            if isinstance(request, InvalidInputError):
+                result = BatchResult(index=index, request=None, error=request)
+            else:
+                result = await _run_one(
+                    client,
+                    index,
+                    request,
+                    book,
+                    timeout=timeout,
+                    running=running,
+                    resubmit_uncertain=resubmit_uncertain,
+                )
             if result.task is not None and result.task.done:
                 running.discard(result.task.id)
             await emit(Finished(index, result))
@@ -237,9 +231,9 @@ async def run_batch(
             slots.release()
 
     async def feed() -> None:
-        for index, item in enumerate(items):
+        for index, request, book in _prepare(items, journal):
             await slots.acquire()
-            worker = asyncio.create_task(work(index, item))
+            worker = asyncio.create_task(work(index, request, book))
             workers.add(worker)
             worker.add_done_callback(workers.discard)
         while workers:
@@ -263,16 +257,39 @@ async def run_batch(
         for worker in list(workers):
             worker.cancel()
         await asyncio.gather(feeder, *workers, return_exceptions=True)
-        if book is not None:
-            await book.close()
+        if journal is not None:
+            await journal.close()
         if running:
-            still = sorted(running)
-            logger.warning(
-                "batch stopped with %d task(s) still running on the server: %s",
-                len(still),
-                ", ".join(still),
-                extra={"event": "batch_stopped", "task_ids": still},
-            )
+            _log_still_running(sorted(running))
+
+
+def _prepare(
+    items: Iterable[BatchItem], journal: Journal | None
+) -> Iterator[tuple[int, TextToVideo | InvalidInputError, _Book | None]]:
+    """Each item as a request (or why it is not one) with its journal row, lazily."""
+    seen: collections.Counter[str] = collections.Counter()
+    for index, item in enumerate(items):
+        try:
+            request = to_request(item)
+        except InvalidInputError as error:
+            yield index, error, None
+            continue
+        book = None
+        if journal is not None:
+            fields = attrs.asdict(request)
+            digest = request_digest(fields)
+            book = _Book(journal, index, fields, (digest, seen[digest]))
+            seen[digest] += 1
+        yield index, request, book
+
+
+def _log_still_running(task_ids: list[str]) -> None:
+    logger.warning(
+        "batch stopped with %d task(s) still running on the server: %s",
+        len(task_ids),
+        ", ".join(task_ids),
+        extra={"event": "batch_stopped", "task_ids": task_ids},
+    )
 
 
 async def _next(

@@ -573,7 +573,7 @@ class Client:
             ordered=ordered,
             timeout=timeout,
             on_event=on_event,
-            journal=journal,
+            journal_path=journal,
             resubmit_uncertain=resubmit_uncertain,
         )
 

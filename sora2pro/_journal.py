@@ -29,14 +29,15 @@ T = typing.TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
-    idx INTEGER NOT NULL,
     digest TEXT NOT NULL,
+    occurrence INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
     request TEXT NOT NULL,
     status TEXT NOT NULL,
     task_id TEXT,
     error TEXT,
     updated REAL NOT NULL,
-    PRIMARY KEY (idx, digest)
+    PRIMARY KEY (digest, occurrence)
 )
 """
 
@@ -67,7 +68,13 @@ def request_digest(body: dict[str, object]) -> str:
 
 
 class Journal:
-    """The items of one batch in a SQLite file, keyed by (index, content hash)."""
+    """The items of one batch in a SQLite file.
+
+    An item is keyed by its content hash and its occurrence (how many identical
+    requests came before it in the run), not by its position: deleting or moving a
+    line of a prompt file shifts no other item, so nothing is paid for twice. The
+    latest position is kept in ``idx`` for people reading the file.
+    """
 
     def __init__(self, connection: sqlite3.Connection, executor: concurrent.futures.Executor):
         self._connection = connection
@@ -105,12 +112,13 @@ class Journal:
         await self._run(self._connection.close)
         self._executor.shutdown(wait=True)
 
-    async def find(self, index: int, digest: str) -> Entry | None:
-        """The row of item ``index`` with this content, if an earlier run wrote one."""
+    async def find(self, digest: str, occurrence: int) -> Entry | None:
+        """The row of this item, if an earlier run wrote one."""
 
         def read() -> tuple[str, str | None] | None:
             row = self._connection.execute(
-                "SELECT status, task_id FROM items WHERE idx = ? AND digest = ?", (index, digest)
+                "SELECT status, task_id FROM items WHERE digest = ? AND occurrence = ?",
+                (digest, occurrence),
             ).fetchone()
             return None if row is None else (row[0], row[1])
 
@@ -119,28 +127,40 @@ class Journal:
 
     async def record(
         self,
+        key: tuple[str, int],
         index: int,
-        digest: str,
         request: dict[str, object],
         status: Status,
         *,
         task_id: str | None = None,
         error: str | None = None,
     ) -> None:
-        """Write item ``index``'s state; a known task id is never overwritten by None."""
+        """Write an item's state; a known task id is never overwritten by None."""
+        digest, occurrence = key
 
         def write() -> None:
             self._connection.execute(
                 """
-                INSERT INTO items (idx, digest, request, status, task_id, error, updated)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (idx, digest) DO UPDATE SET
+                INSERT INTO items
+                    (digest, occurrence, idx, request, status, task_id, error, updated)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (digest, occurrence) DO UPDATE SET
+                    idx = excluded.idx,
                     status = excluded.status,
                     task_id = COALESCE(excluded.task_id, items.task_id),
                     error = excluded.error,
                     updated = excluded.updated
                 """,
-                (index, digest, json.dumps(request), status.value, task_id, error, time.time()),
+                (
+                    digest,
+                    occurrence,
+                    index,
+                    json.dumps(request),
+                    status.value,
+                    task_id,
+                    error,
+                    time.time(),
+                ),
             )
 
         await self._run(write)

@@ -142,3 +142,28 @@ async def test_edited_prompt_is_a_new_item(
     assert all(r.ok for r in results)
     assert len(PROMPTS) + 1 == emulator.count(Endpoint.CREATE)
     assert len(PROMPTS) + 1 == len(rows(journal))
+
+
+async def test_deleting_or_moving_lines_resends_nothing(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """Items are matched by content, not position: a shorter, reordered file pays nothing."""
+    journal = tmp_path / "run.sqlite"
+    first = await client.gather(PROMPTS, journal=journal)
+    shuffled = list(reversed(PROMPTS[3:]))
+    second = await client.gather(shuffled, journal=journal)
+    assert all(r.ok for r in second)
+    assert len(PROMPTS) == emulator.count(Endpoint.CREATE)
+    by_prompt = {r.request.prompt: r.task_id for r in first}  # type: ignore[union-attr]
+    assert [by_prompt[p] for p in shuffled] == [r.task_id for r in second]
+
+
+async def test_duplicate_prompts_are_distinct_items(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """The same prompt twice is two videos, and a rerun re-attaches to both."""
+    journal = tmp_path / "run.sqlite"
+    first = await client.gather(["same", "same"], journal=journal)
+    second = await client.gather(["same", "same"], journal=journal)
+    assert 2 == len({r.task_id for r in first}) == emulator.count(Endpoint.CREATE)
+    assert [r.task_id for r in first] == [r.task_id for r in second]
