@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 import time
 import typing
 
-from sora2pro._client import Client
-from sora2pro._config import DEFAULT_WAIT_TIMEOUT, PollPolicy
+from sora2pro._cli_batch import add_batch_parser, run_batch_command
+from sora2pro._cli_common import (
+    EXIT_API_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TASK_FAILED,
+    EXIT_TIMEOUT,
+    EXIT_UNCERTAIN,
+    EXIT_USAGE,
+    add_request_options,
+    open_client,
+    request_options,
+)
 from sora2pro._errors import (
     InvalidInputError,
     Sora2ProError,
@@ -26,20 +36,9 @@ from sora2pro._models import Task, TextToVideo
 from sora2pro._version import VERSION
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import Sequence
 
 __all__ = ["main"]
-
-EXIT_OK = 0
-EXIT_TASK_FAILED = 1
-EXIT_USAGE = 2
-EXIT_API_ERROR = 3
-EXIT_TIMEOUT = 4
-EXIT_UNCERTAIN = 5
-EXIT_INTERRUPTED = 130
-
-#: How long an emulated task takes in ``--offline`` runs, in seconds.
-OFFLINE_DURATION = 4.0
 
 _EPILOG = """\
 environment:
@@ -72,34 +71,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     generate.add_argument("prompt", help="what the video shows (1 to 10,000 characters)")
-    generate.add_argument("--aspect-ratio", choices=["landscape", "portrait"], default="landscape")
-    generate.add_argument(
-        "--frames", choices=["10", "15"], default="10", help="length in seconds (default 10)"
-    )
-    generate.add_argument("--size", choices=["standard", "high"], default="high")
-    generate.add_argument(
-        "--no-watermark", action="store_true", help="ask for a video without watermark"
-    )
-    generate.add_argument(
-        "--character",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="a character id to use (up to 5; repeat the option)",
-    )
     generate.add_argument("--output", "-o", metavar="FILE", help="save the video to FILE")
-    generate.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_WAIT_TIMEOUT,
-        metavar="SECONDS",
-        help="give up waiting after SECONDS (default 1800); the task keeps running",
-    )
-    generate.add_argument(
-        "--offline",
-        action="store_true",
-        help="run against the built-in emulator: no key, no network, a sample video",
-    )
+    add_request_options(generate)
+    add_batch_parser(commands, _EPILOG)
 
     emulator = commands.add_parser(
         "emulator",
@@ -142,36 +116,9 @@ class _Status:
             self._stream.flush()
 
 
-@contextlib.asynccontextmanager
-async def _client(offline: bool) -> AsyncIterator[Client]:
-    if not offline:
-        async with Client() as client:
-            yield client
-        return
-    from sora2pro.testing import Emulator  # noqa: PLC0415  # needs the cli extra
-
-    async with (
-        Emulator(duration=OFFLINE_DURATION, not_visible_for=0.3) as emulator,
-        Client(
-            emulator.api_key,
-            base_url=emulator.url,
-            poll=PollPolicy(min_interval=0.25, max_interval=1.0),
-        ) as client,
-    ):
-        print(f"offline: using the built-in emulator at {emulator.url}", file=sys.stderr)
-        yield client
-
-
 async def _generate(args: argparse.Namespace) -> int:
-    request = TextToVideo(
-        args.prompt,
-        aspect_ratio=args.aspect_ratio,
-        n_frames=args.frames,
-        size=args.size,
-        remove_watermark=True if args.no_watermark else None,
-        character_ids=args.character,
-    )
-    async with _client(args.offline) as client:
+    request = TextToVideo(args.prompt, **request_options(args))
+    async with open_client(args.offline) as client:
         task_id = await client.submit(request)
         print(f"task {task_id}", flush=True)
         status = _Status(sys.stderr)
@@ -215,7 +162,8 @@ def _exit_code(error: Sora2ProError) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
-    command = _generate if args.command == "generate" else _emulate
+    commands = {"generate": _generate, "batch": run_batch_command, "emulator": _emulate}
+    command = commands[args.command]
     try:
         return asyncio.run(command(args))
     except Sora2ProError as error:

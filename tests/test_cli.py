@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import importlib.resources
+import json
 import pathlib
 import signal
 import subprocess
 import sys
 import threading
+import time
 import typing
 import urllib.request
 
 import pytest
 
-from sora2pro import _cli
+from sora2pro import _cli_common
 from sora2pro._cli import main
 from sora2pro.testing import Emulator, Endpoint, Fault
 
@@ -25,22 +27,32 @@ SAMPLE = importlib.resources.files("sora2pro.testing").joinpath("sample.mp4").re
 
 
 @pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    """An emulator on its own loop in a thread, with the CLI's environment pointing at it."""
+def emulator_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop running in its own thread, for an emulator beside the CLI's loop."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
+    try:
+        yield loop
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+@pytest.fixture
+def served(
+    emulator_loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Emulator]:
+    """An emulator on that loop, with the CLI's environment pointing at it."""
     emulator = Emulator(duration=0.2, not_visible_for=0.0)
-    asyncio.run_coroutine_threadsafe(emulator.start(), loop).result(5)
+    asyncio.run_coroutine_threadsafe(emulator.start(), emulator_loop).result(5)
     monkeypatch.setenv("APIKLEY_API_KEY", emulator.api_key)
     monkeypatch.setenv("APIKLEY_BASE_URL", emulator.url)
     try:
         yield emulator
     finally:
-        asyncio.run_coroutine_threadsafe(emulator.close(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
+        asyncio.run_coroutine_threadsafe(emulator.close(), emulator_loop).result(5)
 
 
 def test_offline_generate_saves_a_playable_video(
@@ -48,7 +60,7 @@ def test_offline_generate_saves_a_playable_video(
 ) -> None:
     """Generate --offline needs no key, prints the task id and URL, and saves the MP4."""
     monkeypatch.delenv("APIKLEY_API_KEY", raising=False)
-    monkeypatch.setattr(_cli, "OFFLINE_DURATION", 0.3)
+    monkeypatch.setattr(_cli_common, "OFFLINE_DURATION", 0.3)
     out = tmp_path / "demo.mp4"
     assert 0 == main(["generate", "--offline", "a happy dog", "--frames", "15", "-o", str(out)])
     stdout = capsys.readouterr().out.splitlines()
@@ -159,3 +171,85 @@ def test_busy_port_is_one_error_line(served: Emulator, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert err.startswith("sora2pro: error:")
     assert "Traceback" not in err
+
+
+def test_offline_batch_downloads_every_video(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch --offline makes a video per prompt in --out and prints a summary table."""
+    monkeypatch.setattr(_cli_common, "OFFLINE_DURATION", 0.2)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a dog\n\na cat\na bird\n")
+    out = tmp_path / "videos"
+    assert 0 == main(["batch", str(prompts), "--offline", "--out", str(out)])
+    videos = sorted(out.iterdir())
+    assert 3 == len(videos)
+    assert all(SAMPLE == video.read_bytes() for video in videos)
+    assert "ok 3, failed 0, uncertain 0" in capsys.readouterr().out
+    assert not (tmp_path / "videos.journal.sqlite").exists()  # offline keeps no journal
+
+
+def test_batch_refuses_bad_lines_before_sending(
+    served: Emulator, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every bad line is named, with its number, and nothing is sent."""
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(
+        '{"prompt": "ok"}\n{"prompt": ""}\nnot json\n{"prompt": "x", "size": "4k"}\n'
+    )
+    assert 2 == main(["batch", str(requests)])
+    err = capsys.readouterr().err
+    for line in ("line 2", "line 3", "line 4"):
+        assert line in err
+    assert [] == served.requests
+
+
+def test_batch_resumes_from_its_journal(
+    served: Emulator, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rerun re-attaches to what it paid for; uncertain creates wait for the flag."""
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(
+        "\n".join(json.dumps({"prompt": f"dog {n}", "n_frames": 15}) for n in range(5))
+    )
+    out = tmp_path / "videos"
+    served.inject(Fault.disconnect(after_create=True), Endpoint.CREATE)
+    argv = ["batch", str(requests), "--out", str(out)]
+    assert 5 == main(argv)
+    assert (tmp_path / "videos.journal.sqlite").exists()
+    assert 5 == served.count(Endpoint.CREATE)
+    assert 5 == main(argv)  # the uncertain one is not sent again
+    assert 5 == served.count(Endpoint.CREATE)
+    assert 0 == main([*argv, "--resubmit-uncertain"])
+    assert 6 == served.count(Endpoint.CREATE)
+    assert 5 == len(list(out.iterdir()))
+    assert all(body["input"]["n_frames"] == "15" for body in served.create_bodies)  # type: ignore[index]
+    assert "ok 5, failed 0, uncertain 0" in capsys.readouterr().out
+
+
+def test_interrupted_batch_resumes_without_paying_twice(
+    served: Emulator, emulator_loop: asyncio.AbstractEventLoop, tmp_path: pathlib.Path
+) -> None:
+    """Ctrl-C mid-batch exits 130; the same command then finishes without new creates."""
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(f"dog {n}" for n in range(4)))
+    served.duration = None  # nothing finishes until the test says so
+    argv = ["batch", str(prompts), "--journal", str(tmp_path / "run.sqlite")]
+    with subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "sora2pro", *argv], stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stderr is not None
+        while served.count(Endpoint.CREATE) < 4:  # the emulator has no arrival event
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        assert 130 == process.wait(10)
+        assert "run the same command again to resume" in process.stderr.read()
+    for task_id in list(served.tasks):
+        asyncio.run_coroutine_threadsafe(finish(served, task_id), emulator_loop).result(5)
+    assert 0 == main(argv)
+    assert 4 == served.count(Endpoint.CREATE)
+
+
+async def finish(emulator: Emulator, task_id: str) -> None:
+    """End a task from the emulator's own loop."""
+    emulator.finish(task_id)

@@ -1,0 +1,232 @@
+"""``sora2pro batch``: a video for every prompt of a file, resumable after a crash."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import pathlib
+import sys
+import time
+import typing
+
+from sora2pro._cli_common import (
+    EXIT_OK,
+    EXIT_TASK_FAILED,
+    EXIT_UNCERTAIN,
+    add_request_options,
+    open_client,
+    request_options,
+)
+from sora2pro._client import DEFAULT_CONCURRENCY
+from sora2pro._errors import DownloadError, InvalidInputError
+from sora2pro._events import BatchEvent, Finished, StateChanged, Submitted
+from sora2pro._models import TextToVideo
+
+if typing.TYPE_CHECKING:
+    from sora2pro._batch import BatchResult
+    from sora2pro._client import Client
+
+__all__ = ["add_batch_parser", "read_requests", "run_batch_command"]
+
+_JSONL = {".jsonl", ".ndjson"}
+
+
+def add_batch_parser(commands: typing.Any, epilog: str) -> None:
+    """Add ``batch`` to the sub-commands."""
+    batch = commands.add_parser(
+        "batch",
+        help="generate a video for every prompt of a file",
+        description="Generate a video for every prompt of FILE within the account's rate "
+        "limits, download each into --out, and print a summary. A journal records every "
+        "request: run the same command again after a crash or Ctrl-C and it resumes "
+        "without paying twice.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    batch.add_argument(
+        "file",
+        metavar="FILE",
+        help="one prompt a line (blank lines are skipped), or with a .jsonl name one "
+        "request object a line (prompt, aspect_ratio, n_frames, size, ...)",
+    )
+    batch.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"tasks in flight at most (default {DEFAULT_CONCURRENCY})",
+    )
+    batch.add_argument("--out", metavar="DIR", help="download each finished video into DIR")
+    batch.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="the journal (default: DIR.journal.sqlite beside --out, else "
+        "FILE.journal.sqlite; none with --offline)",
+    )
+    batch.add_argument(
+        "--resubmit-uncertain",
+        action="store_true",
+        help="send again the requests whose answer an earlier run lost (they may be billed)",
+    )
+    add_request_options(batch)
+
+
+def read_requests(path: pathlib.Path, defaults: dict[str, typing.Any]) -> list[TextToVideo]:
+    """Every request of the file, or an error naming every bad line.
+
+    Raises:
+        InvalidInputError: a line is not a valid request; nothing is sent.
+        OSError: the file cannot be read.
+
+    """
+    requests: list[TextToVideo] = []
+    problems: list[str] = []
+    jsonl = path.suffix in _JSONL
+    for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            if jsonl:
+                fields = json.loads(line)
+                if not isinstance(fields, dict):
+                    raise InvalidInputError("line", "must be a JSON object")
+                requests.append(TextToVideo(**(defaults | fields)))
+            else:
+                requests.append(TextToVideo(line, **defaults))
+        except (InvalidInputError, ValueError, TypeError) as error:
+            problems.append(f"line {number}: {error}")
+    if problems:
+        raise InvalidInputError(str(path), "\n  ".join(["", *problems]))
+    if not requests:
+        raise InvalidInputError(str(path), "has no prompts")
+    return requests
+
+
+class _Progress:
+    """A live line on a terminal (counts, rate, ETA), plain lines elsewhere."""
+
+    def __init__(self, total: int, stream: typing.TextIO) -> None:
+        self.total = total
+        self.stream = stream
+        self.live = stream.isatty()
+        self.started = time.monotonic()
+        self.states: dict[int, str] = {}
+        self.outcomes: collections.Counter[str] = collections.Counter()
+
+    def on_event(self, event: BatchEvent) -> None:
+        if isinstance(event, Submitted):
+            self.states[event.index] = "submitted"
+        elif isinstance(event, StateChanged):
+            self.states[event.index] = event.task.raw_state
+        elif isinstance(event, Finished):
+            self.states.pop(event.index, None)
+        if self.live:
+            self.stream.write(f"\r\x1b[K{self.line()}")
+            self.stream.flush()
+
+    def finished(self, result: BatchResult, status: str, detail: str) -> None:
+        self.outcomes[status] += 1
+        if self.live:
+            self.stream.write(f"\r\x1b[K{self.line()}")
+            self.stream.flush()
+        else:
+            done = sum(self.outcomes.values())
+            task_id = result.task_id or "-"
+            self.stream.write(f"[{done}/{self.total}] #{result.index + 1} {status} {task_id}")
+            self.stream.write(f" {detail}\n" if detail else "\n")
+            self.stream.flush()
+
+    def line(self) -> str:
+        done = sum(self.outcomes.values())
+        running = collections.Counter(self.states.values())
+        parts = [f"{done}/{self.total} done"]
+        parts += [f"{name} {count}" for name, count in sorted(self.outcomes.items())]
+        parts += [f"{count} {state}" for state, count in sorted(running.items())]
+        elapsed = time.monotonic() - self.started
+        if done and elapsed > 0:
+            rate = done / elapsed
+            left = int((self.total - done) / rate)
+            parts.append(f"{rate * 60:.1f}/min, ETA {left // 60}:{left % 60:02d}")
+        return " · ".join(parts)
+
+    def end(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _journal_path(args: argparse.Namespace) -> pathlib.Path | None:
+    if args.journal:
+        return pathlib.Path(args.journal)
+    if args.offline:
+        return None  # the emulator's tasks do not outlive the run
+    base = pathlib.Path(args.out or args.file)
+    return base.with_name(f"{base.name}.journal.sqlite")
+
+
+def _status(result: BatchResult) -> str:
+    if result.ok:
+        return "ok"
+    return "uncertain" if result.uncertain else "failed"
+
+
+async def _save(client: Client, result: BatchResult, out: pathlib.Path | None) -> str:
+    """Download a finished video under a stable name; the path, or why it failed."""
+    if out is None or result.task is None:
+        return ""
+    path = out / f"{result.index + 1:04d}-{result.task.id}.mp4"
+    if not path.exists():  # one stat per finished video
+        try:
+            await client.download(result.task, path)
+        except DownloadError as error:
+            return f"download failed: {error}"
+    return str(path)
+
+
+def _summary(rows: list[tuple[int, str, str, str]]) -> None:
+    print(f"{'#':>5}  {'status':<9}  {'task id':<44}  detail")
+    for index, status, task_id, detail in sorted(rows):
+        print(f"{index + 1:>5}  {status:<9}  {task_id:<44}  {detail[:80]}")
+    totals = collections.Counter(status for _, status, _, _ in rows)
+    print(", ".join(f"{status} {totals[status]}" for status in ("ok", "failed", "uncertain")))
+
+
+async def run_batch_command(args: argparse.Namespace) -> int:
+    """Run ``sora2pro batch``; the exit status is the worst outcome."""
+    options = typing.cast("dict[str, typing.Any]", request_options(args))
+    requests = read_requests(pathlib.Path(args.file), options)
+    out = None if args.out is None else pathlib.Path(args.out)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    journal = _journal_path(args)
+    progress = _Progress(len(requests), sys.stderr)
+    rows: list[tuple[int, str, str, str]] = []
+    async with open_client(args.offline) as client:
+        batch = client.batch(
+            requests,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+            on_event=progress.on_event,
+            journal=journal,
+            resubmit_uncertain=args.resubmit_uncertain,
+        )
+        try:
+            async for result in batch:
+                detail = await _save(client, result, out) if result.ok else str(result.error)
+                status = _status(result)
+                progress.finished(result, status, detail)
+                rows.append((result.index, status, result.task_id or "-", detail))
+        except asyncio.CancelledError:
+            progress.end()
+            where = f" (journal: {journal})" if journal else ""
+            print(f"stopped after {len(rows)} of {len(requests)}; run the same command "
+                  f"again to resume{where}", file=sys.stderr)  # fmt: skip
+            raise
+    progress.end()
+    _summary(rows)
+    statuses = {status for _, status, _, _ in rows}
+    if "uncertain" in statuses:
+        return EXIT_UNCERTAIN
+    return EXIT_TASK_FAILED if "failed" in statuses else EXIT_OK
