@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import math
 import os
 import pathlib
+import statistics
 import types
 import typing
 import warnings
@@ -43,7 +46,7 @@ from sora2pro._events import OnEvent, RateLimited, current_index, emit
 from sora2pro._http import Transport
 from sora2pro._models import Task, TaskState, TextToVideo, TextToVideoOptions, is_http_url
 from sora2pro._polling import OnUpdate, poll_until_done
-from sora2pro._ratelimit import Pacer
+from sora2pro._ratelimit import Pacer, PriorityPacer
 from sora2pro._retry import is_transient, retrying
 
 if typing.TYPE_CHECKING:
@@ -175,7 +178,9 @@ class Client:
         )
         self._limits = rate_limits or DEFAULT_RATE_LIMITS
         self._create_pacer = Pacer(self._limits.creates_per_second)
-        self._status_pacer = Pacer(self._limits.status_per_second)
+        self._status_pacer = PriorityPacer(self._limits.status_per_second)
+        # How long this client's own tasks took, for polling the likely finished first.
+        self._durations: collections.deque[float] = collections.deque(maxlen=256)
         self._pending: dict[str, TextToVideo] = {}
 
     def __repr__(self) -> str:
@@ -219,7 +224,7 @@ class Client:
 
     async def _paced(
         self,
-        pacer: Pacer,
+        pacer: Pacer | PriorityPacer,
         operation: str,
         method: str,
         path: str,
@@ -347,11 +352,12 @@ class Client:
         """
         self._check_open()
         _check_task_id(task_id)
-        return await self._fetch_task(task_id, None)
+        # Asked for by the user, not by a wait: ahead of every poll.
+        return await self._fetch_task(task_id, None, math.inf)
 
-    async def _fetch_task(self, task_id: str, deadline: float | None) -> Task:
+    async def _fetch_task(self, task_id: str, deadline: float | None, urgency: float) -> Task:
         async def attempt() -> Task:
-            await self._status_pacer.acquire()
+            await self._status_pacer.acquire(urgency)
             envelope = await self._paced(
                 self._status_pacer,
                 "recordInfo",
@@ -364,7 +370,9 @@ class Client:
             if task.id != task_id:
                 raise ResponseError(f"asked for task {task_id}, got task {task.id}")
             if task.done:
-                self._pending.pop(task_id, None)
+                ours = self._pending.pop(task_id, None) is not None
+                if ours and task.created_at is not None and task.completed_at is not None:
+                    self._durations.append((task.completed_at - task.created_at).total_seconds())
             return task
 
         return await retrying(
@@ -421,13 +429,18 @@ class Client:
         on_update: OnUpdate | None,
     ) -> Task:
         return await poll_until_done(
-            lambda deadline: self._fetch_task(task_id, deadline),
+            lambda deadline, urgency: self._fetch_task(task_id, deadline, urgency),
             task_id,
             policy=poll or self._poll,
             timeout=timeout,
             deadline=deadline,
             on_update=on_update,
+            typical=self._typical_duration,
         )
+
+    def _typical_duration(self) -> float | None:
+        """The median time this client's tasks took, once it has seen a few."""
+        return statistics.median(self._durations) if len(self._durations) >= 3 else None
 
     async def generate(
         self,

@@ -22,7 +22,7 @@ from sora2pro._retry import is_transient
 if typing.TYPE_CHECKING:
     from sora2pro._config import PollPolicy
 
-__all__ = ["OnUpdate", "expected_remaining", "next_delay", "poll_until_done"]
+__all__ = ["OnUpdate", "expected_remaining", "next_delay", "poll_until_done", "urgency"]
 
 logger = logging.getLogger("sora2pro")
 
@@ -44,6 +44,24 @@ def expected_remaining(task: Task) -> float | None:
     if elapsed <= 0:
         return None
     return elapsed * (100 - task.progress) / task.progress
+
+
+def urgency(last: Task | None, age: float, typical: float | None) -> float:
+    """How many seconds the task is likely overdue: who gets the next status query.
+
+    ``age`` is the time since ``last`` was fetched. Past its predicted finish (from
+    progress), or else past the ``typical`` duration this client has seen tasks take;
+    0 when nothing is known, negative when the task is surely still running.
+    """
+    if last is None:
+        return 0.0
+    remaining = expected_remaining(last)
+    if remaining is not None:
+        return age - remaining
+    if typical is not None and last.created_at is not None and last.updated_at is not None:
+        elapsed = (last.updated_at - last.created_at).total_seconds() + age
+        return elapsed - typical
+    return 0.0
 
 
 def next_delay(policy: PollPolicy, attempt: int, task: Task | None) -> float:
@@ -70,15 +88,16 @@ async def _notify(on_update: OnUpdate | None, task: Task) -> None:
 
 
 async def poll_until_done(
-    fetch: Callable[[float | None], Awaitable[Task]],
+    fetch: Callable[[float | None, float], Awaitable[Task]],
     task_id: str,
     *,
     policy: PollPolicy,
     timeout: float | None,
     deadline: float | None,
     on_update: OnUpdate | None,
+    typical: Callable[[], float | None],
 ) -> Task:
-    """Poll ``fetch(deadline)`` until the task succeeds, fails or ``deadline`` passes.
+    """Poll ``fetch(deadline, urgency)`` until the task succeeds, fails or ``deadline`` passes.
 
     ``deadline`` is a ``loop.time()`` value; ``timeout`` is only named in the error.
 
@@ -94,13 +113,14 @@ async def poll_until_done(
     loop = asyncio.get_running_loop()
     started = loop.time()
     last: Task | None = None
+    seen = started
     attempt = 0
     scope = asyncio.timeout_at(deadline)
     try:
         async with scope:
             while True:
                 try:
-                    task = await fetch(deadline)
+                    task = await fetch(deadline, urgency(last, loop.time() - seen, typical()))
                 except UnprocessableError:
                     if last is not None or loop.time() - started > policy.not_visible_for:
                         raise
@@ -120,6 +140,7 @@ async def poll_until_done(
                     if last is None or (task.state, task.progress) != (last.state, last.progress):
                         await _notify(on_update, task)
                     last = task
+                    seen = loop.time()
                     if task.state is TaskState.SUCCESS:
                         return task
                     if task.state is TaskState.FAIL:

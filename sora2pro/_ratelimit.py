@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 
-__all__ = ["Pacer"]
+__all__ = ["Pacer", "PriorityPacer"]
 
 
 class Pacer:
@@ -33,3 +35,48 @@ class Pacer:
     def hold(self, seconds: float) -> None:
         """Let no one through for ``seconds`` from now (after a 429, say)."""
         self._next = max(self._next, asyncio.get_running_loop().time() + seconds)
+
+
+class PriorityPacer:
+    """Pace like :class:`Pacer`, but give each slot to the most urgent waiter.
+
+    Ties go first come, first served. Slots are handed out by loop timers, so there
+    is no background task to start or stop; a cancelled waiter takes no slot.
+    """
+
+    def __init__(self, per_second: float) -> None:
+        self._interval = 1.0 / per_second
+        self._next = 0.0
+        self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def acquire(self, urgency: float = 0.0) -> None:
+        """Wait until a slot is handed to this caller; higher ``urgency`` goes first."""
+        slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (-urgency, next(self._order), slot))
+        self._schedule()
+        await slot
+
+    def hold(self, seconds: float) -> None:
+        """Hand out no slot for ``seconds`` from now (after a 429, say)."""
+        self._next = max(self._next, asyncio.get_running_loop().time() + seconds)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is None and self._waiters:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(max(loop.time(), self._next), self._grant)
+
+    def _grant(self) -> None:
+        self._timer = None
+        while self._waiters:
+            _, _, slot = heapq.heappop(self._waiters)
+            if not slot.done():  # skip waiters cancelled meanwhile
+                slot.set_result(None)
+                self._next = asyncio.get_running_loop().time() + self._interval
+                break
+        self._schedule()

@@ -1,0 +1,115 @@
+"""Status queries go where a task most likely finished, within the client's budget."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+
+import pytest
+
+import sora2pro
+from sora2pro import PollPolicy, Task, TaskState
+from sora2pro._polling import urgency
+from sora2pro._ratelimit import PriorityPacer
+from sora2pro.testing import Emulator, Endpoint
+
+from .conftest import FAST_RETRY
+
+
+async def test_slots_go_to_the_most_urgent_first_in_first_out_on_ties() -> None:
+    """While busy, the pacer serves higher urgency first, then arrival order; no one skips."""
+    pacer = PriorityPacer(50.0)
+    await pacer.acquire()  # the next slot is 20 ms away: everyone below queues
+    order: list[str] = []
+
+    async def take(name: str, level: float) -> None:
+        await pacer.acquire(level)
+        order.append(name)
+
+    waiters = [
+        asyncio.create_task(take(name, level))
+        for name, level in [("a", 0.0), ("b", 0.0), ("c", 5.0), ("d", 0.0), ("e", 1.0)]
+    ]
+    cancelled = asyncio.create_task(take("x", 9.0))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.gather(*waiters)
+    assert ["c", "e", "a", "b", "d"] == order
+
+
+async def test_pace_holds_with_priorities() -> None:
+    """However urgent, no two slots are closer than 1 / per_second."""
+    pacer = PriorityPacer(100.0)
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+
+    async def take(level: float) -> None:
+        await pacer.acquire(level)
+        times.append(loop.time())
+
+    await asyncio.gather(*(take(float(n % 3)) for n in range(10)))
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.01 - 0.001
+
+
+def snapshot(progress: int | None, elapsed: float) -> Task:
+    created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    return Task(
+        id="t",
+        model="m",
+        state=TaskState.GENERATING,
+        raw_state="generating",
+        progress=progress,
+        created_at=created,
+        updated_at=created + dt.timedelta(seconds=elapsed),
+    )
+
+
+@pytest.mark.parametrize(
+    ("last", "age", "typical", "expected"),
+    [
+        (None, 5.0, 60.0, 0.0),
+        (snapshot(50, 60.0), 70.0, None, 10.0),  # due 60 s after the snapshot; 10 s late
+        (snapshot(50, 60.0), 0.0, None, -60.0),
+        (snapshot(None, 30.0), 40.0, 60.0, 10.0),  # 70 s old, tasks here take 60 s
+        (snapshot(None, 30.0), 40.0, None, 0.0),
+    ],
+)
+def test_urgency_is_how_overdue_a_task_likely_is(
+    last: Task | None, age: float, typical: float | None, expected: float
+) -> None:
+    """Overdue by progress, else by the typical duration this client has seen, else 0."""
+    assert expected == urgency(last, age, typical)
+
+
+async def test_a_finished_task_is_found_first_when_the_budget_is_saturated(
+    emulator: Emulator,
+) -> None:
+    """With 30 waits far from done, the one about to finish is polled ahead of them."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    limits = sora2pro.RateLimits(creates=1000, window=1.0, status_per_second=20.0)
+    poll = PollPolicy(min_interval=0.01, max_interval=0.02)
+    async with sora2pro.Client(
+        emulator.api_key, base_url=emulator.url, poll=poll, retry=FAST_RETRY, rate_limits=limits
+    ) as client:
+        slow = [await client.submit(f"slow {n}") for n in range(30)]
+        almost = await client.submit("almost done")
+        for task_id in slow:
+            emulator.force_state(task_id, "generating", progress=1)
+        emulator.force_state(almost, "generating", progress=99)
+        waits = [asyncio.create_task(client.wait(task_id)) for task_id in slow]
+        finishing = asyncio.create_task(client.wait(almost))
+        # Until polled once nothing is known of a task: let the first round end.
+        everyone = {*slow, almost}
+        while everyone - {r.query.get("taskId") for r in emulator.requests}:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        emulator.finish(almost)
+        before = emulator.count(Endpoint.RECORD_INFO)
+        assert TaskState.SUCCESS is (await finishing).state
+        spent = emulator.count(Endpoint.RECORD_INFO) - before
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+    assert spent <= 3  # first in, first out would go around all 31 first
