@@ -38,10 +38,14 @@ class Pacer:
 
 
 class PriorityPacer:
-    """Pace like :class:`Pacer`, but give each slot to the most urgent waiter.
+    """Pace like :class:`Pacer`, but give each slot to the waiter that has been due longest.
 
-    Ties go first come, first served. Slots are handed out by loop timers, so there
-    is no background task to start or stop; a cancelled waiter takes no slot.
+    A waiter that arrives with ``urgency`` seconds has been due since ``urgency``
+    seconds ago (negative: it will be due that much later). Earliest due goes
+    first: overdue callers go ahead, and a caller not yet due still gets its turn
+    once it has waited long enough, so nothing starves. Slots are handed out by loop
+    timers, so there is no background task to start or stop; a cancelled waiter
+    takes no slot.
     """
 
     def __init__(self, per_second: float) -> None:
@@ -52,9 +56,10 @@ class PriorityPacer:
         self._timer: asyncio.TimerHandle | None = None
 
     async def acquire(self, urgency: float = 0.0) -> None:
-        """Wait until a slot is handed to this caller; higher ``urgency`` goes first."""
-        slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (-urgency, next(self._order), slot))
+        """Wait until a slot is handed to this caller; ``urgency`` seconds overdue go first."""
+        loop = asyncio.get_running_loop()
+        slot: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._waiters, (loop.time() - urgency, next(self._order), slot))
         self._schedule()
         await slot
 

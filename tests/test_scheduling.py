@@ -38,6 +38,23 @@ async def test_slots_go_to_the_most_urgent_first_in_first_out_on_ties() -> None:
     assert ["c", "e", "a", "b", "d"] == order
 
 
+async def test_a_waiter_not_yet_due_is_not_starved() -> None:
+    """Earliest due goes first: one due 30 ms after arriving beats one arriving 100 ms later."""
+    pacer = PriorityPacer(5.0)
+    await pacer.acquire()  # the next slot is 200 ms away
+    order: list[str] = []
+
+    async def take(name: str, level: float) -> None:
+        await pacer.acquire(level)
+        order.append(name)
+
+    later = asyncio.create_task(take("later", -0.03))
+    await asyncio.sleep(0.1)
+    newer = asyncio.create_task(take("newer", 0.0))
+    await asyncio.gather(later, newer)
+    assert ["later", "newer"] == order
+
+
 async def test_pace_holds_with_priorities() -> None:
     """However urgent, no two slots are closer than 1 / per_second."""
     pacer = PriorityPacer(100.0)
