@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import attrs
 
+from sora2pro._convert import encode_create
 from sora2pro._errors import (
     InvalidInputError,
     Sora2ProError,
@@ -22,7 +23,7 @@ from sora2pro._models import Task, TextToVideo
 
 if typing.TYPE_CHECKING:
     import os
-    from collections.abc import AsyncIterator, Iterable, Iterator
+    from collections.abc import AsyncGenerator, Iterable, Iterator
 
     from sora2pro._client import Client
 
@@ -114,71 +115,149 @@ class _Book:
         )
 
     async def sending(self) -> None:
-        await self.write(Status.SENDING)
-
-
-async def _submit(
-    client: Client, index: int, request: TextToVideo, book: _Book | None
-) -> str | BatchResult:
-    """Create the item's task, journaled; a BatchResult when it could not be."""
-    try:
-        task_id = await client._submit(
-            request, None, before_send=None if book is None else book.sending
-        )
-    except SubmitUncertainError as error:
-        if book is not None:
-            await book.write(Status.UNCERTAIN, error=error)
-        return BatchResult(index=index, request=request, error=error)
-    except Sora2ProError as error:
-        if book is not None:
-            await book.write(Status.REFUSED, error=error)
-        return BatchResult(index=index, request=request, error=error)
-    if book is not None:
-        await book.write(Status.SUBMITTED, task_id=task_id)
-    return task_id
-
-
-async def _run_one(
-    client: Client,
-    index: int,
-    request: TextToVideo,
-    book: _Book | None,
-    *,
-    timeout: float | None,
-    running: set[str],
-    resubmit_uncertain: bool,
-) -> BatchResult:
-    entry = None if book is None else await book.find()
-    task_id = None if entry is None else entry.task_id
-    if task_id is None:
-        if entry is not None and entry.status in _UNANSWERED and not resubmit_uncertain:
-            unanswered = SubmitUncertainError(
-                "an earlier run sent this create but never got its answer; the task may "
-                "exist and be billed (pass resubmit_uncertain=True to send it again)",
-                request=request,
+        try:
+            await self.write(Status.SENDING)
+        except asyncio.CancelledError:
+            # Cancelled before the create left: the (shielded) row lands anyway, so a
+            # second row, queued behind it, says that nothing was sent.
+            self.journal.record_soon(
+                self.key, self.index, self.request, Status.REFUSED, error="cancelled unsent"
             )
-            return BatchResult(index=index, request=request, error=unanswered)
-        submitted = await _submit(client, index, request, book)
-        if isinstance(submitted, BatchResult):
-            return submitted
-        task_id = submitted
-    running.add(task_id)
-    await emit(Submitted(index, task_id))
+            raise
 
-    async def changed(task: Task) -> None:
-        await emit(StateChanged(index, task))
+    def submitted(self, task_id: str) -> None:
+        # Queued at once, not awaited: nothing may come between a task id and its row.
+        self.journal.record_soon(
+            self.key, self.index, self.request, Status.SUBMITTED, task_id=task_id
+        )
 
-    try:
-        task = await client.wait(task_id, timeout=timeout, on_update=changed)
-    except Sora2ProError as error:
-        error.task_id = task_id
-        last = getattr(error, "task", None) or getattr(error, "last", None)
-        if book is not None and isinstance(error, TaskFailedError):
-            await book.write(Status.FAILED, task_id=task_id, error=error)
-        return BatchResult(index=index, request=request, task_id=task_id, task=last, error=error)
-    if book is not None:
-        await book.write(Status.SUCCEEDED, task_id=task_id)
-    return BatchResult(index=index, request=request, task_id=task_id, task=task)
+
+@attrs.define
+class _Run:
+    """What one batch run shares between its workers and its consumer."""
+
+    client: Client
+    timeout: float | None
+    resubmit_uncertain: bool
+    on_event: OnEvent | None
+    slots: asyncio.Semaphore
+    #: Results for the consumer, a _Broken when a worker failed, None at the end.
+    done: asyncio.Queue[BatchResult | _Broken | None] = attrs.Factory(asyncio.Queue)
+    workers: set[asyncio.Task[None]] = attrs.Factory(set)
+    #: Tasks created (or re-attached) whose result the consumer has not been handed.
+    unseen: set[str] = attrs.Factory(set)
+
+    async def feed(self, items: Iterable[BatchItem], journal: Journal | None) -> None:
+        """Start a worker per item as slots free up; None on the queue at the end."""
+        for index, request, book in _prepare(items, journal, self.client):
+            await self.slots.acquire()
+            worker = asyncio.create_task(self.work(index, request, book))
+            self.workers.add(worker)
+            worker.add_done_callback(self.workers.discard)
+        while self.workers:
+            await asyncio.gather(*self.workers)
+        self.done.put_nowait(None)
+
+    async def work(
+        self, index: int, request: TextToVideo | InvalidInputError, book: _Book | None
+    ) -> None:
+        listen(self.on_event, index)
+        try:
+            if isinstance(request, InvalidInputError):
+                result = BatchResult(index=index, request=None, error=request)
+            else:
+                result = await self.item(index, request, book)
+            await emit(Finished(index, result))
+        except Exception as error:  # noqa: BLE001  # handed to the consumer, raised there
+            self.done.put_nowait(_Broken(error))
+        else:
+            self.done.put_nowait(result)
+
+    def hand_over(self, result: BatchResult) -> BatchResult:
+        """Give a result to the consumer: only now may one more item start."""
+        self.slots.release()
+        if result.task_id is not None:
+            self.unseen.discard(result.task_id)
+        return result
+
+    async def stop(self, feeder: asyncio.Task[None]) -> None:
+        feeder.cancel()
+        for worker in list(self.workers):
+            worker.cancel()
+        await asyncio.gather(feeder, *self.workers, return_exceptions=True)
+
+    async def item(self, index: int, request: TextToVideo, book: _Book | None) -> BatchResult:
+        """Take one item from its journal row (if any) to its end."""
+        entry = None if book is None else await book.find()
+        task_id = None if entry is None else entry.task_id
+        if task_id is None:
+            if entry is not None and entry.status in _UNANSWERED and not self.resubmit_uncertain:
+                unanswered = SubmitUncertainError(
+                    "an earlier run sent this create but never got its answer; the task may "
+                    "exist and be billed (pass resubmit_uncertain=True to send it again)",
+                    request=request,
+                )
+                return BatchResult(index=index, request=request, error=unanswered)
+            submitted = await self.submit(index, request, book)
+            if isinstance(submitted, BatchResult):
+                return submitted
+            task_id = submitted
+        self.unseen.add(task_id)
+        await emit(Submitted(index, task_id))
+        return await self.wait(index, request, book, task_id)
+
+    async def submit(
+        self, index: int, request: TextToVideo, book: _Book | None
+    ) -> str | BatchResult:
+        """Create the item's task, journaled; a BatchResult when it could not be."""
+
+        def keep(task_id: str) -> None:
+            self.unseen.add(task_id)
+            if book is not None:
+                book.submitted(task_id)
+
+        try:
+            return await self.client._submit(  # batch() is the client's
+                request,
+                None,
+                before_send=None if book is None else book.sending,
+                on_task_id=keep,
+            )
+        except SubmitUncertainError as error:
+            if book is not None:
+                await book.write(Status.UNCERTAIN, error=error)
+            return BatchResult(index=index, request=request, error=error)
+        except Sora2ProError as error:
+            if book is not None:
+                await book.write(Status.REFUSED, error=error)
+            return BatchResult(index=index, request=request, error=error)
+
+    async def wait(
+        self, index: int, request: TextToVideo, book: _Book | None, task_id: str
+    ) -> BatchResult:
+        async def changed(task: Task) -> None:
+            await emit(StateChanged(index, task))
+
+        try:
+            task = await self.client.wait(task_id, timeout=self.timeout, on_update=changed)
+        except Sora2ProError as error:
+            error.task_id = task_id
+            last = getattr(error, "task", None) or getattr(error, "last", None)
+            if book is not None and isinstance(error, TaskFailedError):
+                await book.write(Status.FAILED, task_id=task_id, error=error)
+            return BatchResult(
+                index=index, request=request, task_id=task_id, task=last, error=error
+            )
+        if book is not None:
+            await book.write(Status.SUCCEEDED, task_id=task_id)
+        return BatchResult(index=index, request=request, task_id=task_id, task=task)
+
+
+@attrs.frozen
+class _Broken:
+    """A worker failed with something that is not an item's outcome (a bug in on_event)."""
+
+    error: BaseException
 
 
 async def run_batch(
@@ -191,82 +270,47 @@ async def run_batch(
     on_event: OnEvent | None,
     journal_path: str | os.PathLike[str] | None,
     resubmit_uncertain: bool,
-) -> AsyncIterator[BatchResult]:
+) -> AsyncGenerator[BatchResult, None]:
     """Yield a :class:`BatchResult` for every item, as each finishes (or in order).
 
-    At most ``concurrency`` items are in flight (submitted and not finished). The
-    client's rate limits pace the creates and status queries of all of them.
-    Stopping the iteration (``break``, cancel, Ctrl-C) stops new submits at once;
-    tasks already created keep running on the server and their ids are logged.
-    With a ``journal``, a rerun re-attaches to them instead of paying again.
+    At most ``concurrency`` items are in flight or finished and not yet handed to the
+    consumer: a slot frees only when the consumer takes a result. A consumer that
+    stops pulling (``break``, an exception, a cancel) therefore stops the paying at
+    once, even before the generator is closed; tasks already created are logged.
+    With ``ordered``, finished results wait for the earlier ones inside that window.
     """
     journal = None if journal_path is None else await Journal.open(journal_path)
-    slots = asyncio.Semaphore(concurrency)
-    done: asyncio.Queue[BatchResult | None] = asyncio.Queue()
-    workers: set[asyncio.Task[None]] = set()
-    running: set[str] = set()
-
-    async def work(
-        index: int, request: TextToVideo | InvalidInputError, book: _Book | None
-    ) -> None:
-        listen(on_event, index)
-        try:
-            if isinstance(request, InvalidInputError):
-                result = BatchResult(index=index, request=None, error=request)
-            else:
-                result = await _run_one(
-                    client,
-                    index,
-                    request,
-                    book,
-                    timeout=timeout,
-                    running=running,
-                    resubmit_uncertain=resubmit_uncertain,
-                )
-            if result.task is not None and result.task.done:
-                running.discard(result.task.id)
-            await emit(Finished(index, result))
-            done.put_nowait(result)
-        finally:
-            slots.release()
-
-    async def feed() -> None:
-        for index, request, book in _prepare(items, journal):
-            await slots.acquire()
-            worker = asyncio.create_task(work(index, request, book))
-            workers.add(worker)
-            worker.add_done_callback(workers.discard)
-        while workers:
-            await asyncio.gather(*workers)
-        done.put_nowait(None)
-
-    feeder = asyncio.create_task(feed())
+    run = _Run(client, timeout, resubmit_uncertain, on_event, asyncio.Semaphore(concurrency))
+    feeder = asyncio.create_task(run.feed(items, journal))
     waiting: dict[int, BatchResult] = {}
     next_index = 0
+    finished = False
     try:
-        while (result := await _next(done, feeder)) is not None:
+        while (result := await _next(run.done, feeder)) is not None:
             if not ordered:
-                yield result
+                yield run.hand_over(result)
                 continue
             waiting[result.index] = result
             while next_index in waiting:
-                yield waiting.pop(next_index)
+                yield run.hand_over(waiting.pop(next_index))
                 next_index += 1
+        finished = True
     finally:
-        feeder.cancel()
-        for worker in list(workers):
-            worker.cancel()
-        await asyncio.gather(feeder, *workers, return_exceptions=True)
+        await run.stop(feeder)
         if journal is not None:
             await journal.close()
-        if running:
-            _log_still_running(sorted(running))
+        if run.unseen and not finished:
+            _log_unseen(sorted(run.unseen))
 
 
 def _prepare(
-    items: Iterable[BatchItem], journal: Journal | None
+    items: Iterable[BatchItem], journal: Journal | None, client: Client
 ) -> Iterator[tuple[int, TextToVideo | InvalidInputError, _Book | None]]:
-    """Each item as a request (or why it is not one) with its journal row, lazily."""
+    """Each item as a request (or why it is not one) with its journal row, lazily.
+
+    A row is keyed by the hash of the create body as sent (stable across versions of
+    sora2pro) and by how many identical bodies came before it in this run.
+    """
     seen: collections.Counter[str] = collections.Counter()
     for index, item in enumerate(items):
         try:
@@ -276,16 +320,17 @@ def _prepare(
             continue
         book = None
         if journal is not None:
-            fields = attrs.asdict(request)
-            digest = request_digest(fields)
-            book = _Book(journal, index, fields, (digest, seen[digest]))
+            body = encode_create(client._converter, request)
+            digest = request_digest(body)
+            book = _Book(journal, index, body, (digest, seen[digest]))
             seen[digest] += 1
         yield index, request, book
 
 
-def _log_still_running(task_ids: list[str]) -> None:
+def _log_unseen(task_ids: list[str]) -> None:
     logger.warning(
-        "batch stopped with %d task(s) still running on the server: %s",
+        "batch stopped early; %d task(s) created for it were not delivered (they may "
+        "still be running): %s",
         len(task_ids),
         ", ".join(task_ids),
         extra={"event": "batch_stopped", "task_ids": task_ids},
@@ -293,16 +338,19 @@ def _log_still_running(task_ids: list[str]) -> None:
 
 
 async def _next(
-    done: asyncio.Queue[BatchResult | None], feeder: asyncio.Task[None]
+    done: asyncio.Queue[BatchResult | _Broken | None], feeder: asyncio.Task[None]
 ) -> BatchResult | None:
-    """The next finished result; re-raises what broke the feeder (such as on_event)."""
-    if feeder.done():
-        feeder.result()  # raises the feeder's exception, if any
-        return await done.get()
+    """The next finished result; raises what broke a worker or the feeder."""
     getter = asyncio.ensure_future(done.get())
-    await asyncio.wait({getter, feeder}, return_when=asyncio.FIRST_COMPLETED)
-    if getter.done():
-        return getter.result()
-    getter.cancel()
-    feeder.result()  # raises the feeder's exception, if any
-    return await done.get()
+    try:
+        await asyncio.wait({getter, feeder}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            feeder.result()  # raises the feeder's exception, if any
+            item = await getter  # the feeder ended well: its None is on the queue
+        else:
+            item = getter.result()
+    finally:
+        getter.cancel()
+    if isinstance(item, _Broken):
+        raise item.error
+    return item

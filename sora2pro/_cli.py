@@ -8,29 +8,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 import time
 import typing
 
 from sora2pro._cli_batch import add_batch_parser, run_batch_command
 from sora2pro._cli_common import (
-    EXIT_API_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_TASK_FAILED,
-    EXIT_TIMEOUT,
-    EXIT_UNCERTAIN,
     EXIT_USAGE,
     add_request_options,
+    exit_code,
     open_client,
     request_options,
 )
 from sora2pro._errors import (
-    InvalidInputError,
     Sora2ProError,
-    SubmitUncertainError,
-    TaskFailedError,
-    WaitTimeoutError,
 )
 from sora2pro._models import Task, TextToVideo
 from sora2pro._version import VERSION
@@ -147,18 +141,6 @@ async def _emulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _exit_code(error: Sora2ProError) -> int:
-    if isinstance(error, TaskFailedError):
-        return EXIT_TASK_FAILED
-    if isinstance(error, InvalidInputError):
-        return EXIT_USAGE
-    if isinstance(error, WaitTimeoutError):
-        return EXIT_TIMEOUT
-    if isinstance(error, SubmitUncertainError):
-        return EXIT_UNCERTAIN
-    return EXIT_API_ERROR
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
@@ -170,9 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sora2pro: error: {error}", file=sys.stderr)
         if error.task_id is not None:
             print(f"sora2pro: the task id is {error.task_id}", file=sys.stderr)
-        return _exit_code(error)
-    except (ImportError, OSError) as error:
-        # A missing extra, a busy port, an output path that cannot be written.
+        return exit_code(error)
+    except (ImportError, OSError, sqlite3.Error) as error:
+        # A missing extra, a busy port, a path that cannot be written, a broken journal.
         print(f"sora2pro: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

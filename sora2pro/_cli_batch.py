@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import pathlib
 import sys
@@ -12,10 +13,13 @@ import time
 import typing
 
 from sora2pro._cli_common import (
+    EXIT_API_ERROR,
     EXIT_OK,
     EXIT_TASK_FAILED,
+    EXIT_TIMEOUT,
     EXIT_UNCERTAIN,
     add_request_options,
+    exit_code,
     open_client,
     request_options,
 )
@@ -31,6 +35,8 @@ if typing.TYPE_CHECKING:
 __all__ = ["add_batch_parser", "read_requests", "run_batch_command"]
 
 _JSONL = {".jsonl", ".ndjson"}
+# The worst outcome of a batch decides its exit status.
+_SEVERITY = (EXIT_OK, EXIT_TASK_FAILED, EXIT_API_ERROR, EXIT_TIMEOUT, EXIT_UNCERTAIN)
 
 
 def add_batch_parser(commands: typing.Any, epilog: str) -> None:
@@ -83,7 +89,7 @@ def read_requests(path: pathlib.Path, defaults: dict[str, typing.Any]) -> list[T
     """
     requests: list[TextToVideo] = []
     problems: list[str] = []
-    jsonl = path.suffix in _JSONL
+    jsonl = path.suffix.lower() in _JSONL
     for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -162,7 +168,7 @@ def _journal_path(args: argparse.Namespace) -> pathlib.Path | None:
         return pathlib.Path(args.journal)
     if args.offline:
         return None  # the emulator's tasks do not outlive the run
-    base = pathlib.Path(args.out or args.file)
+    base = pathlib.Path(args.out or args.file).resolve()  # "." has no name to extend
     return base.with_name(f"{base.name}.journal.sqlite")
 
 
@@ -172,17 +178,17 @@ def _status(result: BatchResult) -> str:
     return "uncertain" if result.uncertain else "failed"
 
 
-async def _save(client: Client, result: BatchResult, out: pathlib.Path | None) -> str:
-    """Download a finished video under a stable name; the path, or why it failed."""
+async def _save(client: Client, result: BatchResult, out: pathlib.Path | None) -> tuple[str, bool]:
+    """Download a finished video under a stable name: the path or why not, and success."""
     if out is None or result.task is None:
-        return ""
+        return "", True
     path = out / f"{result.index + 1:04d}-{result.task.id}.mp4"
     if not path.exists():  # one stat per finished video
         try:
             await client.download(result.task, path)
         except DownloadError as error:
-            return f"download failed: {error}"
-    return str(path)
+            return f"download failed (rerun to retry): {error}", False
+    return str(path), True
 
 
 def _summary(rows: list[tuple[int, str, str, str]]) -> None:
@@ -203,6 +209,7 @@ async def run_batch_command(args: argparse.Namespace) -> int:
     journal = _journal_path(args)
     progress = _Progress(len(requests), sys.stderr)
     rows: list[tuple[int, str, str, str]] = []
+    codes = [EXIT_OK]
     async with open_client(args.offline) as client:
         batch = client.batch(
             requests,
@@ -213,11 +220,15 @@ async def run_batch_command(args: argparse.Namespace) -> int:
             resubmit_uncertain=args.resubmit_uncertain,
         )
         try:
-            async for result in batch:
-                detail = await _save(client, result, out) if result.ok else str(result.error)
-                status = _status(result)
-                progress.finished(result, status, detail)
-                rows.append((result.index, status, result.task_id or "-", detail))
+            async with contextlib.aclosing(batch) as results:
+                async for result in results:
+                    detail, saved = await _save(client, result, out)
+                    if not result.ok:
+                        detail = str(result.error)
+                    codes.append(exit_code(result.error) if saved else EXIT_TASK_FAILED)
+                    status = _status(result)
+                    progress.finished(result, status, detail)
+                    rows.append((result.index, status, result.task_id or "-", detail))
         except asyncio.CancelledError:
             progress.end()
             where = f" (journal: {journal})" if journal else ""
@@ -226,7 +237,4 @@ async def run_batch_command(args: argparse.Namespace) -> int:
             raise
     progress.end()
     _summary(rows)
-    statuses = {status for _, status, _, _ in rows}
-    if "uncertain" in statuses:
-        return EXIT_UNCERTAIN
-    return EXIT_TASK_FAILED if "failed" in statuses else EXIT_OK
+    return max(codes, key=_SEVERITY.index)

@@ -9,6 +9,13 @@ import typing
 
 from sora2pro._client import Client
 from sora2pro._config import DEFAULT_WAIT_TIMEOUT, PollPolicy
+from sora2pro._errors import (
+    InvalidInputError,
+    Sora2ProError,
+    SubmitUncertainError,
+    TaskFailedError,
+    WaitTimeoutError,
+)
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -25,6 +32,7 @@ __all__ = [
     "EXIT_USAGE",
     "OFFLINE_DURATION",
     "add_request_options",
+    "exit_code",
     "open_client",
     "request_options",
 ]
@@ -39,6 +47,21 @@ EXIT_INTERRUPTED = 130
 
 #: How long an emulated task takes in ``--offline`` runs, in seconds.
 OFFLINE_DURATION = 4.0
+
+
+def exit_code(error: Sora2ProError | None) -> int:
+    """The documented exit status for an outcome (None: success)."""
+    if error is None:
+        return EXIT_OK
+    if isinstance(error, TaskFailedError):
+        return EXIT_TASK_FAILED
+    if isinstance(error, InvalidInputError):
+        return EXIT_USAGE
+    if isinstance(error, WaitTimeoutError):
+        return EXIT_TIMEOUT
+    if isinstance(error, SubmitUncertainError):
+        return EXIT_UNCERTAIN
+    return EXIT_API_ERROR
 
 
 def add_request_options(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import math
 import os
@@ -46,11 +47,11 @@ from sora2pro._events import OnEvent, RateLimited, current_index, emit
 from sora2pro._http import Transport
 from sora2pro._models import Task, TaskState, TextToVideo, TextToVideoOptions, is_http_url
 from sora2pro._polling import OnUpdate, poll_until_done
-from sora2pro._ratelimit import Pacer, PriorityPacer
+from sora2pro._ratelimit import PriorityPacer
 from sora2pro._retry import is_transient, retrying
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 
     import aiohttp
 
@@ -177,7 +178,7 @@ class Client:
             session=session,
         )
         self._limits = rate_limits or DEFAULT_RATE_LIMITS
-        self._create_pacer = Pacer(self._limits.creates_per_second)
+        self._create_pacer = PriorityPacer(self._limits.creates_per_second)
         self._status_pacer = PriorityPacer(self._limits.status_per_second)
         # How long this client's own tasks took, for polling the likely finished first.
         self._durations: collections.deque[float] = collections.deque(maxlen=256)
@@ -224,7 +225,7 @@ class Client:
 
     async def _paced(
         self,
-        pacer: Pacer | PriorityPacer,
+        pacer: PriorityPacer,
         operation: str,
         method: str,
         path: str,
@@ -235,7 +236,9 @@ class Client:
             return await self._transport.exchange(method, path, **request)
         except (RateLimitError, ResponseError) as exc:
             if isinstance(exc, RateLimitError) or exc.http_status == 429:
-                pause = self._limits.pause if exc.retry_after is None else exc.retry_after
+                # Capped: one huge Retry-After must not freeze every request of the client.
+                asked = self._limits.pause if exc.retry_after is None else exc.retry_after
+                pause = min(asked, self._retry.max_delay)
                 pacer.hold(pause)
                 await emit(RateLimited(current_index(), operation, pause))
             raise
@@ -275,8 +278,15 @@ class Client:
         deadline: float | None,
         *,
         before_send: Callable[[], Awaitable[None]] | None = None,
+        on_task_id: Callable[[str], None] | None = None,
     ) -> str:
-        """Create the task; ``before_send`` runs right before each create leaves."""
+        """Create the task.
+
+        ``before_send`` runs right before each create leaves; ``on_task_id`` gets the
+        task id the instant it arrives, before anything else can interrupt. A cancel
+        while a create is on the wire waits for its answer (within
+        ``Timeouts.request``), so that a task it made is never lost.
+        """
         body = encode_create(self._converter, req)
 
         async def attempt() -> str:
@@ -290,53 +300,86 @@ class Client:
                 ) from None
             if before_send is not None:
                 await before_send()
+            # Not cut short by the deadline nor by a cancel: a create once sent may
+            # finish (within Timeouts.request), since a lost answer could mean paying twice.
+            sending = asyncio.ensure_future(self._create_once(body, req))
             try:
-                # Not cut short by the deadline: a create once sent may finish (within
-                # Timeouts.request), since a lost answer could mean paying twice.
-                envelope = await self._paced(
-                    self._create_pacer, "createTask", "POST", _CREATE, body=body
-                )
-                return decode_task_id(envelope.data)
-            except APIError as exc:
-                task_id = _task_id_in(exc.data)
-                if task_id is not None:
-                    # The task exists whatever the status says: keep it, never re-send.
-                    logger.warning(
-                        "createTask answered %s but gave task %s; keeping it",
-                        exc,
-                        task_id,
-                        extra={"event": "create_mismatch", "task_id": task_id},
-                    )
-                    return task_id
-                if not isinstance(exc, ServerError):
-                    raise
-                lost: Sora2ProError = exc
-            except (TransportError, ResponseError) as exc:
-                if _surely_not_run(exc):
-                    raise
-                lost = exc
+                task_id = await asyncio.shield(sending)
             except asyncio.CancelledError:
-                logger.warning(
-                    "createTask cancelled in flight; the task may exist and be billed",
-                    extra={"event": "submit_cancelled"},
-                )
+                await self._settle_cancelled_create(sending, req, on_task_id)
                 raise
-            raise SubmitUncertainError(
-                f"createTask may have reached the server, but no usable answer came back "
-                f"({lost}); the task may exist and be billed, so it was not re-sent",
-                request=req,
-            ) from lost
+            self._adopt(task_id, req, on_task_id)
+            return task_id
 
-        task_id = await retrying(
+        return await retrying(
             attempt,
             policy=self._retry,
             retryable=_create_retryable,
             deadline=deadline,
             operation="createTask",
         )
+
+    async def _create_once(self, body: dict[str, object], req: TextToVideo) -> str:
+        """Send one create and read its task id, or raise what the answer means."""
+        try:
+            envelope = await self._paced(
+                self._create_pacer, "createTask", "POST", _CREATE, body=body
+            )
+            return decode_task_id(envelope.data)
+        except APIError as exc:
+            task_id = _task_id_in(exc.data)
+            if task_id is not None:
+                # The task exists whatever the status says: keep it, never re-send.
+                logger.warning(
+                    "createTask answered %s but gave task %s; keeping it",
+                    exc,
+                    task_id,
+                    extra={"event": "create_mismatch", "task_id": task_id},
+                )
+                return task_id
+            if not isinstance(exc, ServerError):
+                raise
+            lost: Sora2ProError = exc
+        except (TransportError, ResponseError) as exc:
+            if _surely_not_run(exc):
+                raise
+            lost = exc
+        raise SubmitUncertainError(
+            f"createTask may have reached the server, but no usable answer came back "
+            f"({lost}); the task may exist and be billed, so it was not re-sent",
+            request=req,
+        ) from lost
+
+    def _adopt(
+        self, task_id: str, req: TextToVideo, on_task_id: Callable[[str], None] | None
+    ) -> None:
+        """Keep a new task id: in :attr:`pending`, with the caller, and in the log."""
         self._pending[task_id] = req
+        if on_task_id is not None:
+            on_task_id(task_id)
         logger.info("submitted task %s", task_id, extra={"event": "submitted", "task_id": task_id})
-        return task_id
+
+    async def _settle_cancelled_create(
+        self,
+        sending: asyncio.Future[str],
+        req: TextToVideo,
+        on_task_id: Callable[[str], None] | None,
+    ) -> None:
+        """Wait for the answer of a create cancelled on the wire, and keep its task."""
+        try:
+            task_id = await asyncio.shield(sending)
+        except (Sora2ProError, asyncio.CancelledError):
+            logger.warning(
+                "createTask cancelled in flight without an answer; the task may exist",
+                extra={"event": "submit_cancelled"},
+            )
+            return
+        self._adopt(task_id, req, on_task_id)
+        logger.warning(
+            "createTask cancelled in flight; it created task %s",
+            task_id,
+            extra={"event": "submit_cancelled", "task_id": task_id},
+        )
 
     async def get_task(self, task_id: str) -> Task:
         """Fetch the current state of a task.
@@ -537,7 +580,7 @@ class Client:
         on_event: OnEvent | None = None,
         journal: str | os.PathLike[str] | None = None,
         resubmit_uncertain: bool = False,
-    ) -> AsyncIterator[BatchResult]:
+    ) -> AsyncGenerator[BatchResult, None]:
         """Generate many videos; yield a :class:`BatchResult` as each item ends.
 
         ::
@@ -601,16 +644,18 @@ class Client:
         resubmit_uncertain: bool = False,
     ) -> list[BatchResult]:
         """Run :meth:`batch` to the end and return every result, in input order."""
-        results = self.batch(
+        batch = self.batch(
             items,
             concurrency=concurrency,
-            ordered=True,
             timeout=timeout,
             on_event=on_event,
             journal=journal,
             resubmit_uncertain=resubmit_uncertain,
         )
-        return [result async for result in results]
+        # Unordered inside: ordered streaming would hold the window behind a slow item.
+        async with contextlib.aclosing(batch) as results:
+            collected = [result async for result in results]
+        return sorted(collected, key=lambda result: result.index)
 
     async def credits(self) -> float:
         """Return the account's remaining credits.

@@ -12,15 +12,21 @@ import concurrent.futures
 import enum
 import hashlib
 import json
+import os
 import pathlib
 import sqlite3
+import sys
 import time
 import typing
 
 import attrs
 
+from sora2pro._errors import Sora2ProError
+
+if sys.platform != "win32":
+    import fcntl
+
 if typing.TYPE_CHECKING:
-    import os
     from collections.abc import Callable
 
 __all__ = ["Entry", "Journal", "Status", "request_digest"]
@@ -76,13 +82,22 @@ class Journal:
     latest position is kept in ``idx`` for people reading the file.
     """
 
-    def __init__(self, connection: sqlite3.Connection, executor: concurrent.futures.Executor):
+    def __init__(
+        self, connection: sqlite3.Connection, executor: concurrent.futures.Executor, lock: int
+    ) -> None:
         self._connection = connection
         self._executor = executor
+        self._lock = lock
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> Journal:
-        """Open (or create) the journal at ``path``."""
+        """Open (or create) the journal at ``path``, for this run alone.
+
+        Raises:
+            Sora2ProError: another run holds the journal (two runs would both pay).
+
+        """
+        lock = _lock(pathlib.Path(f"{os.fspath(path)}.lock"))
         executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sora2pro-journal")
 
         def connect() -> sqlite3.Connection:
@@ -99,8 +114,9 @@ class Journal:
             connection = await asyncio.get_running_loop().run_in_executor(executor, connect)
         except BaseException:
             executor.shutdown(wait=False)
+            os.close(lock)
             raise
-        return cls(connection, executor)
+        return cls(connection, executor, lock)
 
     async def _run(self, work: Callable[[], T]) -> T:
         # Shielded: a cancelled caller must not leave a write half-known.
@@ -108,9 +124,12 @@ class Journal:
         return await asyncio.shield(future)
 
     async def close(self) -> None:
-        """Finish pending writes and close the file."""
-        await self._run(self._connection.close)
-        self._executor.shutdown(wait=True)
+        """Finish pending writes, close the file, and let another run have it."""
+        try:
+            await self._run(self._connection.close)
+            self._executor.shutdown(wait=True)
+        finally:
+            os.close(self._lock)  # closing the descriptor releases the lock
 
     async def find(self, digest: str, occurrence: int) -> Entry | None:
         """The row of this item, if an earlier run wrote one."""
@@ -136,6 +155,24 @@ class Journal:
         error: str | None = None,
     ) -> None:
         """Write an item's state; a known task id is never overwritten by None."""
+        await asyncio.wrap_future(
+            self.record_soon(key, index, request, status, task_id=task_id, error=error)
+        )
+
+    def record_soon(
+        self,
+        key: tuple[str, int],
+        index: int,
+        request: dict[str, object],
+        status: Status,
+        *,
+        task_id: str | None = None,
+        error: str | None = None,
+    ) -> concurrent.futures.Future[None]:
+        """Queue the write at once, without awaiting: for a task id the instant it arrives.
+
+        Writes run in order on the journal's thread and finish before :meth:`close`.
+        """
         digest, occurrence = key
 
         def write() -> None:
@@ -163,4 +200,19 @@ class Journal:
                 ),
             )
 
-        await self._run(write)
+        return self._executor.submit(write)
+
+
+def _lock(path: pathlib.Path) -> int:
+    """Hold ``path`` exclusively for this process, or refuse at once."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    if sys.platform != "win32":
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise Sora2ProError(
+                f"the journal {path.with_suffix('')} is in use by another run; running "
+                "both at once would pay twice"
+            ) from None
+    return descriptor

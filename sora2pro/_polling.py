@@ -120,7 +120,10 @@ async def poll_until_done(
         async with scope:
             while True:
                 try:
-                    task = await fetch(deadline, urgency(last, loop.time() - seen, typical()))
+                    # Never later than max_interval past the ask: a pessimistic prediction
+                    # must not starve this wait while other waits fill the budget.
+                    level = max(urgency(last, loop.time() - seen, typical()), -policy.max_interval)
+                    task = await fetch(deadline, level)
                 except UnprocessableError:
                     if last is not None or loop.time() - started > policy.not_visible_for:
                         raise

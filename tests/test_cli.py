@@ -253,3 +253,40 @@ def test_interrupted_batch_resumes_without_paying_twice(
 async def finish(emulator: Emulator, task_id: str) -> None:
     """End a task from the emulator's own loop."""
     emulator.finish(task_id)
+
+
+def test_batch_out_dot_puts_the_journal_beside_it(
+    served: Emulator, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--out . works: the journal goes beside the current directory, named after it."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (tmp_path / "prompts.txt").write_text("a dog\n")
+    monkeypatch.chdir(videos)
+    assert 0 == main(["batch", "../prompts.txt", "--out", "."])
+    assert (tmp_path / "videos.journal.sqlite").exists()
+    assert 1 == len(list(videos.glob("*.mp4")))
+
+
+def test_batch_reads_jsonl_whatever_the_case_of_its_suffix(
+    served: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """A .JSONL file is read as requests, not sent line by line as prompts."""
+    requests = tmp_path / "REQUESTS.JSONL"
+    requests.write_text('{"prompt": "a dog", "size": "standard"}\n')
+    assert 0 == main(["batch", str(requests)])
+    (body,) = served.create_bodies
+    assert ("a dog", "standard") == (body["input"]["prompt"], body["input"]["size"])  # type: ignore[index]
+
+
+def test_batch_exit_status_names_api_errors(
+    served: Emulator,
+    tmp_path: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A batch whose creates are refused (bad key) exits 3, like generate."""
+    monkeypatch.setenv("APIKLEY_API_KEY", "sk-wrong")
+    (tmp_path / "prompts.txt").write_text("a dog\na cat\n")
+    assert 3 == main(["batch", str(tmp_path / "prompts.txt"), "--journal", str(tmp_path / "j")])
+    assert "failed 2" in capsys.readouterr().out

@@ -10,6 +10,8 @@ import typing
 import pytest
 
 import sora2pro
+from sora2pro._convert import encode_create, make_converter
+from sora2pro._journal import Journal, Status, request_digest
 from sora2pro.testing import Emulator, Endpoint, Fault
 
 from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY
@@ -101,22 +103,59 @@ async def test_lost_answers_stay_uncertain_until_asked(
     assert creates + 2 == emulator.count(Endpoint.CREATE)
 
 
-async def test_create_in_flight_at_a_crash_is_uncertain(
+async def test_a_create_cancelled_on_the_wire_keeps_its_task(
     client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
 ) -> None:
-    """A create sent but unanswered when the run died is recorded, and reported uncertain."""
+    """Ctrl-C while a create is on the wire waits for its answer and journals the task."""
     journal = tmp_path / "run.sqlite"
-    emulator.inject(Fault.delay(1.0), Endpoint.CREATE)
+    emulator.inject(Fault.delay(0.3), Endpoint.CREATE)
     run = asyncio.create_task(client.gather(["a dog"], journal=journal))
     while not emulator.create_bodies:  # noqa: ASYNC110  # the emulator has no arrival event
         await asyncio.sleep(0.01)
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
-    assert [(0, "sending", None)] == rows(journal)
+    assert [(0, "submitted", *emulator.tasks)] == rows(journal)
     (result,) = await client.gather(["a dog"], journal=journal)
-    assert result.uncertain
+    assert result.ok
     assert 1 == emulator.count(Endpoint.CREATE)
+
+
+async def test_a_row_left_sending_by_a_crash_is_uncertain(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """A create journaled as sending but never answered (the process died) is not re-sent."""
+    journal_path = tmp_path / "run.sqlite"
+    journal = await Journal.open(journal_path)
+    body = encode_create(make_converter(), sora2pro.TextToVideo("a dog"))
+    await journal.record((request_digest(body), 0), 0, body, Status.SENDING)
+    await journal.close()
+    (result,) = await client.gather(["a dog"], journal=journal_path)
+    assert result.uncertain
+    assert 0 == emulator.count(Endpoint.CREATE)
+    (again,) = await client.gather(["a dog"], journal=journal_path, resubmit_uncertain=True)
+    assert again.ok
+
+
+async def test_two_runs_cannot_share_a_journal(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """A second run on a journal in use is refused: both would pay for the same items."""
+    journal = tmp_path / "run.sqlite"
+    emulator.duration = None
+    first = asyncio.create_task(client.gather(PROMPTS, journal=journal))
+    while not emulator.tasks:  # noqa: ASYNC110  # the emulator has no arrival event
+        await asyncio.sleep(0.01)
+    with pytest.raises(sora2pro.Sora2ProError, match="in use by another run"):
+        await client.gather(PROMPTS, journal=journal)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    for task_id in emulator.tasks:
+        emulator.finish(task_id)
+    emulator.duration = 0.1
+    assert all(r.ok for r in await client.gather(PROMPTS, journal=journal))
+    assert len(PROMPTS) == emulator.count(Endpoint.CREATE)
 
 
 async def test_refused_items_are_sent_again(

@@ -107,7 +107,9 @@ async def test_a_finished_task_is_found_first_when_the_budget_is_saturated(
     emulator.duration = None
     emulator.not_visible_for = 0.0
     limits = sora2pro.RateLimits(creates=1000, window=1.0, status_per_second=20.0)
-    poll = PollPolicy(min_interval=0.01, max_interval=0.02)
+    # Constant 10 ms polls keep the budget saturated; a far-from-done wait may be put
+    # off by up to max_interval, so the one about to finish can go ahead of them.
+    poll = PollPolicy(min_interval=0.01, max_interval=2.0, multiplier=1.0, use_progress=False)
     async with sora2pro.Client(
         emulator.api_key, base_url=emulator.url, poll=poll, retry=FAST_RETRY, rate_limits=limits
     ) as client:
@@ -130,3 +132,27 @@ async def test_a_finished_task_is_found_first_when_the_budget_is_saturated(
             wait.cancel()
         await asyncio.gather(*waits, return_exceptions=True)
     assert spent <= 3  # first in, first out would go around all 31 first
+
+
+async def test_a_wait_predicted_far_off_is_not_starved(emulator: Emulator) -> None:
+    """A task whose progress predicts hours more still gets polled while others hog the budget."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    limits = sora2pro.RateLimits(creates=1000, window=1.0, status_per_second=10.0)
+    poll = PollPolicy(min_interval=0.01, max_interval=0.3, multiplier=1.0, use_progress=False)
+    async with sora2pro.Client(
+        emulator.api_key, base_url=emulator.url, poll=poll, retry=FAST_RETRY, rate_limits=limits
+    ) as client:
+        far = await client.submit("far off")
+        emulator.force_state(far, "generating", progress=1)
+        await asyncio.sleep(0.5)  # 1% after 0.5 s: about 50 s more, by its progress
+        busy = [await client.submit(f"busy {n}") for n in range(20)]  # unknown: urgency 0
+        waiting = asyncio.create_task(client.wait(far, timeout=3.0))
+        await asyncio.sleep(0.2)  # its first poll has seen 1%
+        hogs = [asyncio.create_task(client.wait(task_id)) for task_id in busy]
+        await asyncio.sleep(0.3)
+        emulator.finish(far)
+        assert TaskState.SUCCESS is (await waiting).state
+        for hog in hogs:
+            hog.cancel()
+        await asyncio.gather(*hogs, return_exceptions=True)
