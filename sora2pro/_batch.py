@@ -105,7 +105,7 @@ class _Book:
     async def write(
         self, status: Status, *, task_id: str | None = None, error: object = None
     ) -> None:
-        await self.journal.record(
+        written = self.journal.record_soon(
             self.key,
             self.index,
             self.request,
@@ -113,6 +113,7 @@ class _Book:
             task_id=task_id,
             error=None if error is None else str(error),
         )
+        await asyncio.shield(asyncio.wrap_future(written))
 
     async def sending(self) -> None:
         try:

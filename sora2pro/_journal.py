@@ -144,21 +144,6 @@ class Journal:
         row = await self._run(read)
         return None if row is None else Entry(Status(row[0]), row[1])
 
-    async def record(
-        self,
-        key: tuple[str, int],
-        index: int,
-        request: dict[str, object],
-        status: Status,
-        *,
-        task_id: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Write an item's state; a known task id is never overwritten by None."""
-        await asyncio.wrap_future(
-            self.record_soon(key, index, request, status, task_id=task_id, error=error)
-        )
-
     def record_soon(
         self,
         key: tuple[str, int],
@@ -169,9 +154,11 @@ class Journal:
         task_id: str | None = None,
         error: str | None = None,
     ) -> concurrent.futures.Future[None]:
-        """Queue the write at once, without awaiting: for a task id the instant it arrives.
+        """Queue a write of an item's state; a known task id is never overwritten by None.
 
-        Writes run in order on the journal's thread and finish before :meth:`close`.
+        It is queued at once, so a task id can be kept the instant it arrives; await
+        the returned future to know it landed. Writes run in order on the journal's
+        thread and all finish before :meth:`close`.
         """
         digest, occurrence = key
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import pathlib
 import typing
@@ -80,3 +81,17 @@ async def client(emulator: Emulator) -> AsyncIterator[sora2pro.Client]:
         rate_limits=FAST_LIMITS,
     ) as client:
         yield client
+
+
+def snapshot(progress: int | None, elapsed: float) -> sora2pro.Task:
+    """A generating task at ``progress`` percent, ``elapsed`` seconds after its creation."""
+    created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    return sora2pro.Task(
+        id="t",
+        model="m",
+        state=sora2pro.TaskState.GENERATING,
+        raw_state="generating",
+        progress=progress,
+        created_at=created,
+        updated_at=created + dt.timedelta(seconds=elapsed),
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import pathlib
 import sqlite3
-import typing
 
 import pytest
 
@@ -14,24 +13,7 @@ from sora2pro._convert import encode_create, make_converter
 from sora2pro._journal import Journal, Status, request_digest
 from sora2pro.testing import Emulator, Endpoint, Fault
 
-from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY
-
-if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
 PROMPTS = [f"dog number {n}" for n in range(12)]
-
-
-@pytest.fixture
-async def client(emulator: Emulator) -> AsyncIterator[sora2pro.Client]:
-    async with sora2pro.Client(
-        emulator.api_key,
-        base_url=emulator.url,
-        poll=FAST_POLL,
-        retry=FAST_RETRY,
-        rate_limits=FAST_LIMITS,
-    ) as client:
-        yield client
 
 
 def rows(journal: pathlib.Path) -> list[tuple[int, str, str | None]]:
@@ -128,7 +110,9 @@ async def test_a_row_left_sending_by_a_crash_is_uncertain(
     journal_path = tmp_path / "run.sqlite"
     journal = await Journal.open(journal_path)
     body = encode_create(make_converter(), sora2pro.TextToVideo("a dog"))
-    await journal.record((request_digest(body), 0), 0, body, Status.SENDING)
+    await asyncio.wrap_future(
+        journal.record_soon((request_digest(body), 0), 0, body, Status.SENDING)
+    )
     await journal.close()
     (result,) = await client.gather(["a dog"], journal=journal_path)
     assert result.uncertain

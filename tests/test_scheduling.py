@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import itertools
 
 import pytest
@@ -14,7 +13,7 @@ from sora2pro._polling import urgency
 from sora2pro._ratelimit import PriorityPacer
 from sora2pro.testing import Emulator, Endpoint
 
-from .conftest import FAST_RETRY
+from .conftest import FAST_RETRY, snapshot
 
 
 async def test_slots_go_to_the_most_urgent_first_in_first_out_on_ties() -> None:
@@ -68,19 +67,6 @@ async def test_pace_holds_with_priorities() -> None:
     await asyncio.gather(*(take(float(n % 3)) for n in range(10)))
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.01 - 0.001
-
-
-def snapshot(progress: int | None, elapsed: float) -> Task:
-    created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    return Task(
-        id="t",
-        model="m",
-        state=TaskState.GENERATING,
-        raw_state="generating",
-        progress=progress,
-        created_at=created,
-        updated_at=created + dt.timedelta(seconds=elapsed),
-    )
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 import attrs
 import pytest
@@ -13,7 +12,7 @@ from sora2pro import PollPolicy, Task, TaskState
 from sora2pro._polling import expected_remaining, next_delay
 from sora2pro.testing import Emulator, Endpoint, Fault
 
-from .conftest import FAST_POLL, FAST_RETRY
+from .conftest import FAST_POLL, FAST_RETRY, snapshot
 
 
 async def test_wait_polls_through_not_visible_yet(
@@ -189,19 +188,6 @@ async def test_many_waits_stay_within_the_status_budget(emulator: Emulator) -> N
         tasks = await asyncio.gather(*(client.wait(t) for t in task_ids))
     assert all(task.state is TaskState.SUCCESS for task in tasks)
     assert 0 == emulator.rate_limited[Endpoint.RECORD_INFO]
-
-
-def snapshot(progress: int | None, elapsed: float) -> Task:
-    created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    return Task(
-        id="t",
-        model="m",
-        state=TaskState.GENERATING,
-        raw_state="generating",
-        progress=progress,
-        created_at=created,
-        updated_at=created + dt.timedelta(seconds=elapsed),
-    )
 
 
 def test_progress_predicts_the_finish() -> None:
