@@ -10,6 +10,7 @@
 """
 
 from sora2pro._batch import BatchItem, BatchResult
+from sora2pro._callbacks import Callback, CallbackReceiver
 from sora2pro._client import (
     DEFAULT_BASE_URL,
     DEFAULT_CONCURRENCY,
@@ -84,6 +85,8 @@ __all__ = [
     "BatchEvent",
     "BatchItem",
     "BatchResult",
+    "Callback",
+    "CallbackReceiver",
     "Client",
     "DownloadError",
     "FeatureDisabledError",

@@ -24,6 +24,7 @@ import aiohttp
 import attrs
 from aiohttp import web
 
+from sora2pro._callbacks import sign
 from sora2pro.testing._faults import Endpoint, Fault, FaultKind
 from sora2pro.testing._schema import create_errors
 from sora2pro.testing._tasks import EmulatedTask
@@ -92,6 +93,8 @@ class Emulator:
             else HTTP 429. None: no limit.
         status_limit: The same for recordInfo queries.
         callbacks: POST the result to ``callBackUrl`` when a task ends.
+        callback_hmac_key: Sign callbacks as the upstream platform does when an
+            account enables it (``X-Webhook-Timestamp``, ``X-Webhook-Signature``).
         seed: Seeds every random quirk, so a run can be repeated.
         host: Address to listen on (loopback by default).
         port: Port to listen on; 0 picks a free one.
@@ -111,6 +114,7 @@ class Emulator:
         create_limit: tuple[int, float] | None = None,
         status_limit: tuple[int, float] | None = None,
         callbacks: bool = True,
+        callback_hmac_key: str | bytes | None = None,
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -125,6 +129,9 @@ class Emulator:
         self.create_limit = create_limit
         self.status_limit = status_limit
         self.callbacks = callbacks
+        self.callback_hmac_key = (
+            callback_hmac_key.encode() if isinstance(callback_hmac_key, str) else callback_hmac_key
+        )
         self.host = host
         self.port = port
         self.rng = random.Random(seed)
@@ -441,10 +448,15 @@ class Emulator:
             "data": data,
         }
         self.callbacks_sent.append((url, body))
+        headers = {}
+        if self.callback_hmac_key is not None:
+            stamp = int(time.time())
+            headers["X-Webhook-Timestamp"] = str(stamp)
+            headers["X-Webhook-Signature"] = sign(self.callback_hmac_key, task.id, stamp)
         assert self._session is not None  # noqa: S101  # set by start()
         try:
             async with self._session.post(
-                url, json=body, timeout=aiohttp.ClientTimeout(total=15)
+                url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=15)
             ) as response:
                 await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -1,0 +1,246 @@
+"""A receiver for the server's completion POSTs (callBackUrl), safe to expose.
+
+A callback is a hint until confirmed: unsigned ones can be forged by anyone who can
+reach the URL. With an HMAC key the receiver checks ``X-Webhook-Timestamp`` and
+``X-Webhook-Signature`` (base64 HMAC-SHA256 of ``taskId + "." + timestamp``) in
+constant time and refuses stale timestamps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import hashlib
+import hmac
+import json
+import logging
+import time
+import typing
+import urllib.parse
+
+import attrs
+from aiohttp import web
+
+from sora2pro._convert import decode_task, make_converter
+from sora2pro._errors import InvalidInputError, ResponseError
+from sora2pro._models import check_callback_url
+
+if typing.TYPE_CHECKING:
+    from sora2pro._models import Task
+
+__all__ = ["Callback", "CallbackReceiver", "sign"]
+
+logger = logging.getLogger("sora2pro")
+
+#: Bodies larger than this are refused with 413.
+DEFAULT_MAX_BODY = 1024 * 1024
+#: Signed callbacks whose timestamp is further than this from now are refused.
+DEFAULT_TOLERANCE = 300.0
+
+
+@attrs.frozen
+class Callback:
+    """One completion callback as received.
+
+    Attributes:
+        task: The task as the body describes it.
+        verified: Whether its signature checked out against the receiver's HMAC key.
+        received_at: When it arrived (``time.time()``).
+
+    """
+
+    task: Task
+    verified: bool
+    received_at: float
+
+
+def sign(key: bytes, task_id: str, timestamp: int) -> str:
+    """The signature the platform sends for ``task_id`` at ``timestamp`` (Unix seconds)."""
+    digest = hmac.new(key, f"{task_id}.{timestamp}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _as_key(value: str | bytes | None) -> bytes | None:
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
+class CallbackReceiver:
+    """Receives the server's completion callbacks and hands them to waiting code.
+
+    Run it on its own (``async with CallbackReceiver(...) as receiver`` or
+    :meth:`start`), or mount it into your own aiohttp app with :meth:`add_routes`.
+
+    Args:
+        public_url: The address the provider must call, when it differs from where
+            this process listens (behind a proxy or a tunnel); the path is appended.
+        path: The route the receiver answers on.
+        hmac_key: The account's webhook HMAC key; callbacks must then be signed.
+        trust_body: Trust unsigned callbacks without confirming them (only on a
+            network you control).
+        max_body: Largest body accepted, in bytes; larger ones get 413.
+        tolerance: Seconds a signed callback's timestamp may differ from now.
+        keep: How many recent callbacks are kept for :meth:`result`.
+
+    """
+
+    def __init__(
+        self,
+        *,
+        public_url: str | None = None,
+        path: str = "/sora2pro/callback",
+        hmac_key: str | bytes | None = None,
+        trust_body: bool = False,
+        max_body: int = DEFAULT_MAX_BODY,
+        tolerance: float = DEFAULT_TOLERANCE,
+        keep: int = 1000,
+    ) -> None:
+        check_callback_url("public_url", public_url)
+        if not path.startswith("/"):
+            raise InvalidInputError("path", f"must start with '/', not {path!r}")
+        self.public_url = public_url
+        self.path = path
+        self._key = _as_key(hmac_key)
+        self.trust_body = trust_body
+        self.max_body = max_body
+        self.tolerance = tolerance
+        self._recent: collections.OrderedDict[str, Callback] = collections.OrderedDict()
+        self._keep = keep
+        self._waiters: dict[str, list[asyncio.Future[Callback]]] = {}
+        self._converter = make_converter()
+        self._runner: web.AppRunner | None = None
+        self._listening: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<sora2pro.CallbackReceiver url={self.url!r} signed={self._key is not None}>"
+
+    @property
+    def url(self) -> str | None:
+        """The URL to give as ``callBackUrl``: the public one, else where it listens."""
+        base = self.public_url or self._listening
+        return None if base is None else urllib.parse.urljoin(base, self.path)
+
+    def add_routes(self, app: web.Application) -> None:
+        """Mount the receiver's route into an existing aiohttp app."""
+        app.router.add_post(self.path, self.handle)
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen on ``host:port`` (a free port by default) in the running loop."""
+        app = web.Application(client_max_size=self.max_body)
+        self.add_routes(app)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        bound_host, bound_port = runner.addresses[0][:2]
+        self._listening = f"http://{bound_host}:{bound_port}"
+
+    async def close(self) -> None:
+        """Stop listening; waiters still pending keep waiting (polling takes over)."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> typing.Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def result(self, task_id: str) -> Callback | None:
+        """The callback received for ``task_id``, if it is among the recent ones."""
+        return self._recent.get(task_id)
+
+    def expect(self, task_id: str) -> asyncio.Future[Callback]:
+        """A future that completes with the callback for ``task_id`` (at once if it came)."""
+        future: asyncio.Future[Callback] = asyncio.get_running_loop().create_future()
+        known = self._recent.get(task_id)
+        if known is not None:
+            future.set_result(known)
+        else:
+            self._waiters.setdefault(task_id, []).append(future)
+            future.add_done_callback(lambda done: self._forget(task_id, done))
+        return future
+
+    def _forget(self, task_id: str, future: asyncio.Future[Callback]) -> None:
+        waiters = self._waiters.get(task_id, [])
+        if future in waiters:
+            waiters.remove(future)
+        if not waiters:
+            self._waiters.pop(task_id, None)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Answer one callback POST: 200 fast, or 400, 401, 413 for bad calls."""
+        body = await _read_limited(request, self.max_body)
+        if body is None:
+            return web.Response(status=413, text="body too large")
+        try:
+            payload = json.loads(body)
+            task = decode_task(
+                self._converter, payload.get("data") if isinstance(payload, dict) else None
+            )
+        except (ValueError, RecursionError, ResponseError) as exc:
+            logger.info("malformed callback refused: %s", exc, extra={"event": "callback_bad"})
+            return web.Response(status=400, text="malformed callback")
+        verified = False
+        if self._key is not None:
+            if not self._verify(request, task.id):
+                logger.warning(
+                    "callback for task %s refused: bad or stale signature",
+                    task.id,
+                    extra={"event": "callback_forged", "task_id": task.id},
+                )
+                return web.Response(status=401, text="bad signature")
+            verified = True
+        self._receive(Callback(task=task, verified=verified, received_at=time.time()))
+        return web.Response(text="ok")
+
+    def _verify(self, request: web.Request, task_id: str) -> bool:
+        assert self._key is not None  # noqa: S101  # only called with a key
+        stamp = request.headers.get("X-Webhook-Timestamp", "")
+        given = request.headers.get("X-Webhook-Signature", "")
+        try:
+            timestamp = int(stamp)
+        except ValueError:
+            return False
+        if abs(time.time() - timestamp) > self.tolerance:
+            return False
+        return hmac.compare_digest(sign(self._key, task_id, timestamp), given)
+
+    def _receive(self, callback: Callback) -> None:
+        task_id = callback.task.id
+        if task_id in self._recent:
+            logger.debug("duplicate callback for task %s ignored", task_id)
+            return
+        self._recent[task_id] = callback
+        while len(self._recent) > self._keep:
+            self._recent.popitem(last=False)
+        waiters = self._waiters.pop(task_id, [])
+        if not waiters:
+            logger.info(
+                "callback for task %s, which nothing here waits for; kept for result()",
+                task_id,
+                extra={"event": "callback_unclaimed", "task_id": task_id},
+            )
+        for future in waiters:
+            if not future.done():
+                future.set_result(callback)
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None once it passes ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
