@@ -156,11 +156,17 @@ class CallbackReceiver:
         """The callback received for ``task_id``, if it is among the recent ones."""
         return self._recent.get(task_id)
 
-    def expect(self, task_id: str) -> asyncio.Future[Callback]:
-        """A future that completes with the callback for ``task_id`` (at once if it came)."""
+    def expect(
+        self, task_id: str, *, newer_than: Callback | None = None
+    ) -> asyncio.Future[Callback]:
+        """A future that completes with the callback for ``task_id`` (at once if it came).
+
+        With ``newer_than``, only a callback other than that one completes it: a wait
+        whose callback did not hold up waits for the next.
+        """
         future: asyncio.Future[Callback] = asyncio.get_running_loop().create_future()
         known = self._recent.get(task_id)
-        if known is not None:
+        if known is not None and known is not newer_than:
             future.set_result(known)
         else:
             self._waiters.setdefault(task_id, []).append(future)
@@ -214,10 +220,16 @@ class CallbackReceiver:
 
     def _receive(self, callback: Callback) -> None:
         task_id = callback.task.id
-        if task_id in self._recent:
+        known = self._recent.get(task_id)
+        if known is not None and (known.task.raw_state, known.verified) == (
+            callback.task.raw_state,
+            callback.verified,
+        ):
             logger.debug("duplicate callback for task %s ignored", task_id)
             return
+        # A different one replaces it: an unsigned forgery must not mute the real one.
         self._recent[task_id] = callback
+        self._recent.move_to_end(task_id)
         while len(self._recent) > self._keep:
             self._recent.popitem(last=False)
         waiters = self._waiters.pop(task_id, [])

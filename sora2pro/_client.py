@@ -41,12 +41,13 @@ from sora2pro._errors import (
     ServerError,
     Sora2ProError,
     SubmitUncertainError,
+    TaskFailedError,
     TransportError,
 )
 from sora2pro._events import OnEvent, RateLimited, current_index, emit
 from sora2pro._http import Transport
 from sora2pro._models import Task, TaskState, TextToVideo, TextToVideoOptions, is_http_url
-from sora2pro._polling import OnUpdate, poll_until_done
+from sora2pro._polling import OnUpdate, notify, poll_until_done
 from sora2pro._ratelimit import PriorityPacer
 from sora2pro._retry import is_transient, retrying
 
@@ -56,6 +57,7 @@ if typing.TYPE_CHECKING:
     import aiohttp
 
     from sora2pro._batch import BatchItem, BatchResult
+    from sora2pro._callbacks import Callback, CallbackReceiver
     from sora2pro._convert import Envelope
 
 __all__ = [
@@ -138,6 +140,10 @@ class Client:
             never closed by the client.
         rate_limits: How fast this client creates tasks and queries their status;
             None means :data:`DEFAULT_RATE_LIMITS` (at or under the API's limits).
+        callbacks: A started (or publicly reachable) receiver: submits then carry its
+            URL as ``callBackUrl``, and waits end as soon as the task's callback
+            arrives (confirmed by one status fetch unless it is signed or trusted),
+            with relaxed polling as the fallback.
 
     Raises:
         Sora2ProError: no API key was given or found in ``APIKLEY_API_KEY``.
@@ -155,6 +161,7 @@ class Client:
         timeout: Timeouts | None = None,
         session: aiohttp.ClientSession | None = None,
         rate_limits: RateLimits | None = None,
+        callbacks: CallbackReceiver | None = None,
     ) -> None:
         # A key read from a file often ends in a newline; surrounding blanks never belong.
         key = (api_key if api_key is not None else os.environ.get("APIKLEY_API_KEY", "")).strip()
@@ -183,6 +190,7 @@ class Client:
         # How long this client's own tasks took, for polling the likely finished first.
         self._durations: collections.deque[float] = collections.deque(maxlen=256)
         self._pending: dict[str, TextToVideo] = {}
+        self._callbacks = callbacks
 
     def __repr__(self) -> str:
         state = "closed" if self._transport.closed else "open"
@@ -243,6 +251,17 @@ class Client:
                 await emit(RateLimited(current_index(), operation, pause))
             raise
 
+    def _with_callback(self, request: TextToVideo) -> TextToVideo:
+        """The request with the receiver's URL, unless it names a callback of its own."""
+        if self._callbacks is None or request.callback_url is not None:
+            return request
+        url = self._callbacks.url
+        if url is None:
+            raise Sora2ProError(
+                "the callback receiver has no URL: start it, or give it a public_url"
+            )
+        return attrs.evolve(request, callback_url=url)
+
     def _check_open(self) -> None:
         if self._transport.closed:
             raise Sora2ProError("this sora2pro.Client is closed")
@@ -287,6 +306,7 @@ class Client:
         while a create is on the wire waits for its answer (within
         ``Timeouts.request``), so that a task it made is never lost.
         """
+        req = self._with_callback(req)
         body = encode_create(self._converter, req)
 
         async def attempt() -> str:
@@ -471,15 +491,83 @@ class Client:
         poll: PollPolicy | None,
         on_update: OnUpdate | None,
     ) -> Task:
+        policy = poll or self._poll
+        if self._callbacks is None:
+            return await self._poll_task(task_id, timeout, deadline, policy, on_update)
+        # The callback is the fast path; polling only needs to catch a lost callback.
+        relaxed = attrs.evolve(
+            policy, min_interval=policy.max_interval, max_interval=4 * policy.max_interval
+        )
+        polling = asyncio.ensure_future(
+            self._poll_task(task_id, timeout, deadline, relaxed, on_update, sleep_first=True)
+        )
+        seen: Callback | None = None
+        try:
+            while True:
+                hint = self._callbacks.expect(task_id, newer_than=seen)
+                try:
+                    racing: set[asyncio.Future[typing.Any]] = {hint, polling}
+                    await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+                    if not hint.done():
+                        return polling.result()
+                    seen = hint.result()
+                finally:
+                    hint.cancel()
+                task = await self._confirm(seen, deadline)
+                if task is not None:
+                    break  # else it did not hold up (forged?): wait for the next one
+            await notify(on_update, task)
+            if task.state is TaskState.FAIL:
+                raise TaskFailedError(task)
+            return task
+        finally:
+            polling.cancel()
+            await asyncio.gather(polling, return_exceptions=True)
+
+    async def _poll_task(
+        self,
+        task_id: str,
+        timeout: float | None,
+        deadline: float | None,
+        policy: PollPolicy,
+        on_update: OnUpdate | None,
+        *,
+        sleep_first: bool = False,
+    ) -> Task:
         return await poll_until_done(
             lambda deadline, urgency: self._fetch_task(task_id, deadline, urgency),
             task_id,
-            policy=poll or self._poll,
+            policy=policy,
             timeout=timeout,
             deadline=deadline,
             on_update=on_update,
             typical=self._typical_duration,
+            sleep_first=sleep_first,
         )
+
+    async def _confirm(self, callback: Callback, deadline: float | None) -> Task | None:
+        """The finished task a callback announces, confirmed; None if it does not hold."""
+        assert self._callbacks is not None  # noqa: S101  # only used with callbacks
+        if callback.verified or self._callbacks.trust_body:
+            task = callback.task
+            self._pending.pop(task.id, None)
+        else:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    task = await self._fetch_task(callback.task.id, deadline, math.inf)
+            except (Sora2ProError, TimeoutError) as exc:
+                logger.info("callback for task %s not confirmed: %s", callback.task.id, exc)
+                return None
+        if not task.done:
+            logger.warning(
+                "callback for task %s said %s, the server says %s; polling on",
+                task.id,
+                callback.task.raw_state,
+                task.raw_state,
+                extra={"event": "callback_unconfirmed", "task_id": task.id},
+            )
+            return None
+        return task
 
     def _typical_duration(self) -> float | None:
         """The median time this client's tasks took, once it has seen a few."""

@@ -22,7 +22,14 @@ from sora2pro._retry import is_transient
 if typing.TYPE_CHECKING:
     from sora2pro._config import PollPolicy
 
-__all__ = ["OnUpdate", "expected_remaining", "next_delay", "poll_until_done", "urgency"]
+__all__ = [
+    "OnUpdate",
+    "expected_remaining",
+    "next_delay",
+    "notify",
+    "poll_until_done",
+    "urgency",
+]
 
 logger = logging.getLogger("sora2pro")
 
@@ -80,7 +87,8 @@ def next_delay(policy: PollPolicy, attempt: int, task: Task | None) -> float:
     return min(policy.max_interval, max(policy.min_interval, delay))
 
 
-async def _notify(on_update: OnUpdate | None, task: Task) -> None:
+async def notify(on_update: OnUpdate | None, task: Task) -> None:
+    """Call ``on_update`` with ``task``, awaiting it if it is a coroutine function."""
     if on_update is not None:
         result = on_update(task)
         if inspect.isawaitable(result):
@@ -96,10 +104,12 @@ async def poll_until_done(
     deadline: float | None,
     on_update: OnUpdate | None,
     typical: Callable[[], float | None],
+    sleep_first: bool = False,
 ) -> Task:
     """Poll ``fetch(deadline, urgency)`` until the task succeeds, fails or ``deadline`` passes.
 
     ``deadline`` is a ``loop.time()`` value; ``timeout`` is only named in the error.
+    With ``sleep_first`` the first poll waits one interval (a callback is expected).
 
     A task not visible yet (422 right after create) is polled for up to
     ``policy.not_visible_for``; transient errors that outlive ``fetch``'s own
@@ -118,6 +128,8 @@ async def poll_until_done(
     scope = asyncio.timeout_at(deadline)
     try:
         async with scope:
+            if sleep_first:
+                await asyncio.sleep(next_delay(policy, 0, None))
             while True:
                 try:
                     # Never later than max_interval past the ask: a pessimistic prediction
@@ -141,7 +153,7 @@ async def poll_until_done(
                     hint = last
                 else:
                     if last is None or (task.state, task.progress) != (last.state, last.progress):
-                        await _notify(on_update, task)
+                        await notify(on_update, task)
                     last = task
                     seen = loop.time()
                     if task.state is TaskState.SUCCESS:

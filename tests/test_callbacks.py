@@ -15,6 +15,8 @@ import sora2pro
 from sora2pro import CallbackReceiver, TaskState
 from sora2pro._callbacks import sign
 
+from .conftest import FAST_LIMITS, FAST_RETRY
+
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
@@ -110,14 +112,23 @@ async def test_a_good_signature_is_accepted(signed: CallbackReceiver) -> None:
 
 
 async def test_duplicates_are_delivered_once(receiver: CallbackReceiver) -> None:
-    """The same task's callback twice: acknowledged twice, delivered once."""
+    """The same callback twice: acknowledged twice, delivered once."""
     waiter = receiver.expect("t1")
     assert 200 == await post(receiver, {"code": 200, "data": DATA})
     first = await waiter
-    assert 200 == await post(receiver, {"code": 200, "data": {**DATA, "state": "fail"}})
-    result = receiver.result("t1")
-    assert result is first
-    assert TaskState.SUCCESS is result.task.state
+    assert 200 == await post(receiver, {"code": 200, "data": DATA})
+    assert receiver.result("t1") is first
+    assert (await receiver.expect("t1")) is first
+
+
+async def test_a_different_callback_replaces_a_forged_one(receiver: CallbackReceiver) -> None:
+    """A later callback that disagrees is delivered: a forgery cannot mute the real one."""
+    assert 200 == await post(receiver, {"code": 200, "data": DATA})
+    forged = receiver.result("t1")
+    real = receiver.expect("t1", newer_than=forged)
+    assert not real.done()
+    assert 200 == await post(receiver, {"code": 501, "data": {**DATA, "state": "fail"}})
+    assert TaskState.FAIL is (await real).task.state
 
 
 @pytest.mark.parametrize(
@@ -180,3 +191,113 @@ def test_bad_settings_are_refused() -> None:
         CallbackReceiver(public_url="bot.example.com")
     with pytest.raises(sora2pro.InvalidInputError):
         CallbackReceiver(path="hooks")
+
+
+def status_requests(emulator: Emulator, task_id: str) -> int:
+    return sum(1 for r in emulator.requests if r.query.get("taskId") == task_id)
+
+
+@pytest.fixture
+async def hooked(emulator: Emulator, receiver: CallbackReceiver) -> AsyncIterator[sora2pro.Client]:
+    """A client whose waits use the receiver, with a poll policy slower than the tasks."""
+    async with sora2pro.Client(
+        emulator.api_key,
+        base_url=emulator.url,
+        poll=sora2pro.PollPolicy(min_interval=1.0, max_interval=5.0),
+        retry=FAST_RETRY,
+        rate_limits=FAST_LIMITS,
+        callbacks=receiver,
+    ) as client:
+        yield client
+
+
+async def test_wait_ends_on_the_callback_with_one_status_request(
+    hooked: sora2pro.Client, emulator: Emulator, receiver: CallbackReceiver
+) -> None:
+    """The callback ends the wait at once, confirmed by a single status request."""
+    task = await hooked.generate("a dog")
+    finished_at = time.time()
+    assert TaskState.SUCCESS is task.state
+    callback = receiver.result(task.id)
+    assert callback is not None
+    # 50 ms is the benchmark's target; a loaded CI machine gets some slack here.
+    assert finished_at - callback.received_at < 0.25
+    assert 1 == status_requests(emulator, task.id)
+    (body,) = emulator.create_bodies
+    assert receiver.url == body["callBackUrl"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("trust", ["signed", "trusted"])
+async def test_trusted_callbacks_need_no_status_request(emulator: Emulator, trust: str) -> None:
+    """A verified (or explicitly trusted) callback is used as is: no status request."""
+    emulator.callback_hmac_key = KEY if trust == "signed" else None
+    receiver = CallbackReceiver(
+        hmac_key=KEY if trust == "signed" else None, trust_body=trust == "trusted"
+    )
+    async with (
+        receiver,
+        sora2pro.Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            poll=sora2pro.PollPolicy(min_interval=1.0, max_interval=5.0),
+            rate_limits=FAST_LIMITS,
+            callbacks=receiver,
+        ) as client,
+    ):
+        task = await client.generate("a dog")
+    assert TaskState.SUCCESS is task.state
+    assert 0 == status_requests(emulator, task.id)
+
+
+async def test_a_forged_success_does_not_end_the_wait(
+    hooked: sora2pro.Client, emulator: Emulator, receiver: CallbackReceiver
+) -> None:
+    """An unsigned callback claiming success is checked; the server says otherwise, so wait on."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    task_id = await hooked.submit("a dog")
+    # Shorter than the relaxed poll: only the real callback can end this wait in time.
+    waiting = asyncio.create_task(hooked.wait(task_id, timeout=3))
+    assert 200 == await post(receiver, {"code": 200, "data": {**DATA, "taskId": task_id}})
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    emulator.finish(task_id, success=False, fail_message="real end")
+    with pytest.raises(sora2pro.TaskFailedError, match="real end"):
+        await waiting
+
+
+async def test_polling_finishes_the_wait_when_no_callback_comes(
+    emulator: Emulator, receiver: CallbackReceiver
+) -> None:
+    """With callbacks lost, the relaxed polling still ends the wait."""
+    emulator.callbacks = False
+    async with sora2pro.Client(
+        emulator.api_key,
+        base_url=emulator.url,
+        poll=sora2pro.PollPolicy(min_interval=0.01, max_interval=0.05),
+        rate_limits=FAST_LIMITS,
+        callbacks=receiver,
+    ) as client:
+        task = await client.generate("a dog", timeout=10)
+    assert TaskState.SUCCESS is task.state
+    assert receiver.result(task.id) is None
+
+
+async def test_a_batch_with_callbacks_ends_every_item(
+    hooked: sora2pro.Client, emulator: Emulator, receiver: CallbackReceiver
+) -> None:
+    """The batch path sends callBackUrl too and ends on callbacks: one status request a task."""
+    results = await hooked.gather([f"p{n}" for n in range(10)])
+    assert all(r.ok for r in results)
+    assert all(receiver.result(r.task_id) is not None for r in results)  # type: ignore[arg-type]
+    assert 10 == emulator.count("recordInfo")
+
+
+async def test_an_unstarted_receiver_is_an_error_before_sending(emulator: Emulator) -> None:
+    """A receiver with no URL (not started, no public_url) is refused before any create."""
+    async with sora2pro.Client(
+        emulator.api_key, base_url=emulator.url, callbacks=CallbackReceiver()
+    ) as client:
+        with pytest.raises(sora2pro.Sora2ProError, match="no URL"):
+            await client.submit("a dog")
+    assert [] == emulator.requests

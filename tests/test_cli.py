@@ -45,7 +45,7 @@ def served(
     emulator_loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Emulator]:
     """An emulator on that loop, with the CLI's environment pointing at it."""
-    emulator = Emulator(duration=0.2, not_visible_for=0.0)
+    emulator = Emulator(duration=0.0, not_visible_for=0.0)  # done at the first poll
     asyncio.run_coroutine_threadsafe(emulator.start(), emulator_loop).result(5)
     monkeypatch.setenv("APIKLEY_API_KEY", emulator.api_key)
     monkeypatch.setenv("APIKLEY_BASE_URL", emulator.url)
