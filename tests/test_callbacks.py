@@ -301,3 +301,12 @@ async def test_an_unstarted_receiver_is_an_error_before_sending(emulator: Emulat
         with pytest.raises(sora2pro.Sora2ProError, match="no URL"):
             await client.submit("a dog")
     assert [] == emulator.requests
+
+
+async def test_a_callback_url_of_your_own_is_kept(
+    hooked: sora2pro.Client, emulator: Emulator
+) -> None:
+    """A submit that names its own callback_url sends that one, not the receiver's."""
+    await hooked.submit("a dog", callback_url="https://example.com/mine")
+    (body,) = emulator.create_bodies
+    assert "https://example.com/mine" == body["callBackUrl"]  # type: ignore[index]
