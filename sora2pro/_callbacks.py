@@ -24,6 +24,7 @@ from aiohttp import web
 
 from sora2pro._convert import decode_task, make_converter
 from sora2pro._errors import InvalidInputError, ResponseError
+from sora2pro._http import read_capped
 from sora2pro._models import check_callback_url
 
 if typing.TYPE_CHECKING:
@@ -182,7 +183,8 @@ class CallbackReceiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         """Answer one callback POST: 200 fast, or 400, 401, 413 for bad calls."""
-        body = await _read_limited(request, self.max_body)
+        too_large = request.content_length is not None and request.content_length > self.max_body
+        body = None if too_large else await read_capped(request.content, self.max_body)
         if body is None:
             return web.Response(status=413, text="body too large")
         try:
@@ -242,17 +244,3 @@ class CallbackReceiver:
         for future in waiters:
             if not future.done():
                 future.set_result(callback)
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The whole body, or None once it passes ``limit`` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -21,7 +21,7 @@ if typing.TYPE_CHECKING:
 
     from sora2pro._config import Timeouts
 
-__all__ = ["USER_AGENT", "Transport", "parse_retry_after"]
+__all__ = ["USER_AGENT", "Transport", "parse_retry_after", "read_capped"]
 
 logger = logging.getLogger("sora2pro")
 
@@ -45,13 +45,13 @@ def safe_cause(exc: BaseException) -> BaseException | None:
     return None if isinstance(exc, aiohttp.ClientResponseError) else exc
 
 
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
-    """Read the whole body, or None once it passes ``_MAX_ANSWER`` bytes."""
+async def read_capped(content: aiohttp.StreamReader, limit: int) -> bytes | None:
+    """Read a whole body (an answer's or a request's), or None once it passes ``limit``."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.content.iter_any():
+    async for chunk in content.iter_any():
         size += len(chunk)
-        if size > _MAX_ANSWER:
+        if size > limit:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
@@ -166,7 +166,7 @@ class Transport:
             ) as response:
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                raw = await _read_capped(response)
+                raw = await read_capped(response.content, _MAX_ANSWER)
         except _NOT_SENT as exc:
             failure = TransportError(
                 f"{method} {path}: could not connect: {self.redact(describe_failure(exc))}",
