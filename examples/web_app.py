@@ -27,7 +27,7 @@ from aiohttp import web
 import sora2pro
 
 CLIENT = web.AppKey("client", sora2pro.Client)
-WAITS = web.AppKey("waits", dict[str, asyncio.Task[sora2pro.Task]])
+WAITS = web.AppKey("waits", dict[str, asyncio.Task[dict[str, object]]])
 
 
 def make_app(client: sora2pro.Client, receiver: sora2pro.CallbackReceiver) -> web.Application:
@@ -38,33 +38,51 @@ def make_app(client: sora2pro.Client, receiver: sora2pro.CallbackReceiver) -> we
     receiver.add_routes(app)
     app.router.add_post("/videos", submit)
     app.router.add_get("/videos/{task_id}/events", events)
+    app.on_cleanup.append(stop_waiting)
     return app
+
+
+async def outcome(client: sora2pro.Client, task_id: str) -> dict[str, object]:
+    """Wait for the task; its outcome as JSON-ready data (never raises)."""
+    try:
+        task = await client.wait(task_id)
+    except sora2pro.Sora2ProError as error:
+        return {"state": "error", "error": str(error)}
+    return {"state": task.state.value, "videos": list(task.result_urls)}
+
+
+async def stop_waiting(app: web.Application) -> None:
+    """On shutdown, stop the waits still running (the tasks go on at the provider)."""
+    for waiting in app[WAITS].values():
+        waiting.cancel()
+    await asyncio.gather(*app[WAITS].values(), return_exceptions=True)
 
 
 async def submit(request: web.Request) -> web.Response:
     """Start a generation; answer its task id at once and wait in the background."""
+    client = request.app[CLIENT]
     try:
         prompt = (await request.json())["prompt"]
-        task_id = await request.app[CLIENT].submit(prompt)
+        task_id = await client.submit(prompt)
     except (ValueError, KeyError, TypeError, sora2pro.InvalidInputError) as error:
         return web.json_response({"error": str(error)}, status=400)
-    request.app[WAITS][task_id] = asyncio.create_task(request.app[CLIENT].wait(task_id))
+    except sora2pro.Sora2ProError as error:
+        return web.json_response({"error": str(error)}, status=502)
+    request.app[WAITS][task_id] = asyncio.create_task(outcome(client, task_id))
     return web.json_response({"task_id": task_id}, status=202)
 
 
 async def events(request: web.Request) -> web.StreamResponse:
     """Push the task's outcome as one server-sent event when it ends."""
-    waiting = request.app[WAITS].get(request.match_info["task_id"])
+    task_id = request.match_info["task_id"]
+    waiting = request.app[WAITS].get(task_id)
     if waiting is None:
         return web.json_response({"error": "unknown task"}, status=404)
     stream = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await stream.prepare(request)
-    try:
-        task = await asyncio.shield(waiting)
-        outcome = {"state": task.state.value, "videos": list(task.result_urls)}
-    except sora2pro.Sora2ProError as error:
-        outcome = {"state": "error", "error": str(error)}
-    await stream.write(f"event: done\ndata: {json.dumps(outcome)}\n\n".encode())
+    result = await asyncio.shield(waiting)
+    request.app[WAITS].pop(task_id, None)  # delivered: the app keeps no history
+    await stream.write(f"event: done\ndata: {json.dumps(result)}\n\n".encode())
     await stream.write_eof()
     return stream
 

@@ -3,7 +3,9 @@
 A callback is a hint until confirmed: unsigned ones can be forged by anyone who can
 reach the URL. With an HMAC key the receiver checks ``X-Webhook-Timestamp`` and
 ``X-Webhook-Signature`` (base64 HMAC-SHA256 of ``taskId + "." + timestamp``) in
-constant time and refuses stale timestamps.
+constant time and refuses stale timestamps, so only the platform gets through. The
+signature does not cover the body, so even a verified body is confirmed by one
+status fetch before a wait trusts it (API.md section 4); ``trust_body`` skips that.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import json
 import logging
 import time
 import typing
-import urllib.parse
 
 import attrs
 from aiohttp import web
@@ -38,6 +39,8 @@ logger = logging.getLogger("sora2pro")
 DEFAULT_MAX_BODY = 1024 * 1024
 #: Signed callbacks whose timestamp is further than this from now are refused.
 DEFAULT_TOLERANCE = 300.0
+#: The most bytes of callback bodies kept for result() at once.
+_KEEP_BYTES = 16 * 1024 * 1024
 
 
 @attrs.frozen
@@ -77,8 +80,8 @@ class CallbackReceiver:
             this process listens (behind a proxy or a tunnel); the path is appended.
         path: The route the receiver answers on.
         hmac_key: The account's webhook HMAC key; callbacks must then be signed.
-        trust_body: Trust unsigned callbacks without confirming them (only on a
-            network you control).
+        trust_body: Trust callback bodies without the confirming status fetch
+            (only where no one else can reach the receiver).
         max_body: Largest body accepted, in bytes; larger ones get 413.
         tolerance: Seconds a signed callback's timestamp may differ from now.
         keep: How many recent callbacks are kept for :meth:`result`.
@@ -105,7 +108,8 @@ class CallbackReceiver:
         self.trust_body = trust_body
         self.max_body = max_body
         self.tolerance = tolerance
-        self._recent: collections.OrderedDict[str, Callback] = collections.OrderedDict()
+        self._recent: collections.OrderedDict[str, tuple[Callback, int]] = collections.OrderedDict()
+        self._recent_bytes = 0
         self._keep = keep
         self._waiters: dict[str, list[asyncio.Future[Callback]]] = {}
         self._converter = make_converter()
@@ -117,9 +121,13 @@ class CallbackReceiver:
 
     @property
     def url(self) -> str | None:
-        """The URL to give as ``callBackUrl``: the public one, else where it listens."""
+        """The URL to give as ``callBackUrl``: the public one, else where it listens.
+
+        None until it listens, and when it listens on every address (0.0.0.0, ::)
+        without a ``public_url``: no one could call that.
+        """
         base = self.public_url or self._listening
-        return None if base is None else urllib.parse.urljoin(base, self.path)
+        return None if base is None else base.rstrip("/") + self.path
 
     def add_routes(self, app: web.Application) -> None:
         """Mount the receiver's route into an existing aiohttp app."""
@@ -127,7 +135,7 @@ class CallbackReceiver:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen on ``host:port`` (a free port by default) in the running loop."""
-        app = web.Application(client_max_size=self.max_body)
+        app = web.Application()
         self.add_routes(app)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -138,7 +146,9 @@ class CallbackReceiver:
             raise
         self._runner = runner
         bound_host, bound_port = runner.addresses[0][:2]
-        self._listening = f"http://{bound_host}:{bound_port}"
+        if bound_host not in {"0.0.0.0", "::"}:  # noqa: S104  # a wildcard is no address
+            shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+            self._listening = f"http://{shown}:{bound_port}"
 
     async def close(self) -> None:
         """Stop listening; waiters still pending keep waiting (polling takes over)."""
@@ -155,7 +165,15 @@ class CallbackReceiver:
 
     def result(self, task_id: str) -> Callback | None:
         """The callback received for ``task_id``, if it is among the recent ones."""
-        return self._recent.get(task_id)
+        kept = self._recent.get(task_id)
+        return None if kept is None else kept[0]
+
+    def refute(self, callback: Callback) -> None:
+        """Drop a callback the server contradicted, so the next one is not a "duplicate"."""
+        kept = self._recent.get(callback.task.id)
+        if kept is not None and kept[0] is callback:
+            del self._recent[callback.task.id]
+            self._recent_bytes -= kept[1]
 
     def expect(
         self, task_id: str, *, newer_than: Callback | None = None
@@ -166,7 +184,7 @@ class CallbackReceiver:
         whose callback did not hold up waits for the next.
         """
         future: asyncio.Future[Callback] = asyncio.get_running_loop().create_future()
-        known = self._recent.get(task_id)
+        known = self.result(task_id)
         if known is not None and known is not newer_than:
             future.set_result(known)
         else:
@@ -199,45 +217,47 @@ class CallbackReceiver:
         if self._key is not None:
             if not self._verify(request, task.id):
                 logger.warning(
-                    "callback for task %s refused: bad or stale signature",
+                    "callback for task %.80s refused: bad or stale signature",
                     task.id,
                     extra={"event": "callback_forged", "task_id": task.id},
                 )
                 return web.Response(status=401, text="bad signature")
             verified = True
-        self._receive(Callback(task=task, verified=verified, received_at=time.time()))
+        callback = Callback(task=task, verified=verified, received_at=time.time())
+        self._receive(callback, len(body))
         return web.Response(text="ok")
 
     def _verify(self, request: web.Request, task_id: str) -> bool:
         assert self._key is not None  # noqa: S101  # only called with a key
         stamp = request.headers.get("X-Webhook-Timestamp", "")
         given = request.headers.get("X-Webhook-Signature", "")
-        try:
-            timestamp = int(stamp)
-        except ValueError:
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12 and given.isascii()):
             return False
+        timestamp = int(stamp)
         if abs(time.time() - timestamp) > self.tolerance:
             return False
         return hmac.compare_digest(sign(self._key, task_id, timestamp), given)
 
-    def _receive(self, callback: Callback) -> None:
+    def _receive(self, callback: Callback, size: int) -> None:
         task_id = callback.task.id
-        known = self._recent.get(task_id)
+        known = self.result(task_id)
         if known is not None and (known.task.raw_state, known.verified) == (
             callback.task.raw_state,
             callback.verified,
         ):
-            logger.debug("duplicate callback for task %s ignored", task_id)
+            logger.debug("duplicate callback for task %.80s ignored", task_id)
             return
         # A different one replaces it: an unsigned forgery must not mute the real one.
-        self._recent[task_id] = callback
-        self._recent.move_to_end(task_id)
-        while len(self._recent) > self._keep:
-            self._recent.popitem(last=False)
+        if task_id in self._recent:
+            self._recent_bytes -= self._recent.pop(task_id)[1]
+        self._recent[task_id] = (callback, size)
+        self._recent_bytes += size
+        while len(self._recent) > self._keep or self._recent_bytes > _KEEP_BYTES:
+            self._recent_bytes -= self._recent.popitem(last=False)[1][1]
         waiters = self._waiters.pop(task_id, [])
         if not waiters:
             logger.info(
-                "callback for task %s, which nothing here waits for; kept for result()",
+                "callback for task %.80s, which nothing here waits for; kept for result()",
                 task_id,
                 extra={"event": "callback_unclaimed", "task_id": task_id},
             )

@@ -142,8 +142,9 @@ class Client:
             None means :data:`DEFAULT_RATE_LIMITS` (at or under the API's limits).
         callbacks: A started (or publicly reachable) receiver: submits then carry its
             URL as ``callBackUrl``, and waits end as soon as the task's callback
-            arrives (confirmed by one status fetch unless it is signed or trusted),
-            with relaxed polling as the fallback.
+            arrives, confirmed by one status fetch (the signature, when there is
+            one, does not cover the body) unless the receiver has ``trust_body``;
+            relaxed polling is the fallback.
 
     Raises:
         Sora2ProError: no API key was given or found in ``APIKLEY_API_KEY``.
@@ -515,7 +516,13 @@ class Client:
                     hint.cancel()
                 task = await self._confirm(seen, deadline)
                 if task is not None:
-                    break  # else it did not hold up (forged?): wait for the next one
+                    break
+                # It did not hold up (forged?): at most one confirmation per interval,
+                # so a flood of forgeries cannot turn into a flood of status queries.
+                self._callbacks.refute(seen)
+                await asyncio.wait({polling}, timeout=policy.min_interval)
+                if polling.done():
+                    return polling.result()
             await notify(on_update, task)
             if task.state is TaskState.FAIL:
                 raise TaskFailedError(task)
@@ -548,7 +555,7 @@ class Client:
     async def _confirm(self, callback: Callback, deadline: float | None) -> Task | None:
         """The finished task a callback announces, confirmed; None if it does not hold."""
         assert self._callbacks is not None  # noqa: S101  # only used with callbacks
-        if callback.verified or self._callbacks.trust_body:
+        if self._callbacks.trust_body:
             task = callback.task
             self._pending.pop(task.id, None)
         else:

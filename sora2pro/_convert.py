@@ -309,7 +309,7 @@ def decode_task(converter: cattrs.Converter, data: object) -> Task:
         state = TaskState.UNKNOWN
     if state is TaskState.UNKNOWN:
         logger.warning(
-            "task %s in undocumented state %r; treated as not finished",
+            "task %.80s in undocumented state %.40r; treated as not finished",
             wire.task_id,
             wire.state,
             extra={"event": "unknown_state", "task_id": wire.task_id, "state": wire.state},

@@ -140,7 +140,7 @@ async def test_a_different_callback_replaces_a_forged_one(receiver: CallbackRece
         (b"[1, 2, 3]", 400),
         (b"x" * (64 * 1024 + 1), 413),
     ],
-)
+)  # (the oversized body is sent whole; a chunked one is tested below)
 async def test_bad_bodies_are_refused(body: bytes, status: int) -> None:
     """Malformed JSON, bodies without a task, and oversized bodies never crash anything."""
     async with CallbackReceiver(max_body=64 * 1024) as receiver:
@@ -227,9 +227,11 @@ async def test_wait_ends_on_the_callback_with_one_status_request(
     assert receiver.url == body["callBackUrl"]  # type: ignore[index]
 
 
-@pytest.mark.parametrize("trust", ["signed", "trusted"])
-async def test_trusted_callbacks_need_no_status_request(emulator: Emulator, trust: str) -> None:
-    """A verified (or explicitly trusted) callback is used as is: no status request."""
+@pytest.mark.parametrize(("trust", "requests"), [("signed", 1), ("trusted", 0)])
+async def test_signed_callbacks_are_confirmed_trusted_ones_are_not(
+    emulator: Emulator, trust: str, requests: int
+) -> None:
+    """A signed callback is still confirmed (the body is unsigned); trust_body skips that."""
     emulator.callback_hmac_key = KEY if trust == "signed" else None
     receiver = CallbackReceiver(
         hmac_key=KEY if trust == "signed" else None, trust_body=trust == "trusted"
@@ -246,7 +248,7 @@ async def test_trusted_callbacks_need_no_status_request(emulator: Emulator, trus
     ):
         task = await client.generate("a dog")
     assert TaskState.SUCCESS is task.state
-    assert 0 == status_requests(emulator, task.id)
+    assert requests == status_requests(emulator, task.id)
 
 
 async def test_a_forged_success_does_not_end_the_wait(
@@ -310,3 +312,112 @@ async def test_a_callback_url_of_your_own_is_kept(
     await hooked.submit("a dog", callback_url="https://example.com/mine")
     (body,) = emulator.create_bodies
     assert "https://example.com/mine" == body["callBackUrl"]  # type: ignore[index]
+
+
+async def test_an_oversized_chunked_body_gets_413() -> None:
+    """A body sent in chunks, with no Content-Length, is cut off at max_body too."""
+
+    async def chunks() -> typing.AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b"x" * 8192
+
+    async with CallbackReceiver(max_body=64 * 1024) as receiver:
+        assert receiver.url is not None
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(receiver.url, data=chunks()) as response,
+        ):
+            assert 413 == response.status
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Webhook-Timestamp": "9" * 400, "X-Webhook-Signature": "AAAA"},
+        {"X-Webhook-Timestamp": "{now}", "X-Webhook-Signature": "é" * 44},
+        {"X-Webhook-Timestamp": "-5", "X-Webhook-Signature": "AAAA"},
+    ],
+)
+async def test_odd_signature_headers_get_401_not_a_crash(
+    signed: CallbackReceiver, headers: dict[str, str]
+) -> None:
+    """Absurd timestamps and non-ASCII signatures are refused, never a 500."""
+    filled = {k: v.format(now=int(time.time())) for k, v in headers.items()}
+    async with aiohttp.ClientSession() as session:
+        assert signed.url is not None
+        async with session.post(
+            signed.url, json={"code": 200, "data": DATA}, headers=filled
+        ) as response:
+            assert 401 == response.status
+
+
+async def test_a_replayed_signature_cannot_forge_a_result(
+    hooked: sora2pro.Client, emulator: Emulator
+) -> None:
+    """A valid signature resent with a made-up success does not end the wait: it is checked."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    emulator.callback_hmac_key = KEY
+    receiver = CallbackReceiver(hmac_key=KEY)
+    async with (
+        receiver,
+        sora2pro.Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            poll=sora2pro.PollPolicy(min_interval=0.05, max_interval=5.0),
+            rate_limits=FAST_LIMITS,
+            callbacks=receiver,
+        ) as client,
+    ):
+        task_id = await client.submit("a dog")
+        waiting = asyncio.create_task(client.wait(task_id, timeout=3))
+        now = int(time.time())
+        fake = {
+            **DATA,
+            "taskId": task_id,
+            "resultJson": json.dumps({"resultUrls": ["https://evil/x"]}),
+        }
+        signature = {
+            "X-Webhook-Timestamp": str(now),
+            "X-Webhook-Signature": sign(KEY, task_id, now),
+        }
+        assert 200 == await post(receiver, {"code": 200, "data": fake}, **signature)
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        assert task_id in client.pending
+        emulator.finish(task_id)
+        task = await waiting
+    assert ("https://evil/x",) != task.result_urls
+
+
+async def test_a_refuted_forgery_does_not_mute_the_same_real_callback(
+    hooked: sora2pro.Client, emulator: Emulator, receiver: CallbackReceiver
+) -> None:
+    """A forged success, refuted, then the real success: the wait ends on the real one."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    task_id = await hooked.submit("a dog")
+    # Shorter than the relaxed poll: only the real callback can end this wait in time.
+    waiting = asyncio.create_task(hooked.wait(task_id, timeout=3))
+    assert 200 == await post(receiver, {"code": 200, "data": {**DATA, "taskId": task_id}})
+    await asyncio.sleep(0.3)
+    emulator.finish(task_id)
+    assert TaskState.SUCCESS is (await waiting).state
+
+
+def test_url_keeps_the_public_path_and_refuses_a_wildcard() -> None:
+    """A public_url with a path prefix keeps it; listening everywhere gives no URL."""
+    assert (
+        "https://example.com/bot/sora2pro/callback"
+        == CallbackReceiver(public_url="https://example.com/bot/").url
+    )
+
+
+async def test_listening_on_every_address_needs_a_public_url() -> None:
+    """Started on 0.0.0.0 without public_url, the receiver has no URL to hand out."""
+    receiver = CallbackReceiver()
+    await receiver.start("0.0.0.0", 0)  # noqa: S104
+    try:
+        assert receiver.url is None
+    finally:
+        await receiver.close()
