@@ -175,7 +175,7 @@ async def test_cancelling_a_wait_stops_it_at_once(
 
 
 async def test_many_waits_stay_within_the_status_budget(emulator: Emulator) -> None:
-    """24 concurrent waits (3 s of demand at full budget) never pass 10 queries a second."""
+    """16 concurrent waits (2 s of demand at full budget) never pass 10 queries a second."""
     emulator.status_limit = (10, 1.0)
     emulator.duration = 0.05
     emulator.not_visible_for = 0.0
@@ -184,7 +184,7 @@ async def test_many_waits_stay_within_the_status_budget(emulator: Emulator) -> N
     async with sora2pro.Client(
         emulator.api_key, base_url=emulator.url, poll=policy, retry=FAST_RETRY, rate_limits=limits
     ) as client:
-        task_ids = [await client.submit(f"dog {n}") for n in range(24)]
+        task_ids = [await client.submit(f"dog {n}") for n in range(16)]
         tasks = await asyncio.gather(*(client.wait(t) for t in task_ids))
     assert all(task.state is TaskState.SUCCESS for task in tasks)
     assert 0 == emulator.rate_limited[Endpoint.RECORD_INFO]
