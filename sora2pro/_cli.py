@@ -123,7 +123,7 @@ async def _generate(args: argparse.Namespace) -> int:
         for url in task.result_urls:
             print(f"video {url}")
         if args.output:
-            path = await client.download(task, args.output)
+            path = await client.download(task, args.output, overwrite=True)
             print(f"saved {path}")
     return EXIT_OK
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -31,9 +32,10 @@ from sora2pro._config import (
 )
 from sora2pro._convert import decode_credits, decode_task, decode_task_id, encode_create
 from sora2pro._convert import make_converter as _make_converter
-from sora2pro._download import download_to
+from sora2pro._download import OnProgress, download_to
 from sora2pro._errors import (
     APIError,
+    DownloadError,
     InvalidInputError,
     MaintenanceError,
     RateLimitError,
@@ -79,6 +81,7 @@ DEFAULT_DOWNLOAD_TIMEOUT = 10 * 60.0
 _CREATE = "/api/v1/jobs/createTask"
 _RECORD_INFO = "/api/v1/jobs/recordInfo"
 _CREDIT = "/api/v1/chat/credit"
+_DOWNLOAD_URL = "/api/v1/common/download-url"
 
 
 def _create_retryable(error: Sora2ProError) -> bool:
@@ -624,26 +627,34 @@ class Client:
         *,
         index: int = 0,
         timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT,
+        watermark: bool = False,
+        overwrite: bool = False,
+        on_progress: OnProgress | None = None,
     ) -> pathlib.Path:
         """Save a finished task's video to ``dest``, atomically.
 
         The video streams into a temporary file beside ``dest``, its size is checked
         against Content-Length, then it is renamed into place: ``dest`` never holds
-        a partial file.
+        a partial file. A result URL that answers 403, 404 or 410 (expired) is
+        swapped once for a fresh link from the API's download-url endpoint.
 
         Args:
             task: A finished task, or its id (then it is fetched first).
-            dest: The file to write; an existing file is replaced.
+            dest: The file to write.
             index: Which of the task's result videos, if it has several.
-            timeout: Seconds the whole transfer may take (10 minutes by default);
-                None for no limit beyond the read timeout between two pieces.
+            timeout: Seconds each transfer may take (10 minutes by default); None
+                for no limit beyond the read timeout between two pieces.
+            watermark: Fetch the watermarked copy instead.
+            overwrite: Replace ``dest`` if it exists; otherwise that is refused.
+            on_progress: Called with (bytes written, total bytes or None).
 
         Returns:
             The path written.
 
         Raises:
             InvalidInputError: the task has no result video at ``index``, ``dest`` is
-                a directory, or ``timeout`` is not valid.
+                a directory or exists (without ``overwrite``), or ``timeout`` is
+                not valid.
             DownloadError: the video could not be fetched whole.
 
         """
@@ -652,18 +663,51 @@ class Client:
         path = pathlib.Path(dest)
         if path.is_dir():  # noqa: ASYNC240  # one stat, cheaper than a thread hop
             raise InvalidInputError("dest", f"{path} is a directory; name the file to write")
+        if path.exists() and not overwrite:  # noqa: ASYNC240  # as above
+            raise InvalidInputError("dest", f"{path} exists; pass overwrite=True to replace it")
         if isinstance(task, str):
             task = await self.get_task(task)
-        if task.state is not TaskState.SUCCESS or not task.result_urls:
+        urls = task.watermark_urls if watermark else task.result_urls
+        if task.state is not TaskState.SUCCESS or not urls:
+            kind = "watermarked video" if watermark else "result video"
             raise InvalidInputError(
-                "task", f"task {task.id} has no result video (state {task.state.value})"
+                "task", f"task {task.id} has no {kind} (state {task.state.value})"
             )
-        if not 0 <= index < len(task.result_urls):
+        if not 0 <= index < len(urls):
             raise InvalidInputError(
-                "index",
-                f"task {task.id} has {len(task.result_urls)} result video(s), not {index + 1}",
+                "index", f"task {task.id} has {len(urls)} video(s), not {index + 1}"
             )
-        return await download_to(self._transport, task.result_urls[index], path, timeout=timeout)
+        fetch = functools.partial(download_to, self._transport, dest=path, timeout=timeout,
+                                  on_progress=on_progress)  # fmt: skip
+        try:
+            return await fetch(urls[index])
+        except DownloadError as expired:
+            if expired.http_status not in {403, 404, 410}:
+                raise
+            try:
+                fresh = await self._fresh_link(urls[index])
+            except Sora2ProError as refused:
+                expired.add_note(f"no fresh link either: {refused}")
+                raise expired from None
+            logger.info("result URL of task %s expired; using a fresh link", task.id)
+            return await fetch(fresh)
+
+    async def _fresh_link(self, url: str) -> str:
+        """A temporary direct link for a result URL (valid about 20 minutes)."""
+
+        async def attempt() -> str:
+            envelope = await self._transport.exchange("POST", _DOWNLOAD_URL, body={"url": url})
+            if not isinstance(envelope.data, str) or not is_http_url(envelope.data):
+                raise ResponseError("download-url answered without a URL")
+            return envelope.data
+
+        return await retrying(
+            attempt,
+            policy=self._retry,
+            retryable=is_transient,
+            deadline=None,
+            operation="download-url",
+        )
 
     def batch(
         self,

@@ -16,15 +16,24 @@ from sora2pro._http import USER_AGENT
 if typing.TYPE_CHECKING:
     from sora2pro._http import Transport
 
-__all__ = ["download_to"]
+__all__ = ["OnProgress", "download_to"]
 
 logger = logging.getLogger("sora2pro")
 
 _CHUNK = 1 << 20
 
 
+#: Called with (bytes written, total bytes or None) as a download goes.
+OnProgress = typing.Callable[[int, int | None], None]
+
+
 async def download_to(
-    transport: Transport, url: str, dest: pathlib.Path, *, timeout: float | None
+    transport: Transport,
+    url: str,
+    dest: pathlib.Path,
+    *,
+    timeout: float | None,
+    on_progress: OnProgress | None = None,
 ) -> pathlib.Path:
     """Stream ``url`` into a temporary file beside ``dest``, then rename it into place.
 
@@ -39,7 +48,7 @@ async def download_to(
     part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
     try:
         async with asyncio.timeout(timeout):
-            written = await _fetch(transport, url, part)
+            written = await _fetch(transport, url, part, on_progress)
         await asyncio.to_thread(part.replace, dest)
     except TimeoutError as exc:
         part.unlink(missing_ok=True)
@@ -53,7 +62,9 @@ async def download_to(
     return dest
 
 
-async def _fetch(transport: Transport, url: str, part: pathlib.Path) -> int:
+async def _fetch(
+    transport: Transport, url: str, part: pathlib.Path, on_progress: OnProgress | None
+) -> int:
     try:
         async with transport.session().get(
             url,
@@ -64,8 +75,8 @@ async def _fetch(transport: Transport, url: str, part: pathlib.Path) -> int:
                 raise DownloadError(
                     f"download answered HTTP {response.status}", http_status=response.status
                 )
-            written = await _write_stream(response, part)
             expected = response.content_length
+            written = await _write_stream(response, part, expected, on_progress)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise DownloadError(f"download failed: {exc!r}") from exc
     if expected is not None and written != expected:
@@ -73,7 +84,12 @@ async def _fetch(transport: Transport, url: str, part: pathlib.Path) -> int:
     return written
 
 
-async def _write_stream(response: aiohttp.ClientResponse, part: pathlib.Path) -> int:
+async def _write_stream(
+    response: aiohttp.ClientResponse,
+    part: pathlib.Path,
+    total: int | None,
+    on_progress: OnProgress | None,
+) -> int:
     written = 0
     # Opened here, not in a thread: a cancel must not leave a file created behind us.
     file = part.open("xb")
@@ -81,6 +97,8 @@ async def _write_stream(response: aiohttp.ClientResponse, part: pathlib.Path) ->
         async for chunk in response.content.iter_chunked(_CHUNK):
             await asyncio.to_thread(file.write, chunk)
             written += len(chunk)
+            if on_progress is not None:
+                on_progress(written, total)
     finally:
         await asyncio.to_thread(file.close)
     return written

@@ -25,6 +25,7 @@ async def use_the_client() -> None:
         task = await client.generate("a bird", timeout=600.0, on_update=print, n_frames="10")
         urls: tuple[str, ...] = task.result_urls
         path: pathlib.Path = await client.download(task, pathlib.Path("out.mp4"), index=0)
+        await client.download(task, "w.mp4", watermark=True, overwrite=True, on_progress=print)
         balance: float = await client.credits()
         pending: dict[str, sora2pro.TextToVideo] = dict(client.pending)
         del urls, path, balance, pending

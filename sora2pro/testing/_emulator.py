@@ -43,6 +43,7 @@ _ROUTES = {
     "/api/v1/jobs/createTask": Endpoint.CREATE,
     "/api/v1/jobs/recordInfo": Endpoint.RECORD_INFO,
     "/api/v1/chat/credit": Endpoint.CREDIT,
+    "/api/v1/common/download-url": Endpoint.DOWNLOAD_URL,
 }
 _FILES = "/files"
 _HTML_PAGE = "<html><head><title>{0}</title></head><body><h1>{0}</h1><hr>nginx</body></html>"
@@ -151,15 +152,18 @@ class Emulator:
         self._background: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._expired: set[str] = set()
+        self._links: set[str] = set()
         self._video = importlib.resources.files(__package__).joinpath("sample.mp4").read_bytes()
         self.app = web.Application(middlewares=[self._middleware])
         handlers = {
             Endpoint.CREATE: self._create,
             Endpoint.RECORD_INFO: self._record_info,
             Endpoint.CREDIT: self._credit,
+            Endpoint.DOWNLOAD_URL: self._download_url,
         }
         for path, endpoint in _ROUTES.items():
-            method = "POST" if endpoint is Endpoint.CREATE else "GET"
+            method = "POST" if endpoint in {Endpoint.CREATE, Endpoint.DOWNLOAD_URL} else "GET"
             self.app.router.add_route(method, path, handlers[endpoint])
         self.app.router.add_get(_FILES + "/{name}", self._file)
 
@@ -230,6 +234,10 @@ class Emulator:
         task.fail_message = fail_message
         task.ended = asyncio.get_running_loop().time()
         self._schedule_callback(task, 0.0)
+
+    def expire(self, task_id: str) -> None:
+        """Make a task's result URLs answer 410 Gone; download-url links still work."""
+        self._expired.add(task_id)
 
     def force_state(self, task_id: str, state: str, progress: int | None = None) -> None:
         """Make a task report ``state`` (any string, documented or not) until it ends."""
@@ -411,7 +419,21 @@ class Emulator:
         task = self.tasks.get(name.removesuffix(".mp4").removesuffix("-watermark"))
         if task is None or task.state(asyncio.get_running_loop().time())[0] != "success":
             return web.Response(status=404, text=_HTML_PAGE.format("404 Not Found"))
+        if task.id in self._expired and request.query.get("token") not in self._links:
+            return web.Response(status=410, text=_HTML_PAGE.format("410 Gone"))
         return web.Response(body=self._video, content_type="video/mp4")
+
+    async def _download_url(self, request: web.Request) -> web.Response:
+        body = await _read_body(request)
+        url = body.get("url") if isinstance(body, dict) else None
+        prefix = self.url + _FILES + "/"
+        name = url[len(prefix) :].split("?")[0] if isinstance(url, str) else ""
+        known = name.removesuffix(".mp4").removesuffix("-watermark") in self.tasks
+        if not (isinstance(url, str) and url.startswith(prefix) and known):
+            return self._error(422, "the url was not produced by this platform")
+        token = uuid.UUID(int=self.rng.getrandbits(128)).hex
+        self._links.add(token)
+        return self._envelope(200, "success", f"{prefix}{name}?token={token}")
 
     # -- callbacks -------------------------------------------------------------------
 

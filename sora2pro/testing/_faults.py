@@ -15,6 +15,7 @@ class Endpoint(enum.StrEnum):
     CREATE = "createTask"
     RECORD_INFO = "recordInfo"
     CREDIT = "credit"
+    DOWNLOAD_URL = "download-url"
     FILES = "files"
 
 
