@@ -197,17 +197,24 @@ def status_requests(emulator: Emulator, task_id: str) -> int:
     return sum(1 for r in emulator.requests if r.query.get("taskId") == task_id)
 
 
-@pytest.fixture
-async def hooked(emulator: Emulator, receiver: CallbackReceiver) -> AsyncIterator[sora2pro.Client]:
-    """A client whose waits use the receiver, with a poll policy slower than the tasks."""
-    async with sora2pro.Client(
+def client_for(
+    emulator: Emulator, receiver: CallbackReceiver, *, min_interval: float = 1.0
+) -> sora2pro.Client:
+    """A client whose waits use ``receiver``, with a poll policy slower than the tasks."""
+    return sora2pro.Client(
         emulator.api_key,
         base_url=emulator.url,
-        poll=sora2pro.PollPolicy(min_interval=1.0, max_interval=5.0),
+        poll=sora2pro.PollPolicy(min_interval=min_interval, max_interval=5.0),
         retry=FAST_RETRY,
         rate_limits=FAST_LIMITS,
         callbacks=receiver,
-    ) as client:
+    )
+
+
+@pytest.fixture
+async def hooked(emulator: Emulator, receiver: CallbackReceiver) -> AsyncIterator[sora2pro.Client]:
+    """A client whose waits use the receiver."""
+    async with client_for(emulator, receiver) as client:
         yield client
 
 
@@ -236,16 +243,7 @@ async def test_signed_callbacks_are_confirmed_trusted_ones_are_not(
     receiver = CallbackReceiver(
         hmac_key=KEY if trust == "signed" else None, trust_body=trust == "trusted"
     )
-    async with (
-        receiver,
-        sora2pro.Client(
-            emulator.api_key,
-            base_url=emulator.url,
-            poll=sora2pro.PollPolicy(min_interval=1.0, max_interval=5.0),
-            rate_limits=FAST_LIMITS,
-            callbacks=receiver,
-        ) as client,
-    ):
+    async with receiver, client_for(emulator, receiver) as client:
         task = await client.generate("a dog")
     assert TaskState.SUCCESS is task.state
     assert requests == status_requests(emulator, task.id)
@@ -359,16 +357,7 @@ async def test_a_replayed_signature_cannot_forge_a_result(
     emulator.not_visible_for = 0.0
     emulator.callback_hmac_key = KEY
     receiver = CallbackReceiver(hmac_key=KEY)
-    async with (
-        receiver,
-        sora2pro.Client(
-            emulator.api_key,
-            base_url=emulator.url,
-            poll=sora2pro.PollPolicy(min_interval=0.05, max_interval=5.0),
-            rate_limits=FAST_LIMITS,
-            callbacks=receiver,
-        ) as client,
-    ):
+    async with receiver, client_for(emulator, receiver, min_interval=0.05) as client:
         task_id = await client.submit("a dog")
         waiting = asyncio.create_task(client.wait(task_id, timeout=3))
         now = int(time.time())
