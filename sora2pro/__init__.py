@@ -58,16 +58,18 @@ from sora2pro._events import (
     StateChanged,
     Submitted,
 )
-from sora2pro._models import (
+from sora2pro._models import Character, Task, TaskState, UploadedFile
+from sora2pro._polling import OnUpdate
+from sora2pro._requests import (
     AspectRatio,
+    CharacterRequest,
     Frames,
+    ImageToVideo,
+    Request,
     Size,
-    Task,
-    TaskState,
     TextToVideo,
     TextToVideoOptions,
 )
-from sora2pro._polling import OnUpdate
 from sora2pro._version import VERSION as _VERSION
 
 __all__ = [
@@ -87,12 +89,15 @@ __all__ = [
     "BatchResult",
     "Callback",
     "CallbackReceiver",
+    "Character",
+    "CharacterRequest",
     "Client",
     "DownloadError",
     "FeatureDisabledError",
     "Finished",
     "Frames",
     "GenerationFailedError",
+    "ImageToVideo",
     "InsufficientCreditsError",
     "InvalidInputError",
     "MaintenanceError",
@@ -104,6 +109,7 @@ __all__ = [
     "RateLimitError",
     "RateLimited",
     "RateLimits",
+    "Request",
     "ResponseError",
     "Retried",
     "RetryPolicy",
@@ -121,6 +127,7 @@ __all__ = [
     "Timeouts",
     "TransportError",
     "UnprocessableError",
+    "UploadedFile",
     "WaitTimeoutError",
     "__version__",
 ]

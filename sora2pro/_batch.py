@@ -19,13 +19,14 @@ from sora2pro._errors import (
 )
 from sora2pro._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
 from sora2pro._journal import Entry, Journal, Status, request_digest
-from sora2pro._models import Task, TextToVideo
+from sora2pro._requests import REQUEST_TYPES, ImageToVideo, Request, TextToVideo
 
 if typing.TYPE_CHECKING:
     import os
     from collections.abc import AsyncGenerator, Iterable, Iterator
 
     from sora2pro._client import Client
+    from sora2pro._models import Task
 
 __all__ = ["BatchItem", "BatchResult", "run_batch", "to_request"]
 
@@ -34,8 +35,9 @@ logger = logging.getLogger("sora2pro")
 # Rows whose create went out without an answer: the task may exist.
 _UNANSWERED = (Status.SENDING, Status.UNCERTAIN)
 
-#: A prompt, a request, or a mapping with the fields of :class:`TextToVideo`.
-BatchItem = str | TextToVideo | Mapping[str, typing.Any]
+#: A prompt, a request, or a mapping with the fields of :class:`TextToVideo` (or of
+#: :class:`ImageToVideo`, when it has an ``image``).
+BatchItem = str | Request | Mapping[str, typing.Any]
 
 
 @attrs.frozen(kw_only=True)
@@ -52,7 +54,7 @@ class BatchResult:
     """
 
     index: int
-    request: TextToVideo | None
+    request: Request | None
     task_id: str | None = None
     task: Task | None = None
     error: Sora2ProError | None = None
@@ -68,26 +70,30 @@ class BatchResult:
         return isinstance(self.error, SubmitUncertainError)
 
 
-def to_request(item: BatchItem) -> TextToVideo:
+def to_request(item: BatchItem) -> Request:
     """Turn a batch item into a request.
+
+    A mapping with an ``image`` is an :class:`ImageToVideo`, any other a
+    :class:`TextToVideo`.
 
     Raises:
         InvalidInputError: the item is not a prompt, a request or a mapping of its fields.
 
     """
-    if isinstance(item, TextToVideo):
+    if isinstance(item, REQUEST_TYPES):
         return item
     if isinstance(item, str):
         return TextToVideo(item)
     if isinstance(item, Mapping):
         fields = dict(item)
-        unknown = set(fields) - set(attrs.fields_dict(TextToVideo))
+        kind = ImageToVideo if "image" in fields else TextToVideo
+        unknown = set(fields) - set(attrs.fields_dict(kind))
         if unknown:
             raise InvalidInputError("item", f"unknown fields: {', '.join(sorted(unknown))}")
         if "prompt" not in fields:
             raise InvalidInputError("prompt", "is required")
-        return TextToVideo(**fields)
-    raise InvalidInputError("item", f"must be a prompt, a TextToVideo or a mapping, not {item!r}")
+        return kind(**fields)
+    raise InvalidInputError("item", f"must be a prompt, a request or a mapping, not {item!r}")
 
 
 @attrs.define
@@ -160,7 +166,7 @@ class _Run:
         self.done.put_nowait(None)
 
     async def work(
-        self, index: int, request: TextToVideo | InvalidInputError, book: _Book | None
+        self, index: int, request: Request | InvalidInputError, book: _Book | None
     ) -> None:
         listen(self.on_event, index)
         try:
@@ -187,7 +193,7 @@ class _Run:
             worker.cancel()
         await asyncio.gather(feeder, *self.workers, return_exceptions=True)
 
-    async def item(self, index: int, request: TextToVideo, book: _Book | None) -> BatchResult:
+    async def item(self, index: int, request: Request, book: _Book | None) -> BatchResult:
         """Take one item from its journal row (if any) to its end."""
         entry = None if book is None else await book.find()
         task_id = None if entry is None else entry.task_id
@@ -207,9 +213,7 @@ class _Run:
         await emit(Submitted(index, task_id))
         return await self.wait(index, request, book, task_id)
 
-    async def submit(
-        self, index: int, request: TextToVideo, book: _Book | None
-    ) -> str | BatchResult:
+    async def submit(self, index: int, request: Request, book: _Book | None) -> str | BatchResult:
         """Create the item's task, journaled; a BatchResult when it could not be."""
 
         def keep(task_id: str) -> None:
@@ -234,7 +238,7 @@ class _Run:
             return BatchResult(index=index, request=request, error=error)
 
     async def wait(
-        self, index: int, request: TextToVideo, book: _Book | None, task_id: str
+        self, index: int, request: Request, book: _Book | None, task_id: str
     ) -> BatchResult:
         async def changed(task: Task) -> None:
             await emit(StateChanged(index, task))
@@ -306,7 +310,7 @@ async def run_batch(
 
 def _prepare(
     items: Iterable[BatchItem], journal: Journal | None, client: Client
-) -> Iterator[tuple[int, TextToVideo | InvalidInputError, _Book | None]]:
+) -> Iterator[tuple[int, Request | InvalidInputError, _Book | None]]:
     """Each item as a request (or why it is not one) with its journal row, lazily.
 
     A row is keyed by the hash of the create body as sent (stable across versions of

@@ -26,11 +26,13 @@ from sora2pro._cli_common import (
 from sora2pro._errors import (
     Sora2ProError,
 )
-from sora2pro._models import Task, TextToVideo
+from sora2pro._requests import TextToVideo
 from sora2pro._version import VERSION
 
 if typing.TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from sora2pro._models import Task
 
 __all__ = ["main"]
 

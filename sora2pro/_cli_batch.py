@@ -26,7 +26,7 @@ from sora2pro._cli_common import (
 from sora2pro._client import DEFAULT_CONCURRENCY
 from sora2pro._errors import DownloadError, InvalidInputError
 from sora2pro._events import BatchEvent, Finished, StateChanged, Submitted
-from sora2pro._models import TextToVideo
+from sora2pro._requests import TextToVideo
 
 if typing.TYPE_CHECKING:
     from sora2pro._batch import BatchResult

@@ -20,7 +20,7 @@ from sora2pro._errors import (
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from sora2pro._models import TextToVideoOptions
+    from sora2pro._requests import TextToVideoOptions
 
 __all__ = [
     "EXIT_API_ERROR",

@@ -48,10 +48,22 @@ from sora2pro._errors import (
 )
 from sora2pro._events import OnEvent, RateLimited, current_index, emit
 from sora2pro._http import Transport
-from sora2pro._models import Task, TaskState, TextToVideo, TextToVideoOptions, is_http_url
+from sora2pro._models import Character, Task, TaskState, UploadedFile
 from sora2pro._polling import OnUpdate, notify, poll_until_done
 from sora2pro._ratelimit import PriorityPacer
+from sora2pro._requests import (
+    REQUEST_TYPES,
+    UPLOAD,
+    CharacterRequest,
+    Request,
+    TextToVideo,
+    TextToVideoOptions,
+    is_http_url,
+    local_file,
+    with_changes,
+)
 from sora2pro._retry import is_transient, retrying
+from sora2pro._upload import DEFAULT_UPLOAD_PATH, Source, upload
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
@@ -111,10 +123,19 @@ def _task_id_in(data: object) -> str | None:
         return None
 
 
-def _request(request: str | TextToVideo, options: TextToVideoOptions) -> TextToVideo:
-    if isinstance(request, TextToVideo):
-        return attrs.evolve(request, **options) if options else request
-    return TextToVideo(request, **options)
+def _request(request: str | Request, options: TextToVideoOptions) -> Request:
+    if isinstance(request, str):
+        return TextToVideo(request, **options)
+    if not isinstance(request, REQUEST_TYPES):
+        raise InvalidInputError(
+            "request", f"must be a prompt or a request, not {type(request).__name__}"
+        )
+    unknown = set(options) - set(attrs.fields_dict(type(request)))
+    if unknown:
+        raise InvalidInputError(
+            "options", f"{type(request).__name__} has no {', '.join(sorted(unknown))}"
+        )
+    return with_changes(request, options) if options else request
 
 
 def _deadline(timeout: float | None) -> float | None:
@@ -193,7 +214,7 @@ class Client:
         self._status_pacer = PriorityPacer(self._limits.status_per_second)
         # How long this client's own tasks took, for polling the likely finished first.
         self._durations: collections.deque[float] = collections.deque(maxlen=256)
-        self._pending: dict[str, TextToVideo] = {}
+        self._pending: dict[str, Request] = {}
         self._callbacks = callbacks
 
     def __repr__(self) -> str:
@@ -227,7 +248,7 @@ class Client:
         return self._transport.base_url
 
     @property
-    def pending(self) -> Mapping[str, TextToVideo]:
+    def pending(self) -> Mapping[str, Request]:
         """Tasks this client submitted and has not yet seen finish, by task id.
 
         A task id the server gave is never lost: after a cancelled ``generate()``
@@ -255,7 +276,26 @@ class Client:
                 await emit(RateLimited(current_index(), operation, pause))
             raise
 
-    def _with_callback(self, request: TextToVideo) -> TextToVideo:
+    async def _with_uploads(self, request: Request, deadline: float | None) -> Request:
+        """The request with each local file it names uploaded, and named by its URL."""
+        uploaded: dict[str, str] = {}
+        for field in attrs.fields(type(request)):
+            path = field.metadata.get(UPLOAD) and local_file(getattr(request, field.name))
+            if path:
+                stored = await upload(
+                    self._transport,
+                    self._converter,
+                    self._retry,
+                    path,
+                    upload_path=DEFAULT_UPLOAD_PATH,
+                    file_name=None,
+                    as_base64=False,
+                    deadline=deadline,
+                )
+                uploaded[field.name] = stored.url
+        return with_changes(request, uploaded) if uploaded else request
+
+    def _with_callback(self, request: Request) -> Request:
         """The request with the receiver's URL, unless it names a callback of its own."""
         if self._callbacks is None or request.callback_url is not None:
             return request
@@ -271,15 +311,19 @@ class Client:
             raise Sora2ProError("this sora2pro.Client is closed")
 
     async def submit(
-        self, request: str | TextToVideo, /, **options: typing.Unpack[TextToVideoOptions]
+        self, request: str | Request, /, **options: typing.Unpack[TextToVideoOptions]
     ) -> str:
         """Start a generation and return its task id at once.
 
+        A local file in the request (the image of an :class:`ImageToVideo`, the clip
+        of a :class:`CharacterRequest`) is uploaded first, with :meth:`upload`.
+
         Args:
-            request: The prompt, or a whole :class:`TextToVideo`.
+            request: The prompt, or a whole :class:`TextToVideo`,
+                :class:`ImageToVideo` or :class:`CharacterRequest`.
             **options: The other :class:`TextToVideo` fields (``aspect_ratio``,
                 ``n_frames``, ``size``, ``remove_watermark``, ``character_ids``,
-                ``callback_url``); with a :class:`TextToVideo` they replace its own.
+                ``callback_url``); with a request they replace its own.
 
         Returns:
             The task id, for :meth:`get_task` and :meth:`wait`.
@@ -297,7 +341,7 @@ class Client:
 
     async def _submit(
         self,
-        req: TextToVideo,
+        req: Request,
         deadline: float | None,
         *,
         before_send: Callable[[], Awaitable[None]] | None = None,
@@ -310,7 +354,7 @@ class Client:
         while a create is on the wire waits for its answer (within
         ``Timeouts.request``), so that a task it made is never lost.
         """
-        req = self._with_callback(req)
+        req = self._with_callback(await self._with_uploads(req, deadline))
         body = encode_create(self._converter, req)
 
         async def attempt() -> str:
@@ -343,7 +387,7 @@ class Client:
             operation="createTask",
         )
 
-    async def _create_once(self, body: dict[str, object], req: TextToVideo) -> str:
+    async def _create_once(self, body: dict[str, object], req: Request) -> str:
         """Send one create and read its task id, or raise what the answer means."""
         try:
             envelope = await self._paced(
@@ -374,9 +418,7 @@ class Client:
             request=req,
         ) from lost
 
-    def _adopt(
-        self, task_id: str, req: TextToVideo, on_task_id: Callable[[str], None] | None
-    ) -> None:
+    def _adopt(self, task_id: str, req: Request, on_task_id: Callable[[str], None] | None) -> None:
         """Keep a new task id: in :attr:`pending`, with the caller, and in the log."""
         self._pending[task_id] = req
         if on_task_id is not None:
@@ -386,7 +428,7 @@ class Client:
     async def _settle_cancelled_create(
         self,
         sending: asyncio.Future[str],
-        req: TextToVideo,
+        req: Request,
         on_task_id: Callable[[str], None] | None,
     ) -> None:
         """Wait for the answer of a create cancelled on the wire, and keep its task."""
@@ -437,8 +479,10 @@ class Client:
             if task.id != task_id:
                 raise ResponseError(f"asked for task {task_id}, got task {task.id}")
             if task.done:
-                ours = self._pending.pop(task_id, None) is not None
-                if ours and task.created_at is not None and task.completed_at is not None:
+                ours = self._pending.pop(task_id, None)
+                # Only videos: a character takes far less, and would skew the schedule.
+                video = ours is not None and not isinstance(ours, CharacterRequest)
+                if video and task.created_at is not None and task.completed_at is not None:
                     self._durations.append((task.completed_at - task.created_at).total_seconds())
             return task
 
@@ -585,7 +629,7 @@ class Client:
 
     async def generate(
         self,
-        request: str | TextToVideo,
+        request: str | Request,
         /,
         *,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
@@ -619,6 +663,97 @@ class Client:
                 extra={"event": "abandoned", "task_id": task_id},
             )
             raise
+
+    async def create_character(
+        self,
+        video: str | os.PathLike[str],
+        *,
+        prompt: str | None = None,
+        safety_instruction: str | None = None,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+    ) -> Character:
+        """Make a reusable character from a short clip, and wait until it is ready.
+
+        ::
+
+            character = await client.create_character("hero.mp4", prompt="a calm knight")
+            task = await client.generate("the knight crosses a bridge",
+                                         character_ids=[character.id])
+
+        A local clip is checked before anything is sent, then uploaded. The
+        character stays usable only while its clip is kept (uploads: about 3 days).
+
+        Args:
+            video: A local MP4, WebM or AVI file of at most 10 MB, or an http(s)
+                URL of one; the clip should last 1 to 4 seconds.
+            prompt: What the character is like; at most 5,000 characters.
+            safety_instruction: Limits on how it may be used; at most 5,000 characters.
+            timeout: Seconds for the upload, the submit and the wait together.
+
+        Returns:
+            The character, with its ``id`` and the finished ``task``.
+
+        Raises:
+            InvalidInputError: the clip or a text breaks the rules; nothing was sent.
+            ResponseError: the task succeeded without naming a character id.
+            Everything :meth:`generate` raises.
+
+        """
+        request = CharacterRequest(video, prompt=prompt, safety_instruction=safety_instruction)
+        task = await self.generate(request, timeout=timeout)
+        if task.character_id is None:
+            error = ResponseError(f"characters task {task.id} succeeded without a character id")
+            error.task_id = task.id
+            raise error
+        return Character(id=task.character_id, task=task)
+
+    async def upload(
+        self,
+        source: Source,
+        *,
+        upload_path: str = DEFAULT_UPLOAD_PATH,
+        file_name: str | None = None,
+        as_base64: bool = False,
+        timeout: float | None = None,
+    ) -> UploadedFile:
+        """Store a file with the API's upload service, for use in a request.
+
+        A local file or bytes are streamed (multipart); an http(s) URL is fetched by
+        the service itself. Uploaded files are deleted after about 3 days. A
+        transient failure is retried: at worst the service keeps a second copy.
+
+        Args:
+            source: A local file path, the file's bytes, or an http(s) URL.
+            upload_path: The folder on the service.
+            file_name: The name to store it under; by default the service picks
+                one (a local file keeps its own name).
+            as_base64: Send a local file or bytes as base64 JSON instead of multipart
+                (for proxies that refuse multipart); the whole file is read first.
+            timeout: Seconds the upload may take with its retries; None for no
+                limit beyond :class:`Timeouts`.
+
+        Returns:
+            The stored file: its ``url`` goes into a request.
+
+        Raises:
+            InvalidInputError: ``source`` is not a file, bytes or a URL, or is empty.
+            APIError: the service refused the file.
+            ResponseError: the answer did not describe a stored file.
+            TransportError: the service could not be reached, after retries.
+
+        """
+        self._check_open()
+        check_timeout("timeout", timeout)
+        return await upload(
+            self._transport,
+            self._converter,
+            self._retry,
+            source,
+            upload_path=upload_path,
+            file_name=file_name,
+            as_base64=as_base64,
+            deadline=_deadline(timeout),
+        )
 
     async def download(
         self,

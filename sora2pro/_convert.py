@@ -21,7 +21,15 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from sora2pro._errors import InvalidInputError, ResponseError
-from sora2pro._models import Task, TaskState, TextToVideo
+from sora2pro._models import Task, TaskState, UploadedFile
+from sora2pro._requests import (
+    AS_LIST,
+    AS_TEXT,
+    REQUEST_TYPES,
+    WIRE,
+    Request,
+    is_http_url,
+)
 
 __all__ = [
     "Envelope",
@@ -29,6 +37,7 @@ __all__ = [
     "decode_envelope",
     "decode_task",
     "decode_task_id",
+    "decode_upload",
     "encode_create",
     "make_converter",
 ]
@@ -39,6 +48,8 @@ _OptionalText = typing.NewType("_OptionalText", str)
 _EpochMillis = typing.NewType("_EpochMillis", dt.datetime)
 _Progress = typing.NewType("_Progress", int)
 _JsonObject = typing.NewType("_JsonObject", dict[str, object])
+_Moment = typing.NewType("_Moment", dt.datetime)
+_Count = typing.NewType("_Count", int)
 
 
 @attrs.frozen
@@ -65,6 +76,18 @@ class _WireTask:
     create_time: _EpochMillis | None = None
     update_time: _EpochMillis | None = None
     complete_time: _EpochMillis | None = None
+
+
+@attrs.frozen
+class _WireUpload:
+    """The ``data`` of a file-upload answer, as sent."""
+
+    download_url: str
+    file_name: str = ""
+    file_path: str = ""
+    file_size: _Count | None = None
+    mime_type: _OptionalText | None = None
+    uploaded_at: _Moment | None = None
 
 
 def _number(value: object) -> float:
@@ -117,6 +140,28 @@ def _structure_millis(value: object, _: object) -> dt.datetime | None:
         raise ValueError("timestamp out of range") from exc
 
 
+def _structure_moment(value: object, _: object) -> dt.datetime | None:
+    """Accept epoch milliseconds, or an ISO 8601 string (UTC when it names no zone)."""
+    if not isinstance(value, str) or not value.strip() or value.strip().isdigit():
+        return _structure_millis(value, _)
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError("expected a date and time") from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def _structure_count(value: object, _: object) -> int | None:
+    if value == "":
+        return None
+    number = _number(value)
+    if not number.is_integer() or number < 0:
+        raise ValueError("expected a whole number >= 0")
+    return int(number)
+
+
 def _structure_progress(value: object, _: object) -> int | None:
     if value == "":
         return None
@@ -152,12 +197,51 @@ def _structure_envelope(value: object, _: object) -> Envelope:
 
 
 def _as_sent(value: object, _: object) -> object:
-    """Hand a field to TextToVideo untouched: its own checks are the only rules.
+    """Hand a field to its request type untouched: its own checks are the only rules.
 
     cattrs' default hooks would coerce (``"false"`` into True, ``"abc"`` into a tuple
     of letters); a request echoed by the server must pass the same checks as ours.
     """
     return value
+
+
+def _one_item_list(value: object) -> list[object]:
+    return [value]
+
+
+def _only_item(value: object, _: object) -> object:
+    """The value inside a one-item list; anything else goes to the request's checks."""
+    if isinstance(value, list) and len(value) == 1:
+        return value[0]
+    return value
+
+
+def _request_overrides(
+    cls: type[Request],
+) -> tuple[dict[str, typing.Any], dict[str, typing.Any]]:
+    """How each field of a request type goes out in ``input``, and comes back in ``param``.
+
+    The field's metadata names it on the wire; optional fields left at their default
+    are not sent; ``callback_url`` travels outside ``input``.
+    """
+    out: dict[str, typing.Any] = {}
+    back: dict[str, typing.Any] = {}
+    for field in attrs.fields(cls):
+        if field.name == "callback_url":
+            out[field.name] = back[field.name] = override(omit=True)
+            continue
+        wire = field.metadata.get(WIRE, field.name)
+        encode: typing.Any
+        if field.metadata.get(AS_LIST):
+            encode = _one_item_list
+            back[field.name] = override(rename=wire, struct_hook=_only_item)
+        else:
+            encode = str if field.metadata.get(AS_TEXT) else (list if field.default == () else None)
+            back[field.name] = override(rename=wire, struct_hook=_as_sent)
+        out[field.name] = override(
+            rename=wire, omit_if_default=field.default in (None, ()), unstruct_hook=encode
+        )
+    return out, back
 
 
 def make_converter() -> cattrs.Converter:
@@ -167,37 +251,30 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(_EpochMillis, _structure_millis)
     converter.register_structure_hook(_Progress, _structure_progress)
     converter.register_structure_hook(_JsonObject, _structure_json_object)
+    converter.register_structure_hook(_Moment, _structure_moment)
+    converter.register_structure_hook(_Count, _structure_count)
     converter.register_structure_hook(str, _structure_text)
     converter.register_structure_hook(Envelope, _structure_envelope)
-    camel: dict[str, typing.Any] = {
-        name: override(rename="".join(p.title() if i else p for i, p in enumerate(name.split("_"))))
-        for name in attrs.fields_dict(_WireTask)
-    }
-    converter.register_structure_hook(
-        _WireTask, make_dict_structure_fn(_WireTask, converter, **camel)
-    )
-    converter.register_unstructure_hook(
-        TextToVideo,
-        make_dict_unstructure_fn(
-            TextToVideo,
-            converter,
-            n_frames=override(unstruct_hook=str),
-            character_ids=override(
-                rename="character_id_list", omit_if_default=True, unstruct_hook=list
-            ),
-            remove_watermark=override(omit_if_default=True),
-            callback_url=override(omit=True),
-        ),
-    )
-    as_sent: dict[str, typing.Any] = {
-        field.name: override(struct_hook=_as_sent) for field in attrs.fields(TextToVideo)
-    }
-    as_sent["character_ids"] = override(rename="character_id_list", struct_hook=_as_sent)
-    as_sent["callback_url"] = override(omit=True)
-    converter.register_structure_hook(
-        TextToVideo, make_dict_structure_fn(TextToVideo, converter, **as_sent)
-    )
+    for wire_type in (_WireTask, _WireUpload):
+        camel: dict[str, typing.Any] = {
+            name: override(rename=_camel(name)) for name in attrs.fields_dict(wire_type)
+        }
+        converter.register_structure_hook(
+            wire_type, make_dict_structure_fn(wire_type, converter, **camel)
+        )
+    for request_type in REQUEST_TYPES:
+        out, back = _request_overrides(request_type)
+        converter.register_unstructure_hook(
+            request_type, make_dict_unstructure_fn(request_type, converter, **out)
+        )
+        converter.register_structure_hook(
+            request_type, make_dict_structure_fn(request_type, converter, **back)
+        )
     return converter
+
+
+def _camel(name: str) -> str:
+    return "".join(part.title() if i else part for i, part in enumerate(name.split("_")))
 
 
 def _describe(exc: Exception) -> str:
@@ -225,11 +302,11 @@ def decode_envelope(converter: cattrs.Converter, payload: object, *, http_status
         ) from exc
 
 
-def encode_create(converter: cattrs.Converter, request: TextToVideo) -> dict[str, object]:
+def encode_create(converter: cattrs.Converter, request: Request) -> dict[str, object]:
     """Build the createTask body for ``request``."""
     body: dict[str, object] = {
         "model": request.MODEL,
-        "input": converter.unstructure(request, TextToVideo),
+        "input": converter.unstructure(request, type(request)),
     }
     if request.callback_url is not None:
         body["callBackUrl"] = request.callback_url
@@ -262,13 +339,42 @@ def decode_credits(data: object) -> float:
         raise ResponseError(f"credit answer is not a number: {exc}") from exc
 
 
-def _decode_request(converter: cattrs.Converter, param: dict[str, object]) -> TextToVideo | None:
+def decode_upload(converter: cattrs.Converter, data: object) -> UploadedFile:
+    """Read the stored file from a file-upload answer's ``data``.
+
+    Raises:
+        ResponseError: if ``data`` does not describe a file with an http(s) URL.
+
+    """
+    try:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"expected a file object, got {type(data).__name__}")
+        wire = converter.structure(data, _WireUpload)
+        if not is_http_url(wire.download_url):
+            raise ValueError("downloadUrl is not an http(s) URL")
+    except _DECODE_ERRORS as exc:
+        raise ResponseError(f"malformed upload answer: {_describe(exc)}") from exc
+    return UploadedFile(
+        url=wire.download_url,
+        file_name=wire.file_name or wire.file_path.rpartition("/")[2],
+        size=wire.file_size,
+        mime_type=wire.mime_type,
+        uploaded_at=wire.uploaded_at,
+    )
+
+
+_BY_MODEL = {request_type.MODEL: request_type for request_type in REQUEST_TYPES}
+
+
+def _decode_request(converter: cattrs.Converter, param: dict[str, object]) -> Request | None:
     """Rebuild the request from a task's ``param``, if it is one sora2pro knows."""
-    if param.get("model") != TextToVideo.MODEL:
+    model = param.get("model")
+    request_type = _BY_MODEL.get(model) if isinstance(model, str) else None
+    if request_type is None:
         return None
     try:
         fields = _structure_json_object(param.get("input"), None) or {}
-        request = converter.structure(fields, TextToVideo)
+        request: Request = converter.structure(fields, request_type)
         callback_url = param.get("callBackUrl")
         if isinstance(callback_url, str) and callback_url:
             request = attrs.evolve(request, callback_url=callback_url)
@@ -287,6 +393,20 @@ def _urls(result: dict[str, object], key: str) -> tuple[str, ...]:
     return tuple(urls)
 
 
+def _character_id(result: dict[str, object]) -> str | None:
+    """The id a characters task made, under either key API.md names."""
+    found = result.get("character_id")
+    if found is None:
+        found = result.get("character_id_list")
+    if isinstance(found, list) and len(found) == 1:
+        found = found[0]
+    if found is None:
+        return None
+    if not isinstance(found, str) or not found.strip():
+        raise ValueError("resultJson.character_id must be one non-empty string")
+    return found
+
+
 def decode_task(converter: cattrs.Converter, data: object) -> Task:
     """Read a task from a task-details answer's ``data`` (or a callback's).
 
@@ -301,6 +421,7 @@ def decode_task(converter: cattrs.Converter, data: object) -> Task:
         result: dict[str, object] = wire.result_json or {}
         result_urls = _urls(result, "resultUrls")
         watermark_urls = _urls(result, "resultWaterMarkUrls")
+        character_id = _character_id(result)
     except _DECODE_ERRORS as exc:
         raise ResponseError(f"malformed task details: {_describe(exc)}") from exc
     try:
@@ -327,5 +448,6 @@ def decode_task(converter: cattrs.Converter, data: object) -> Task:
         created_at=wire.create_time,
         updated_at=wire.update_time,
         completed_at=wire.complete_time,
+        character_id=character_id,
         request=None if wire.param is None else _decode_request(converter, wire.param),
     )

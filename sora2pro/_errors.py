@@ -30,7 +30,8 @@ from __future__ import annotations
 import typing
 
 if typing.TYPE_CHECKING:
-    from sora2pro._models import Task, TextToVideo
+    from sora2pro._models import Task
+    from sora2pro._requests import Request
 
 __all__ = [
     "APIError",
@@ -197,7 +198,7 @@ class SubmitUncertainError(TransportError):
 
     """
 
-    def __init__(self, message: str, *, request: TextToVideo) -> None:
+    def __init__(self, message: str, *, request: Request) -> None:
         super().__init__(message, request_sent=True)
         self.request = request
 

@@ -137,9 +137,12 @@ class Transport:
         *,
         params: dict[str, str] | None = None,
         body: dict[str, object] | None = None,
+        form: aiohttp.FormData | None = None,
         deadline: float | None = None,
     ) -> Envelope:
         """Send one API request and return the answer's envelope if it says success.
+
+        ``body`` goes as JSON, ``form`` as multipart (at most one of them).
 
         Raises:
             APIError: the HTTP status or the body ``code`` is an error (the subclass
@@ -159,6 +162,7 @@ class Transport:
                 self.base_url + path,
                 params=params,
                 json=body,
+                data=form,
                 headers=headers,
                 timeout=self.client_timeout(deadline),
                 allow_redirects=False,

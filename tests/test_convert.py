@@ -11,12 +11,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sora2pro import ResponseError, TaskState, TextToVideo
+from sora2pro import (
+    CharacterRequest,
+    ImageToVideo,
+    Request,
+    ResponseError,
+    TaskState,
+    TextToVideo,
+    UploadedFile,
+)
 from sora2pro._convert import (
     decode_credits,
     decode_envelope,
     decode_task,
     decode_task_id,
+    decode_upload,
     encode_create,
     make_converter,
 )
@@ -238,6 +247,103 @@ def test_create_body_omits_unset_options() -> None:
     assert {"prompt", "aspect_ratio", "n_frames", "size"} == set(body["input"])  # type: ignore[arg-type]
 
 
+def test_image_to_video_body_has_one_image_url_and_its_own_size() -> None:
+    """Image-to-video sends its model, the image as a one-item list, and size standard."""
+    body = encode_create(CONVERTER, ImageToVideo("a dog", image="https://example.com/dog.png"))
+    assert {
+        "model": "sora-2-pro-image-to-video",
+        "input": {
+            "prompt": "a dog",
+            "image_urls": ["https://example.com/dog.png"],
+            "aspect_ratio": "landscape",
+            "n_frames": "10",
+            "size": "standard",
+        },
+    } == body
+    assert_valid_create_body(body)
+
+
+def test_character_body_uses_the_characters_field_names() -> None:
+    """A characters request sends character_file_url as a list and character_prompt."""
+    request = CharacterRequest("https://example.com/c.mp4", prompt="a knight")
+    body = encode_create(CONVERTER, request)
+    assert {
+        "model": "sora-2-characters",
+        "input": {
+            "character_file_url": ["https://example.com/c.mp4"],
+            "character_prompt": "a knight",
+        },
+    } == body
+    assert_valid_create_body(body)
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"character_id": "char_1"},
+        {"character_id_list": ["char_1"]},
+        {"character_id_list": "char_1"},
+    ],
+)
+def test_character_id_comes_from_either_documented_key(result: dict[str, object]) -> None:
+    """A characters task names its id under character_id or character_id_list: both work."""
+    task = decode_task(CONVERTER, record(model="sora-2-characters", resultJson=json.dumps(result)))
+    assert "char_1" == task.character_id
+
+
+@pytest.mark.parametrize(
+    "result", [{"character_id": ""}, {"character_id_list": ["a", "b"]}, {"character_id": 7}]
+)
+def test_malformed_character_id_is_a_response_error(result: dict[str, object]) -> None:
+    """A blank, plural or non-string character id raises ResponseError."""
+    with pytest.raises(ResponseError, match="character_id"):
+        decode_task(CONVERTER, record(resultJson=json.dumps(result)))
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        1_765_183_463_848,
+        "1765183463848",
+        "2025-12-08T08:44:23.848Z",
+        "2025-12-08T11:44:23.848+03:00",
+    ],
+)
+def test_upload_answer_decodes_either_time_form(stamp: object) -> None:
+    """An upload answer decodes, with uploadedAt as epoch milliseconds or ISO 8601."""
+    data = {
+        "fileName": "dog.png",
+        "filePath": "sora2pro/dog.png",
+        "downloadUrl": "https://files.example.com/sora2pro/dog.png",
+        "fileSize": "2048",
+        "mimeType": "image/png",
+        "uploadedAt": stamp,
+    }
+    stored = decode_upload(CONVERTER, data)
+    assert (
+        UploadedFile(
+            url="https://files.example.com/sora2pro/dog.png",
+            file_name="dog.png",
+            size=2048,
+            mime_type="image/png",
+            uploaded_at=dt.datetime(2025, 12, 8, 8, 44, 23, 848000, tzinfo=dt.UTC),
+        )
+        == stored
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, [], {"fileName": "x"}, {"downloadUrl": "/relative"},
+     {"downloadUrl": "https://h/x", "fileSize": -1},
+     {"downloadUrl": "https://h/x", "uploadedAt": "yesterday"}],
+)  # fmt: skip
+def test_malformed_upload_answer_is_a_response_error(data: object) -> None:
+    """An upload answer without a usable URL, size or time raises ResponseError."""
+    with pytest.raises(ResponseError, match="upload"):
+        decode_upload(CONVERTER, data)
+
+
 # -- properties -------------------------------------------------------------------------
 
 json_values = st.recursive(
@@ -252,15 +358,28 @@ wire_keys = st.sampled_from(
      "createTime", "updateTime", "completeTime", "costTime"]
 )  # fmt: skip
 
-requests = st.builds(
-    TextToVideo,
-    st.text(min_size=1, max_size=200).filter(str.strip),
-    aspect_ratio=st.sampled_from(["portrait", "landscape"]),
-    n_frames=st.sampled_from([10, 15, "10", "15"]),
-    size=st.sampled_from(["standard", "high"]),
-    remove_watermark=st.none() | st.booleans(),
-    character_ids=st.lists(st.text(min_size=1, max_size=10).filter(str.strip), max_size=5),
-    callback_url=st.none() | st.just("https://example.com/callback"),
+texts = st.text(min_size=1, max_size=200).filter(str.strip)
+callback_urls = st.none() | st.just("https://example.com/callback")
+video_options = {
+    "aspect_ratio": st.sampled_from(["portrait", "landscape"]),
+    "n_frames": st.sampled_from([10, 15, "10", "15"]),
+    "size": st.sampled_from(["standard", "high"]),
+    "remove_watermark": st.none() | st.booleans(),
+    "character_ids": st.lists(st.text(min_size=1, max_size=10).filter(str.strip), max_size=5),
+    "callback_url": callback_urls,
+}
+requests: st.SearchStrategy[Request] = st.one_of(
+    st.builds(TextToVideo, texts, **video_options),
+    st.builds(
+        ImageToVideo, texts, image=st.just("https://example.com/first-frame.png"), **video_options
+    ),
+    st.builds(
+        CharacterRequest,
+        st.just("https://example.com/clip.mp4"),
+        prompt=st.none() | texts,
+        safety_instruction=st.none() | texts,
+        callback_url=callback_urls,
+    ),
 )
 
 
@@ -285,7 +404,7 @@ def test_any_json_envelope_decodes_or_raises_response_error(payload: typing.Any)
     st.booleans(),
 )
 def test_valid_records_round_trip(
-    request: TextToVideo, state: str, progress: int | None, encode_input_twice: bool
+    request: Request, state: str, progress: int | None, encode_input_twice: bool
 ) -> None:
     """Any valid request echoed in param, with any documented state, decodes back to it."""
     body = encode_create(CONVERTER, request)
@@ -297,8 +416,8 @@ def test_valid_records_round_trip(
 
 
 @given(requests)
-def test_every_request_body_fits_the_schema(request: TextToVideo) -> None:
-    """Every valid request encodes to a body the provider's OpenAPI schema accepts."""
+def test_every_request_body_fits_the_schema(request: Request) -> None:
+    """Every valid request of every model encodes to a body its documented schema accepts."""
     assert_valid_create_body(encode_create(CONVERTER, request))
 
 

@@ -60,6 +60,11 @@ def test_packaged_openapi_is_the_providers() -> None:
     assert seed_document() == openapi_document()
 
 
+I2V = "sora-2-pro-image-to-video"
+CHARACTERS = "sora-2-characters"
+CLIP = {"character_file_url": ["https://a/c.mp4"]}
+
+
 @pytest.mark.parametrize(
     ("body", "why"),
     [
@@ -74,10 +79,19 @@ def test_packaged_openapi_is_the_providers() -> None:
         ({**VALID, "input": {"prompt": "x", "character_id_list": list("abcdef")}}, "character"),
         ({**VALID, "callBackUrl": "not a url"}, "callBackUrl"),
         ("not json at all", "body"),
+        ({"model": I2V, "input": {"prompt": "x"}}, "image_urls"),
+        ({"model": I2V, "input": {"prompt": "x", "image_urls": ["https://a/1", "https://a/2"]}},
+         "image_urls"),
+        ({**VALID, "input": {"prompt": "x", "image_urls": []}}, "image_urls"),
+        ({"model": CHARACTERS, "input": {"character_file_url": "https://a/c.mp4"}},
+         "character_file_url"),
+        ({"model": CHARACTERS, "input": {**CLIP, "character_prompt": "x" * 5001}},
+         "character_prompt"),
+        ({"model": CHARACTERS, "input": {**CLIP, "prompt": "x"}}, "prompt"),
     ],
 )  # fmt: skip
 async def test_create_validates_against_the_schema(raw: Raw, body: object, why: str) -> None:
-    """Bodies the provider's schema refuses get code 422 naming the field, and no task."""
+    """Bodies their model's schema refuses get code 422 naming the field, and no task."""
     if isinstance(body, str):
         status, answer = await raw.call("POST", CREATE, data=body)
     else:

@@ -27,7 +27,7 @@ async def use_the_client() -> None:
         path: pathlib.Path = await client.download(task, pathlib.Path("out.mp4"), index=0)
         await client.download(task, "w.mp4", watermark=True, overwrite=True, on_progress=print)
         balance: float = await client.credits()
-        pending: dict[str, sora2pro.TextToVideo] = dict(client.pending)
+        pending: dict[str, sora2pro.Request] = dict(client.pending)
         del urls, path, balance, pending
         try:
             await client.get_task(task_id)
@@ -38,7 +38,7 @@ async def use_the_client() -> None:
             failed: sora2pro.Task = error.task
             del failed
         except sora2pro.SubmitUncertainError as error:
-            sent: sora2pro.TextToVideo = error.request
+            sent: sora2pro.Request = error.request
             del sent
         except sora2pro.APIError as error:
             code: int = error.code

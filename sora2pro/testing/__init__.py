@@ -16,7 +16,7 @@ Needs the ``testing`` extra (``pip install 'sora2pro[testing]'``). For pytest, a
 
 from sora2pro.testing._emulator import DEFAULT_API_KEY, Emulator, RecordedRequest
 from sora2pro.testing._faults import Endpoint, Fault, FaultKind
-from sora2pro.testing._schema import create_errors, openapi_document
+from sora2pro.testing._schema import create_errors, create_schemas, openapi_document
 from sora2pro.testing._tasks import EmulatedTask
 
 __all__ = [
@@ -28,5 +28,6 @@ __all__ = [
     "FaultKind",
     "RecordedRequest",
     "create_errors",
+    "create_schemas",
     "openapi_document",
 ]

@@ -10,11 +10,14 @@ refused like the upstream CDN refuses them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
+import datetime as dt
 import http
 import importlib.resources
 import json
 import logging
+import mimetypes
 import random
 import time
 import typing
@@ -32,7 +35,7 @@ from sora2pro.testing._tasks import EmulatedTask
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["DEFAULT_API_KEY", "Emulator", "RecordedRequest"]
+__all__ = ["DEFAULT_API_KEY", "MAX_UPLOAD", "Emulator", "RecordedRequest", "Upload"]
 
 logger = logging.getLogger("sora2pro.testing")
 
@@ -44,23 +47,54 @@ _ROUTES = {
     "/api/v1/jobs/recordInfo": Endpoint.RECORD_INFO,
     "/api/v1/chat/credit": Endpoint.CREDIT,
     "/api/v1/common/download-url": Endpoint.DOWNLOAD_URL,
+    "/file-upload/api/file-stream-upload": Endpoint.UPLOAD,
+    "/file-upload/api/file-base64-upload": Endpoint.UPLOAD,
+    "/file-upload/api/file-url-upload": Endpoint.UPLOAD,
 }
 _FILES = "/files"
+_UPLOADS = "/uploads"
+#: The largest upload the emulator takes; the characters model wants at most 10 MB.
+MAX_UPLOAD = 32 * 1024 * 1024
+#: The largest clip the characters model takes (API.md section 6).
+_MAX_CLIP = 10 * 1000 * 1000
 _HTML_PAGE = "<html><head><title>{0}</title></head><body><h1>{0}</h1><hr>nginx</body></html>"
+
+
+def _guess(name: object) -> str:
+    guessed = mimetypes.guess_type(name)[0] if isinstance(name, str) else None
+    return guessed or "application/octet-stream"
+
 
 Handler = typing.Callable[[web.Request], typing.Awaitable[web.StreamResponse]]
 Duration = float | None | typing.Callable[[random.Random], float | None]
 
 
 async def _read_body(request: web.Request) -> object:
-    """The request body as JSON, or as bytes if it is not JSON, or None if empty."""
-    if not request.body_exists:
+    """The request body as JSON, or as bytes if it is not JSON, or None if empty.
+
+    A multipart body is left unread (None), for the handler to parse.
+    """
+    if not request.body_exists or request.content_type == "multipart/form-data":
         return None
     raw = await request.read()
     try:
         return json.loads(raw)
     except ValueError:
         return raw
+
+
+def _endpoint(path: str) -> Endpoint:
+    """The endpoint a path belongs to; anything else is a file download."""
+    return _ROUTES.get(path, Endpoint.FILES)
+
+
+@attrs.frozen
+class Upload:
+    """One file the emulator's upload service keeps."""
+
+    name: str
+    data: bytes
+    mime_type: str
 
 
 @attrs.frozen
@@ -154,18 +188,20 @@ class Emulator:
         self._session: aiohttp.ClientSession | None = None
         self._expired: set[str] = set()
         self._links: set[str] = set()
+        #: Files uploaded, by the path of their download URL.
+        self.uploads: dict[str, Upload] = {}
         self._video = importlib.resources.files(__package__).joinpath("sample.mp4").read_bytes()
-        self.app = web.Application(middlewares=[self._middleware])
-        handlers = {
-            Endpoint.CREATE: self._create,
-            Endpoint.RECORD_INFO: self._record_info,
-            Endpoint.CREDIT: self._credit,
-            Endpoint.DOWNLOAD_URL: self._download_url,
-        }
-        for path, endpoint in _ROUTES.items():
-            method = "POST" if endpoint in {Endpoint.CREATE, Endpoint.DOWNLOAD_URL} else "GET"
-            self.app.router.add_route(method, path, handlers[endpoint])
-        self.app.router.add_get(_FILES + "/{name}", self._file)
+        self.app = web.Application(middlewares=[self._middleware], client_max_size=MAX_UPLOAD)
+        router = self.app.router
+        router.add_post("/api/v1/jobs/createTask", self._create)
+        router.add_get("/api/v1/jobs/recordInfo", self._record_info)
+        router.add_get("/api/v1/chat/credit", self._credit)
+        router.add_post("/api/v1/common/download-url", self._download_url)
+        router.add_post("/file-upload/api/file-stream-upload", self._stream_upload)
+        router.add_post("/file-upload/api/file-base64-upload", self._base64_upload)
+        router.add_post("/file-upload/api/file-url-upload", self._url_upload)
+        router.add_get(_FILES + "/{name}", self._file)
+        router.add_get(_UPLOADS + "/{path:.+}", self._uploaded)
 
     def __repr__(self) -> str:
         where = self.url if self._runner else "not started"
@@ -252,8 +288,7 @@ class Emulator:
 
     def count(self, endpoint: Endpoint | str) -> int:
         """How many requests reached ``endpoint``."""
-        path = {v: k for k, v in _ROUTES.items()}.get(Endpoint(endpoint), _FILES)
-        return sum(1 for r in self.requests if r.path.startswith(path))
+        return sum(1 for r in self.requests if _endpoint(r.path) is Endpoint(endpoint))
 
     # -- the server ------------------------------------------------------------------
 
@@ -286,7 +321,7 @@ class Emulator:
             return web.Response(
                 status=403, text=_HTML_PAGE.format("403 Forbidden"), content_type="text/html"
             )
-        endpoint = _ROUTES.get(request.path, Endpoint.FILES)
+        endpoint = _endpoint(request.path)
         queue = self._faults[endpoint]
         if queue:
             return await self._misbehave(queue.popleft(), request, handler)
@@ -367,7 +402,9 @@ class Emulator:
 
     async def _create(self, request: web.Request) -> web.Response:
         body = await _read_body(request)  # aiohttp keeps the bytes read before
-        errors = create_errors(body)
+        errors = create_errors(body) or self._source_errors(
+            typing.cast("dict[str, typing.Any]", body)
+        )
         if errors:
             return self._error(422, "; ".join(errors))
         assert isinstance(body, dict)  # noqa: S101  # create_errors checked it
@@ -434,6 +471,112 @@ class Emulator:
         token = uuid.UUID(int=self.rng.getrandbits(128)).hex
         self._links.add(token)
         return self._envelope(200, "success", f"{prefix}{name}?token={token}")
+
+    # -- file uploads ----------------------------------------------------------------
+
+    def _store(
+        self, data: bytes, upload_path: object, file_name: object, mime: str
+    ) -> web.Response:
+        """Keep an uploaded file and answer as the upload service does."""
+        if not isinstance(upload_path, str) or not upload_path.strip("/ "):
+            return self._error(422, "uploadPath is required")
+        if file_name is not None and (not isinstance(file_name, str) or not file_name.strip()):
+            return self._error(422, "fileName must be a non-empty string")
+        if not data:
+            return self._error(422, "the file is empty")
+        name = file_name or f"{uuid.UUID(int=self.rng.getrandbits(128)).hex}"
+        path = f"{upload_path.strip('/')}/{name}"
+        self.uploads[f"{_UPLOADS}/{path}"] = Upload(name=name, data=data, mime_type=mime)
+        moment = time.time()
+        # Sources do not say how uploadedAt is written: both forms happen.
+        stamp: object = (
+            int(moment * 1000)
+            if self.rng.random() < 0.5
+            else dt.datetime.fromtimestamp(moment, dt.UTC).isoformat().replace("+00:00", "Z")
+        )
+        return self._envelope(
+            200,
+            "File uploaded successfully",
+            {
+                "fileName": name,
+                "filePath": path,
+                "downloadUrl": f"{self.url}{_UPLOADS}/{path}",
+                "fileSize": len(data),
+                "mimeType": mime,
+                "uploadedAt": stamp,
+            },
+        )
+
+    async def _stream_upload(self, request: web.Request) -> web.Response:
+        if request.content_type != "multipart/form-data":
+            return self._error(422, "expected multipart/form-data")
+        form = await request.post()
+        file = form.get("file")
+        if not isinstance(file, web.FileField):
+            return self._error(422, "file is required")
+        data = file.file.read()
+        name = form.get("fileName")
+        mime = file.content_type or "application/octet-stream"
+        return self._store(data, form.get("uploadPath"), name, mime)
+
+    async def _base64_upload(self, request: web.Request) -> web.Response:
+        body = await _read_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("base64Data"), str):
+            return self._error(422, "base64Data is required")
+        encoded: str = body["base64Data"]
+        header, _, payload = encoded.rpartition(",")  # a data: URL, or bare base64
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except ValueError:
+            return self._error(422, "base64Data is not valid base64")
+        mime = header.removeprefix("data:").removesuffix(";base64") or _guess(body.get("fileName"))
+        return self._store(data, body.get("uploadPath"), body.get("fileName"), mime)
+
+    async def _url_upload(self, request: web.Request) -> web.Response:
+        body = await _read_body(request)
+        url = body.get("fileUrl") if isinstance(body, dict) else None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return self._error(422, "fileUrl must be an http(s) URL")
+        assert isinstance(body, dict)  # noqa: S101  # checked with url
+        assert self._session is not None  # noqa: S101  # set by start()
+        try:
+            async with self._session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as got:
+                data = await got.read()
+                fetched = got.status == 200
+                mime = got.content_type
+        except (aiohttp.ClientError, TimeoutError):
+            fetched = False
+        if not fetched:
+            return self._error(422, "could not download the file at fileUrl")
+        name = body.get("fileName")
+        if name is None:
+            name = url.split("?")[0].rstrip("/").rpartition("/")[2] or None
+        return self._store(data, body.get("uploadPath"), name, mime)
+
+    async def _uploaded(self, request: web.Request) -> web.Response:
+        stored = self.uploads.get(request.path)
+        if stored is None:
+            return web.Response(status=404, text=_HTML_PAGE.format("404 Not Found"))
+        return web.Response(body=stored.data, content_type=stored.mime_type)
+
+    def _source_errors(self, body: dict[str, typing.Any]) -> list[str]:
+        """What is wrong with files a create names that this emulator stores."""
+        payload = body.get("input")
+        wanted = {"image_urls": "image", "character_file_url": "video"}
+        errors = []
+        for key, kind in wanted.items():
+            urls = payload.get(key) if isinstance(payload, dict) else None
+            for url in urls if isinstance(urls, list) else []:
+                if not isinstance(url, str) or not url.startswith(self.url + _UPLOADS):
+                    continue  # somewhere else: the real service would fetch it
+                stored = self.uploads.get(url[len(self.url) :])
+                if stored is None:
+                    errors.append(f"input.{key}: the file is gone")
+                elif stored.mime_type.partition("/")[0] != kind:
+                    errors.append(f"input.{key}: {stored.mime_type} is not of type {kind}")
+                elif key == "character_file_url" and len(stored.data) > _MAX_CLIP:
+                    errors.append(f"input.{key}: larger than 10 MB")
+        return errors
 
     # -- callbacks -------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ class Endpoint(enum.StrEnum):
     RECORD_INFO = "recordInfo"
     CREDIT = "credit"
     DOWNLOAD_URL = "download-url"
+    UPLOAD = "upload"
     FILES = "files"
 
 

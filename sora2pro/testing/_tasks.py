@@ -8,9 +8,10 @@ import typing
 
 import attrs
 
-__all__ = ["EmulatedTask"]
+__all__ = ["CHARACTERS_MODEL", "EmulatedTask"]
 
-_PENDING = ("waiting", "queuing", "generating")
+#: The model whose tasks make a character instead of a video.
+CHARACTERS_MODEL = "sora-2-characters"
 
 
 @attrs.define
@@ -57,6 +58,18 @@ class EmulatedTask:
             return "queuing", 0
         return "generating", min(99, int(100 * (share - 0.2) / 0.8))
 
+    def _result(self, file_url: str, rng: random.Random) -> dict[str, typing.Any]:
+        if self.body.get("model") == CHARACTERS_MODEL:
+            # API.md section 6: one upstream page names the key character_id_list.
+            character = f"char_{self.id[-12:]}"
+            if rng.random() < 0.5:
+                return {"character_id": character}
+            return {"character_id_list": [character]}
+        return {
+            "resultUrls": [f"{file_url}/{self.id}.mp4"],
+            "resultWaterMarkUrls": [f"{file_url}/{self.id}-watermark.mp4"],
+        }
+
     def record(
         self,
         now: float,
@@ -91,11 +104,7 @@ class EmulatedTask:
         if progress:
             data["progress"] = percent
         if state == "success":
-            urls = {
-                "resultUrls": [f"{file_url}/{self.id}.mp4"],
-                "resultWaterMarkUrls": [f"{file_url}/{self.id}-watermark.mp4"],
-            }
-            data["resultJson"] = json.dumps(urls)
+            data["resultJson"] = json.dumps(self._result(file_url, rng))
             data["failCode"] = None if callback else ""
             data["failMsg"] = None if callback else ""
         elif state == "fail":
