@@ -1,14 +1,16 @@
-"""What the command line's sub-commands share: exit codes, options, the client."""
+"""What the command line's sub-commands share: exit codes, options, the client, help."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
+import textwrap
 import typing
 
+import attrs
+
 from sora2pro._client import Client
-from sora2pro._config import DEFAULT_WAIT_TIMEOUT, PollPolicy
+from sora2pro._config import PollPolicy
 from sora2pro._errors import (
     InvalidInputError,
     Sora2ProError,
@@ -18,11 +20,13 @@ from sora2pro._errors import (
 )
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable, Coroutine
 
+    from sora2pro._cli_output import Output
     from sora2pro._models import TextToVideoOptions
 
 __all__ = [
+    "ENVIRONMENT",
     "EXIT_API_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -31,9 +35,13 @@ __all__ = [
     "EXIT_UNCERTAIN",
     "EXIT_USAGE",
     "OFFLINE_DURATION",
+    "Command",
+    "add_offline_option",
     "add_request_options",
+    "add_timeout_option",
     "exit_code",
     "open_client",
+    "paragraph",
     "request_options",
 ]
 
@@ -65,7 +73,7 @@ def exit_code(error: Sora2ProError | None) -> int:
 
 
 def add_request_options(parser: argparse.ArgumentParser) -> None:
-    """The options that shape a request, and --timeout and --offline."""
+    """The options that shape a request."""
     parser.add_argument("--aspect-ratio", choices=["landscape", "portrait"], default="landscape")
     parser.add_argument(
         "--frames", choices=["10", "15"], default="10", help="length in seconds (default 10)"
@@ -81,17 +89,25 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="a character id to use (up to 5; repeat the option)",
     )
+
+
+def add_timeout_option(parser: argparse.ArgumentParser, default: float, what: str) -> None:
+    """``--timeout SECONDS``: how long ``what`` may take, ``default`` when not given."""
     parser.add_argument(
         "--timeout",
         type=float,
-        default=DEFAULT_WAIT_TIMEOUT,
+        default=default,
         metavar="SECONDS",
-        help="give up waiting for a task after SECONDS (default 1800); it keeps running",
+        help=f"give up {what} after SECONDS (default {default:g}); exit status 4",
     )
+
+
+def add_offline_option(parser: argparse.ArgumentParser) -> None:
+    """``--offline``: run against an emulator started for this run."""
     parser.add_argument(
         "--offline",
         action="store_true",
-        help="run against the built-in emulator: no key, no network, a sample video",
+        help="run against an emulator started for this run: no key, no network",
     )
 
 
@@ -107,7 +123,7 @@ def request_options(args: argparse.Namespace) -> TextToVideoOptions:
 
 
 @contextlib.asynccontextmanager
-async def open_client(offline: bool) -> AsyncIterator[Client]:
+async def open_client(offline: bool, out: Output) -> AsyncIterator[Client]:
     """A client of the real API, or with ``offline`` of an emulator started for it."""
     if not offline:
         async with Client() as client:
@@ -123,5 +139,55 @@ async def open_client(offline: bool) -> AsyncIterator[Client]:
             poll=PollPolicy(min_interval=0.25, max_interval=1.0),
         ) as client,
     ):
-        print(f"offline: using the built-in emulator at {emulator.url}", file=sys.stderr)
+        out.note(f"offline: using the built-in emulator at {emulator.url}")
         yield client
+
+
+ENVIRONMENT = """\
+environment:
+  APIKLEY_API_KEY    the API key
+  APIKLEY_BASE_URL   the API address (default https://api.apikley.ru); the address
+                     'sora2pro emulator' prints, to work offline"""
+
+
+def paragraph(text: str, first: str = "  ", indent: str = "  ") -> str:
+    """``text`` wrapped for a help page, its lines starting with ``first``, then ``indent``."""
+    return textwrap.fill(text, width=79, initial_indent=first, subsequent_indent=indent)
+
+
+@attrs.frozen(kw_only=True)
+class Command:
+    """One sub-command: its help, its options, and the coroutine that runs it.
+
+    Attributes:
+        name: What the user types.
+        summary: One line for the list of commands.
+        description: What it does, for its own ``--help``.
+        exits: The exit statuses it can end with, and what each means here.
+        arguments: Adds its own arguments and options to its parser.
+        run: Runs it and returns the exit status; errors it raises are reported
+            by ``main()``.
+        notes: More sections for its help, as (heading, text), before the environment.
+        output: Whether it takes ``--json`` and ``--quiet``.
+        environment: Whether it reads the API key and address from the environment.
+
+    """
+
+    name: str
+    summary: str
+    description: str
+    exits: tuple[tuple[int, str], ...]
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Output], Coroutine[typing.Any, typing.Any, int]]
+    notes: tuple[tuple[str, str], ...] = ()
+    output: bool = True
+    environment: bool = True
+
+    def epilog(self) -> str:
+        """The end of its help: notes, environment, exit status."""
+        sections = [f"{heading}:\n{paragraph(text)}" for heading, text in self.notes]
+        if self.environment:
+            sections.append(ENVIRONMENT)
+        exits = [paragraph(meaning, f"  {code:<4} ", " " * 7) for code, meaning in self.exits]
+        sections.append("exit status:\n" + "\n".join(exits))
+        return "\n\n".join(sections) + "\n"
