@@ -1,11 +1,11 @@
 """The ``sora2pro`` command line.
 
-Commands: ``generate``, ``batch``, ``emulator``. Each is a
-:class:`~sora2pro._cli_common.Command` in :data:`COMMANDS`: adding one is a ``run``
-coroutine and an entry there.
+Commands: ``generate``, ``status``, ``wait``, ``download``, ``credits``, ``batch``,
+``emulator``. Each is a :class:`~sora2pro._cli_common.Command` in :data:`COMMANDS`:
+adding one is a ``run`` coroutine and an entry there.
 
-Exit codes: 0 success, 1 the task failed, 2 usage error, 3 API error, 4 timeout,
-5 uncertain submit, 130 interrupted.
+Exit codes: 0 success, 1 the task failed, 2 usage error, 3 API error (or a failed
+download), 4 timeout, 5 uncertain submit, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlite3
 import typing
 
 from sora2pro._cli_batch import BATCH
-from sora2pro._cli_commands import EMULATOR, GENERATE
+from sora2pro._cli_commands import CREDITS, DOWNLOAD, EMULATOR, GENERATE, STATUS, WAIT
 from sora2pro._cli_common import (
     ENVIRONMENT,
     EXIT_INTERRUPTED,
@@ -33,7 +33,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = ["COMMANDS", "main"]
 
-COMMANDS = (GENERATE, BATCH, EMULATOR)
+COMMANDS = (GENERATE, STATUS, WAIT, DOWNLOAD, CREDITS, BATCH, EMULATOR)
 
 _EPILOG = f"""\
 {ENVIRONMENT}
@@ -42,13 +42,15 @@ exit status:
   0    success
   1    the task failed
   2    usage error
-  3    API error (key, credits, validation, server)
+  3    API error (key, credits, validation, server) or a failed download
   4    timeout (the task keeps running)
   5    uncertain submit (the task may exist and be billed)
   130  interrupted
 
 example:
-  sora2pro generate "a happy dog running in the garden" -o dog.mp4 --json > task.json
+  sora2pro generate "a happy dog running in the garden" --json > task.json
+  sora2pro status TASK_ID
+  sora2pro wait TASK_ID && sora2pro download TASK_ID -o dog.mp4
 
 Run 'sora2pro COMMAND --help' for the options and exit status of each command.
 """

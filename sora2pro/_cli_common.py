@@ -12,6 +12,7 @@ import attrs
 from sora2pro._client import Client
 from sora2pro._config import PollPolicy
 from sora2pro._errors import (
+    DownloadError,
     InvalidInputError,
     Sora2ProError,
     SubmitUncertainError,
@@ -42,6 +43,7 @@ __all__ = [
     "exit_code",
     "open_client",
     "paragraph",
+    "refuse_offline_option",
     "request_options",
 ]
 
@@ -57,19 +59,26 @@ EXIT_INTERRUPTED = 130
 OFFLINE_DURATION = 4.0
 
 
+# The first class that matches decides; any other Sora2ProError is an API error.
+_EXIT_CODES: tuple[tuple[type[Sora2ProError], int], ...] = (
+    (TaskFailedError, EXIT_TASK_FAILED),
+    (InvalidInputError, EXIT_USAGE),
+    (WaitTimeoutError, EXIT_TIMEOUT),
+    (SubmitUncertainError, EXIT_UNCERTAIN),
+)
+
+
 def exit_code(error: Sora2ProError | None) -> int:
-    """The documented exit status for an outcome (None: success)."""
+    """The documented exit status for an outcome (None: success).
+
+    A download that ran out of time is a timeout (4); any other failed download
+    counts as an API error (3), since the file host is the API's.
+    """
     if error is None:
         return EXIT_OK
-    if isinstance(error, TaskFailedError):
-        return EXIT_TASK_FAILED
-    if isinstance(error, InvalidInputError):
-        return EXIT_USAGE
-    if isinstance(error, WaitTimeoutError):
+    if isinstance(error, DownloadError) and isinstance(error.__cause__, TimeoutError):
         return EXIT_TIMEOUT
-    if isinstance(error, SubmitUncertainError):
-        return EXIT_UNCERTAIN
-    return EXIT_API_ERROR
+    return next((code for kind, code in _EXIT_CODES if isinstance(error, kind)), EXIT_API_ERROR)
 
 
 def add_request_options(parser: argparse.ArgumentParser) -> None:
@@ -109,6 +118,29 @@ def add_offline_option(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run against an emulator started for this run: no key, no network",
     )
+
+
+_NO_OFFLINE = (
+    "--offline cannot work here: the built-in emulator starts empty in every run, so it "
+    "knows no task of another run. Run 'sora2pro emulator' in another terminal and "
+    "export the APIKLEY_BASE_URL and APIKLEY_API_KEY it prints."
+)
+
+
+class _RefuseOffline(argparse.Action):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        _namespace: argparse.Namespace,
+        _values: object,
+        _option_string: str | None = None,
+    ) -> None:
+        parser.error(_NO_OFFLINE)
+
+
+def refuse_offline_option(parser: argparse.ArgumentParser) -> None:
+    """``--offline`` as a usage error that says what to do instead (hidden from help)."""
+    parser.add_argument("--offline", nargs=0, action=_RefuseOffline, help=argparse.SUPPRESS)
 
 
 def request_options(args: argparse.Namespace) -> TextToVideoOptions:

@@ -19,13 +19,14 @@ import typing
 import attrs
 
 from sora2pro._errors import TaskFailedError, WaitTimeoutError
+from sora2pro._models import TaskState
 
 if typing.TYPE_CHECKING:
     from types import TracebackType
 
     from sora2pro._models import Task
 
-__all__ = ["Output", "Status", "task_document"]
+__all__ = ["Output", "Status", "describe", "task_document"]
 
 
 def _plain(_instance: object, _attribute: object, value: object) -> object:
@@ -43,6 +44,18 @@ def task_document(task: Task) -> dict[str, typing.Any]:
     Times are ISO 8601 strings and ``request`` is the request echoed back, or null.
     """
     return attrs.asdict(task, value_serializer=_plain)
+
+
+def describe(task: Task) -> list[str]:
+    """A task as result lines: id, state, then its progress, videos or failure."""
+    lines = [f"task {task.id}", f"state {task.raw_state}"]
+    if not task.done and task.progress is not None:
+        lines.append(f"progress {task.progress}")
+    lines += [f"video {url}" for url in task.result_urls]
+    if task.state is TaskState.FAIL:
+        reason = " ".join(part for part in (task.fail_code, task.fail_message) if part)
+        lines.append(f"reason {reason or 'not given'}")
+    return lines
 
 
 def _size(count: int) -> str:

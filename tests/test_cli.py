@@ -101,7 +101,7 @@ def test_help_reads_like_a_man_page() -> None:
         text=True,
         check=True,
     )
-    for words in ("generate", "batch", "APIKLEY_API_KEY", "exit status", "5    uncertain"):
+    for words in ("generate", "download", "APIKLEY_API_KEY", "exit status", "5    uncertain"):
         assert words in result.stdout
 
 
