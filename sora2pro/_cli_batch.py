@@ -18,65 +18,62 @@ from sora2pro._cli_common import (
     EXIT_TASK_FAILED,
     EXIT_TIMEOUT,
     EXIT_UNCERTAIN,
+    Command,
+    add_offline_option,
     add_request_options,
+    add_timeout_option,
     exit_code,
     open_client,
     request_options,
 )
 from sora2pro._client import DEFAULT_CONCURRENCY
+from sora2pro._config import DEFAULT_WAIT_TIMEOUT
 from sora2pro._errors import DownloadError, InvalidInputError
 from sora2pro._events import BatchEvent, Finished, StateChanged, Submitted
 from sora2pro._requests import TextToVideo
 
 if typing.TYPE_CHECKING:
     from sora2pro._batch import BatchResult
+    from sora2pro._cli_output import Output
     from sora2pro._client import Client
 
-__all__ = ["add_batch_parser", "read_requests", "run_batch_command"]
+__all__ = ["BATCH", "read_requests"]
 
 _JSONL = {".jsonl", ".ndjson"}
 # The worst outcome of a batch decides its exit status.
 _SEVERITY = (EXIT_OK, EXIT_TASK_FAILED, EXIT_API_ERROR, EXIT_TIMEOUT, EXIT_UNCERTAIN)
+_STATUSES = ("ok", "failed", "uncertain")
 
 
-def add_batch_parser(commands: typing.Any, epilog: str) -> None:
-    """Add ``batch`` to the sub-commands."""
-    batch = commands.add_parser(
-        "batch",
-        help="generate a video for every prompt of a file",
-        description="Generate a video for every prompt of FILE within the account's rate "
-        "limits, download each into --out, and print a summary. A journal records every "
-        "request: run the same command again after a crash or Ctrl-C and it resumes "
-        "without paying twice.",
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    batch.add_argument(
+def _batch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "file",
         metavar="FILE",
         help="one prompt a line (blank lines are skipped), or with a .jsonl name one "
         "request object a line (prompt, aspect_ratio, n_frames, size, ...)",
     )
-    batch.add_argument(
+    parser.add_argument(
         "--concurrency",
         type=int,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help=f"tasks in flight at most (default {DEFAULT_CONCURRENCY})",
     )
-    batch.add_argument("--out", metavar="DIR", help="download each finished video into DIR")
-    batch.add_argument(
+    parser.add_argument("--out", metavar="DIR", help="download each finished video into DIR")
+    parser.add_argument(
         "--journal",
         metavar="FILE",
         help="the journal (default: DIR.journal.sqlite beside --out, else "
         "FILE.journal.sqlite; none with --offline)",
     )
-    batch.add_argument(
+    parser.add_argument(
         "--resubmit-uncertain",
         action="store_true",
         help="send again the requests whose answer an earlier run lost (they may be billed)",
     )
-    add_request_options(batch)
+    add_request_options(parser)
+    add_timeout_option(parser, DEFAULT_WAIT_TIMEOUT, "waiting for each task (it keeps running)")
+    add_offline_option(parser)
 
 
 def read_requests(path: pathlib.Path, defaults: dict[str, typing.Any]) -> list[TextToVideo]:
@@ -191,26 +188,31 @@ async def _save(client: Client, result: BatchResult, out: pathlib.Path | None) -
     return str(path), True
 
 
-def _summary(rows: list[tuple[int, str, str, str]]) -> None:
-    print(f"{'#':>5}  {'status':<9}  {'task id':<44}  detail")
+def _summary(out: Output, rows: list[tuple[int, str, str | None, str]]) -> None:
+    out.line(f"{'#':>5}  {'status':<9}  {'task id':<44}  detail")
     for index, status, task_id, detail in sorted(rows):
-        print(f"{index + 1:>5}  {status:<9}  {task_id:<44}  {detail[:80]}")
+        out.line(f"{index + 1:>5}  {status:<9}  {task_id or '-':<44}  {detail[:80]}")
     totals = collections.Counter(status for _, status, _, _ in rows)
-    print(", ".join(f"{status} {totals[status]}" for status in ("ok", "failed", "uncertain")))
+    out.line(", ".join(f"{status} {totals[status]}" for status in _STATUSES))
+    results = [
+        {"index": index, "status": status, "task_id": task_id, "detail": detail}
+        for index, status, task_id, detail in sorted(rows)
+    ]
+    out.document({"results": results} | {status: totals[status] for status in _STATUSES})
 
 
-async def run_batch_command(args: argparse.Namespace) -> int:
+async def _run_batch(args: argparse.Namespace, out: Output) -> int:
     """Run ``sora2pro batch``; the exit status is the worst outcome."""
     options = typing.cast("dict[str, typing.Any]", request_options(args))
     requests = read_requests(pathlib.Path(args.file), options)
-    out = None if args.out is None else pathlib.Path(args.out)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+    videos = None if args.out is None else pathlib.Path(args.out)
+    if videos is not None:
+        videos.mkdir(parents=True, exist_ok=True)
     journal = _journal_path(args)
-    progress = _Progress(len(requests), sys.stderr)
-    rows: list[tuple[int, str, str, str]] = []
+    progress = _Progress(len(requests), out.progress_stream)
+    rows: list[tuple[int, str, str | None, str]] = []
     codes = [EXIT_OK]
-    async with open_client(args.offline) as client:
+    async with open_client(args.offline, out) as client:
         batch = client.batch(
             requests,
             concurrency=args.concurrency,
@@ -222,13 +224,13 @@ async def run_batch_command(args: argparse.Namespace) -> int:
         try:
             async with contextlib.aclosing(batch) as results:
                 async for result in results:
-                    detail, saved = await _save(client, result, out)
+                    detail, saved = await _save(client, result, videos)
                     if not result.ok:
                         detail = str(result.error)
                     codes.append(exit_code(result.error) if saved else EXIT_TASK_FAILED)
                     status = _status(result)
                     progress.finished(result, status, detail)
-                    rows.append((result.index, status, result.task_id or "-", detail))
+                    rows.append((result.index, status, result.task_id, detail))
         except asyncio.CancelledError:
             progress.end()
             where = f" (journal: {journal})" if journal else ""
@@ -236,5 +238,35 @@ async def run_batch_command(args: argparse.Namespace) -> int:
                   f"again to resume{where}", file=sys.stderr)  # fmt: skip
             raise
     progress.end()
-    _summary(rows)
+    _summary(out, rows)
     return max(codes, key=_SEVERITY.index)
+
+
+BATCH = Command(
+    name="batch",
+    summary="generate a video for every prompt of a file",
+    description="Generate a video for every prompt of FILE within the account's rate "
+    "limits, download each into --out, and print a summary. A journal records every "
+    "request: run the same command again after a crash or Ctrl-C and it resumes "
+    "without paying twice.",
+    exits=(
+        (0, "every video is ready (and saved, with --out)"),
+        (1, "a task failed, or a video could not be saved"),
+        (2, "usage error: a bad option or line; nothing was sent"),
+        (3, "API error: key, credits, validation, server"),
+        (4, "timeout: a task keeps running; rerun to wait again"),
+        (5, "uncertain submit: a task may exist; see --resubmit-uncertain"),
+        (130, "interrupted: rerun the same command to resume"),
+    ),
+    notes=(
+        (
+            "output",
+            "The worst outcome decides the exit status. With --json, stdout holds one "
+            "JSON object: {results: [{index, status, task_id, detail}], ok, failed, "
+            "uncertain}, where index counts from 0 and detail is the saved path or "
+            "the error. The summary table then goes to stderr.",
+        ),
+    ),
+    arguments=_batch_arguments,
+    run=_run_batch,
+)

@@ -1,15 +1,18 @@
-"""What the command line's sub-commands share: exit codes, options, the client."""
+"""What the command line's sub-commands share: exit codes, options, the client, help."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
+import textwrap
 import typing
 
+import attrs
+
 from sora2pro._client import Client
-from sora2pro._config import DEFAULT_WAIT_TIMEOUT, PollPolicy
+from sora2pro._config import PollPolicy
 from sora2pro._errors import (
+    DownloadError,
     InvalidInputError,
     Sora2ProError,
     SubmitUncertainError,
@@ -18,11 +21,13 @@ from sora2pro._errors import (
 )
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable, Coroutine
 
+    from sora2pro._cli_output import Output
     from sora2pro._requests import TextToVideoOptions
 
 __all__ = [
+    "ENVIRONMENT",
     "EXIT_API_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -31,9 +36,14 @@ __all__ = [
     "EXIT_UNCERTAIN",
     "EXIT_USAGE",
     "OFFLINE_DURATION",
+    "Command",
+    "add_offline_option",
     "add_request_options",
+    "add_timeout_option",
     "exit_code",
     "open_client",
+    "paragraph",
+    "refuse_offline_option",
     "request_options",
 ]
 
@@ -49,23 +59,30 @@ EXIT_INTERRUPTED = 130
 OFFLINE_DURATION = 4.0
 
 
+# The first class that matches decides; any other Sora2ProError is an API error.
+_EXIT_CODES: tuple[tuple[type[Sora2ProError], int], ...] = (
+    (TaskFailedError, EXIT_TASK_FAILED),
+    (InvalidInputError, EXIT_USAGE),
+    (WaitTimeoutError, EXIT_TIMEOUT),
+    (SubmitUncertainError, EXIT_UNCERTAIN),
+)
+
+
 def exit_code(error: Sora2ProError | None) -> int:
-    """The documented exit status for an outcome (None: success)."""
+    """The documented exit status for an outcome (None: success).
+
+    A download that ran out of time is a timeout (4); any other failed download
+    counts as an API error (3), since the file host is the API's.
+    """
     if error is None:
         return EXIT_OK
-    if isinstance(error, TaskFailedError):
-        return EXIT_TASK_FAILED
-    if isinstance(error, InvalidInputError):
-        return EXIT_USAGE
-    if isinstance(error, WaitTimeoutError):
+    if isinstance(error, DownloadError) and isinstance(error.__cause__, TimeoutError):
         return EXIT_TIMEOUT
-    if isinstance(error, SubmitUncertainError):
-        return EXIT_UNCERTAIN
-    return EXIT_API_ERROR
+    return next((code for kind, code in _EXIT_CODES if isinstance(error, kind)), EXIT_API_ERROR)
 
 
 def add_request_options(parser: argparse.ArgumentParser) -> None:
-    """The options that shape a request, and --timeout and --offline."""
+    """The options that shape a request."""
     parser.add_argument("--aspect-ratio", choices=["landscape", "portrait"], default="landscape")
     parser.add_argument(
         "--frames", choices=["10", "15"], default="10", help="length in seconds (default 10)"
@@ -81,18 +98,49 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="a character id to use (up to 5; repeat the option)",
     )
+
+
+def add_timeout_option(parser: argparse.ArgumentParser, default: float, what: str) -> None:
+    """``--timeout SECONDS``: how long ``what`` may take, ``default`` when not given."""
     parser.add_argument(
         "--timeout",
         type=float,
-        default=DEFAULT_WAIT_TIMEOUT,
+        default=default,
         metavar="SECONDS",
-        help="give up waiting for a task after SECONDS (default 1800); it keeps running",
+        help=f"give up {what} after SECONDS (default {default:g}); exit status 4",
     )
+
+
+def add_offline_option(parser: argparse.ArgumentParser) -> None:
+    """``--offline``: run against an emulator started for this run."""
     parser.add_argument(
         "--offline",
         action="store_true",
-        help="run against the built-in emulator: no key, no network, a sample video",
+        help="run against an emulator started for this run: no key, no network",
     )
+
+
+_NO_OFFLINE = (
+    "--offline cannot work here: the built-in emulator starts empty in every run, so it "
+    "knows no task of another run. Run 'sora2pro emulator' in another terminal and "
+    "export the APIKLEY_BASE_URL and APIKLEY_API_KEY it prints."
+)
+
+
+class _RefuseOffline(argparse.Action):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        _namespace: argparse.Namespace,
+        _values: object,
+        _option_string: str | None = None,
+    ) -> None:
+        parser.error(_NO_OFFLINE)
+
+
+def refuse_offline_option(parser: argparse.ArgumentParser) -> None:
+    """``--offline`` as a usage error that says what to do instead (hidden from help)."""
+    parser.add_argument("--offline", nargs=0, action=_RefuseOffline, help=argparse.SUPPRESS)
 
 
 def request_options(args: argparse.Namespace) -> TextToVideoOptions:
@@ -107,7 +155,7 @@ def request_options(args: argparse.Namespace) -> TextToVideoOptions:
 
 
 @contextlib.asynccontextmanager
-async def open_client(offline: bool) -> AsyncIterator[Client]:
+async def open_client(offline: bool, out: Output) -> AsyncIterator[Client]:
     """A client of the real API, or with ``offline`` of an emulator started for it."""
     if not offline:
         async with Client() as client:
@@ -123,5 +171,55 @@ async def open_client(offline: bool) -> AsyncIterator[Client]:
             poll=PollPolicy(min_interval=0.25, max_interval=1.0),
         ) as client,
     ):
-        print(f"offline: using the built-in emulator at {emulator.url}", file=sys.stderr)
+        out.note(f"offline: using the built-in emulator at {emulator.url}")
         yield client
+
+
+ENVIRONMENT = """\
+environment:
+  APIKLEY_API_KEY    the API key
+  APIKLEY_BASE_URL   the API address (default https://api.apikley.ru); the address
+                     'sora2pro emulator' prints, to work offline"""
+
+
+def paragraph(text: str, first: str = "  ", indent: str = "  ") -> str:
+    """``text`` wrapped for a help page, its lines starting with ``first``, then ``indent``."""
+    return textwrap.fill(text, width=79, initial_indent=first, subsequent_indent=indent)
+
+
+@attrs.frozen(kw_only=True)
+class Command:
+    """One sub-command: its help, its options, and the coroutine that runs it.
+
+    Attributes:
+        name: What the user types.
+        summary: One line for the list of commands.
+        description: What it does, for its own ``--help``.
+        exits: The exit statuses it can end with, and what each means here.
+        arguments: Adds its own arguments and options to its parser.
+        run: Runs it and returns the exit status; errors it raises are reported
+            by ``main()``.
+        notes: More sections for its help, as (heading, text), before the environment.
+        output: Whether it takes ``--json`` and ``--quiet``.
+        environment: Whether it reads the API key and address from the environment.
+
+    """
+
+    name: str
+    summary: str
+    description: str
+    exits: tuple[tuple[int, str], ...]
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Output], Coroutine[typing.Any, typing.Any, int]]
+    notes: tuple[tuple[str, str], ...] = ()
+    output: bool = True
+    environment: bool = True
+
+    def epilog(self) -> str:
+        """The end of its help: notes, environment, exit status."""
+        sections = [f"{heading}:\n{paragraph(text)}" for heading, text in self.notes]
+        if self.environment:
+            sections.append(ENVIRONMENT)
+        exits = [paragraph(meaning, f"  {code:<4} ", " " * 7) for code, meaning in self.exits]
+        sections.append("exit status:\n" + "\n".join(exits))
+        return "\n\n".join(sections) + "\n"

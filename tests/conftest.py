@@ -1,10 +1,12 @@
-"""Shared fixtures: an emulator on loopback and a client tuned to poll fast."""
+"""Shared fixtures: an emulator on loopback, a client tuned to poll fast, and one for the CLI."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import pathlib
+import threading
 import typing
 
 import openapi_schema_validator
@@ -16,7 +18,7 @@ import sora2pro
 from sora2pro.testing import Emulator, create_errors, create_schemas
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
 pytest_plugins = ["sora2pro.testing.pytest_plugin"]
 
@@ -104,3 +106,32 @@ def snapshot(progress: int | None, elapsed: float) -> sora2pro.Task:
         created_at=created,
         updated_at=created + dt.timedelta(seconds=elapsed),
     )
+
+
+@pytest.fixture
+def emulator_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop running in its own thread, for an emulator beside the CLI's loop."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield loop
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+@pytest.fixture
+def served(
+    emulator_loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Emulator]:
+    """An emulator on that loop, with the CLI's environment pointing at it."""
+    emulator = Emulator(duration=0.0, not_visible_for=0.0)  # done at the first poll
+    asyncio.run_coroutine_threadsafe(emulator.start(), emulator_loop).result(5)
+    monkeypatch.setenv("APIKLEY_API_KEY", emulator.api_key)
+    monkeypatch.setenv("APIKLEY_BASE_URL", emulator.url)
+    try:
+        yield emulator
+    finally:
+        asyncio.run_coroutine_threadsafe(emulator.close(), emulator_loop).result(5)

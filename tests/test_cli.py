@@ -9,9 +9,7 @@ import pathlib
 import signal
 import subprocess
 import sys
-import threading
 import time
-import typing
 import urllib.request
 
 import pytest
@@ -20,39 +18,7 @@ from sora2pro import _cli_common
 from sora2pro._cli import main
 from sora2pro.testing import Emulator, Endpoint, Fault
 
-if typing.TYPE_CHECKING:
-    from collections.abc import Iterator
-
 SAMPLE = importlib.resources.files("sora2pro.testing").joinpath("sample.mp4").read_bytes()
-
-
-@pytest.fixture
-def emulator_loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """An event loop running in its own thread, for an emulator beside the CLI's loop."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield loop
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
-
-
-@pytest.fixture
-def served(
-    emulator_loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Emulator]:
-    """An emulator on that loop, with the CLI's environment pointing at it."""
-    emulator = Emulator(duration=0.0, not_visible_for=0.0)  # done at the first poll
-    asyncio.run_coroutine_threadsafe(emulator.start(), emulator_loop).result(5)
-    monkeypatch.setenv("APIKLEY_API_KEY", emulator.api_key)
-    monkeypatch.setenv("APIKLEY_BASE_URL", emulator.url)
-    try:
-        yield emulator
-    finally:
-        asyncio.run_coroutine_threadsafe(emulator.close(), emulator_loop).result(5)
 
 
 def test_offline_generate_saves_a_playable_video(
@@ -130,12 +96,12 @@ def test_uncertain_submit_exits_5(served: Emulator) -> None:
 def test_help_reads_like_a_man_page() -> None:
     """Python -m sora2pro --help lists the commands, the environment and the exit codes."""
     result = subprocess.run(
-        [sys.executable, "-m", "sora2pro", "generate", "--help"],
+        [sys.executable, "-m", "sora2pro", "--help"],
         capture_output=True,
         text=True,
         check=True,
     )
-    for words in ("--offline", "APIKLEY_API_KEY", "exit status", "5 uncertain submit"):
+    for words in ("generate", "download", "APIKLEY_API_KEY", "exit status", "5    uncertain"):
         assert words in result.stdout
 
 
