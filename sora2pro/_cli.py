@@ -1,8 +1,9 @@
 """The ``sora2pro`` command line.
 
-Commands: ``generate``, ``status``, ``wait``, ``download``, ``credits``, ``batch``,
-``emulator``. Each is a :class:`~sora2pro._cli_common.Command` in :data:`COMMANDS`:
-adding one is a ``run`` coroutine and an entry there.
+Commands: ``generate``, ``status``, ``wait``, ``download``, ``credits``, ``upload``,
+``character create``, ``batch``, ``emulator``. Each is a
+:class:`~sora2pro._cli_common.Command` in :data:`COMMANDS`: adding one is a ``run``
+coroutine and an entry there.
 
 Exit codes: 0 success, 1 the task failed, 2 usage error, 3 API error (or a failed
 download), 4 timeout, 5 uncertain submit, 130 interrupted.
@@ -24,6 +25,7 @@ from sora2pro._cli_common import (
     exit_code,
     paragraph,
 )
+from sora2pro._cli_files import CHARACTER, UPLOAD
 from sora2pro._cli_output import Output
 from sora2pro._errors import Sora2ProError
 from sora2pro._version import VERSION
@@ -33,7 +35,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = ["COMMANDS", "main"]
 
-COMMANDS = (GENERATE, STATUS, WAIT, DOWNLOAD, CREDITS, BATCH, EMULATOR)
+COMMANDS = (GENERATE, STATUS, WAIT, DOWNLOAD, CREDITS, UPLOAD, CHARACTER, BATCH, EMULATOR)
 
 _EPILOG = f"""\
 {ENVIRONMENT}

@@ -25,7 +25,7 @@ from sora2pro._client import DEFAULT_DOWNLOAD_TIMEOUT
 from sora2pro._config import DEFAULT_WAIT_TIMEOUT
 from sora2pro._errors import InvalidInputError, TaskFailedError
 from sora2pro._models import TaskState
-from sora2pro._requests import TextToVideo
+from sora2pro._requests import ImageToVideo, Request, TextToVideo
 
 if typing.TYPE_CHECKING:
     import argparse
@@ -73,7 +73,12 @@ async def _save(client: Client, out: Output, task: Task, path: str, **options: t
 
 
 async def _generate(args: argparse.Namespace, out: Output) -> int:
-    request = TextToVideo(args.prompt, **request_options(args))
+    options = request_options(args)
+    request: Request
+    if args.image is None:
+        request = TextToVideo(args.prompt, **options)
+    else:
+        request = ImageToVideo(args.prompt, image=args.image, **options)
     async with open_client(args.offline, out) as client:
         task_id = await client.submit(request)
         out.task_id = task_id
@@ -92,6 +97,12 @@ async def _generate(args: argparse.Namespace, out: Output) -> int:
 def _generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help="what the video shows (1 to 10,000 characters)")
     parser.add_argument("--output", "-o", metavar="FILE", help="save the video to FILE")
+    parser.add_argument(
+        "--image",
+        metavar="FILE|URL",
+        help="start from this image (image-to-video): a JPEG, PNG or WebP file of at most "
+        "10 MB, uploaded first, or its URL",
+    )
     add_request_options(parser)
     add_timeout_option(parser, DEFAULT_WAIT_TIMEOUT, "waiting for the task (it keeps running)")
     add_offline_option(parser)
@@ -99,8 +110,9 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
 
 GENERATE = Command(
     name="generate",
-    summary="generate a video from a prompt and wait for it",
-    description="Submit a prompt, print the task id at once, show the task's progress, "
+    summary="generate a video from a prompt (and an image) and wait for it",
+    description="Submit a prompt, or with --image a prompt and a first frame, print the "
+    "task id at once, show the task's progress, "
     "and print the video URL(s) at the end; save the video with --output (an existing "
     "FILE is replaced). If you stop waiting, 'sora2pro wait TASK_ID' picks up again.",
     exits=(

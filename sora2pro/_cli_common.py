@@ -87,7 +87,11 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--frames", choices=["10", "15"], default="10", help="length in seconds (default 10)"
     )
-    parser.add_argument("--size", choices=["standard", "high"], default="high")
+    parser.add_argument(
+        "--size",
+        choices=["standard", "high"],
+        help="quality (default high; standard for image-to-video)",
+    )
     parser.add_argument(
         "--no-watermark", action="store_true", help="ask for a video without watermark"
     )
@@ -144,14 +148,16 @@ def refuse_offline_option(parser: argparse.ArgumentParser) -> None:
 
 
 def request_options(args: argparse.Namespace) -> TextToVideoOptions:
-    """The request fields the options above set."""
-    return {
+    """The request fields the options above set; an unset size is the model's default."""
+    options: TextToVideoOptions = {
         "aspect_ratio": args.aspect_ratio,
         "n_frames": args.frames,
-        "size": args.size,
         "remove_watermark": True if args.no_watermark else None,
         "character_ids": args.character,
     }
+    if args.size is not None:
+        options["size"] = args.size
+    return options
 
 
 @contextlib.asynccontextmanager

@@ -26,7 +26,7 @@ if typing.TYPE_CHECKING:
 
     from sora2pro._models import Task
 
-__all__ = ["Output", "Status", "describe", "task_document"]
+__all__ = ["Output", "Status", "as_document", "describe", "task_document"]
 
 
 def _plain(_instance: object, _attribute: object, value: object) -> object:
@@ -38,12 +38,17 @@ def _plain(_instance: object, _attribute: object, value: object) -> object:
     return value
 
 
-def task_document(task: Task) -> dict[str, typing.Any]:
-    """A task as a JSON object: its attributes by their snake_case names.
+def as_document(value: attrs.AttrsInstance) -> dict[str, typing.Any]:
+    """A value (a task, an uploaded file, a character) as a JSON object.
 
-    Times are ISO 8601 strings and ``request`` is the request echoed back, or null.
+    Attributes keep their snake_case names; times are ISO 8601 strings.
     """
-    return attrs.asdict(task, value_serializer=_plain)
+    return attrs.asdict(value, value_serializer=_plain)
+
+
+def task_document(task: Task) -> dict[str, typing.Any]:
+    """A task as a JSON object; ``request`` is the request echoed back, or null."""
+    return as_document(task)
 
 
 def describe(task: Task) -> list[str]:

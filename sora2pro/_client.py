@@ -671,6 +671,7 @@ class Client:
         prompt: str | None = None,
         safety_instruction: str | None = None,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        on_update: OnUpdate | None = None,
     ) -> Character:
         """Make a reusable character from a short clip, and wait until it is ready.
 
@@ -689,6 +690,7 @@ class Client:
             prompt: What the character is like; at most 5,000 characters.
             safety_instruction: Limits on how it may be used; at most 5,000 characters.
             timeout: Seconds for the upload, the submit and the wait together.
+            on_update: Called with each snapshot whose state or progress changed.
 
         Returns:
             The character, with its ``id`` and the finished ``task``.
@@ -700,12 +702,9 @@ class Client:
 
         """
         request = CharacterRequest(video, prompt=prompt, safety_instruction=safety_instruction)
-        task = await self.generate(request, timeout=timeout)
-        if task.character_id is None:
-            error = ResponseError(f"characters task {task.id} succeeded without a character id")
-            error.task_id = task.id
-            raise error
-        return Character(id=task.character_id, task=task)
+        return Character.from_task(
+            await self.generate(request, timeout=timeout, on_update=on_update)
+        )
 
     async def upload(
         self,
@@ -725,8 +724,8 @@ class Client:
         Args:
             source: A local file path, the file's bytes, or an http(s) URL.
             upload_path: The folder on the service.
-            file_name: The name to store it under; by default the service picks
-                one (a local file keeps its own name).
+            file_name: The name to store it under; by default a local file keeps
+                its own name, and the service names bytes and URLs.
             as_base64: Send a local file or bytes as base64 JSON instead of multipart
                 (for proxies that refuse multipart); the whole file is read first.
             timeout: Seconds the upload may take with its retries; None for no

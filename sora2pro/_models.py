@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import TYPE_CHECKING
+import typing
 
 import attrs
 
-if TYPE_CHECKING:
+from sora2pro._errors import ResponseError
+
+if typing.TYPE_CHECKING:
     from sora2pro._requests import Request
 
 __all__ = ["Character", "Task", "TaskState", "UploadedFile"]
@@ -110,3 +112,17 @@ class Character:
 
     id: str
     task: Task
+
+    @classmethod
+    def from_task(cls, task: Task) -> Character:
+        """The character a finished characters task made.
+
+        Raises:
+            ResponseError: the task names no character id.
+
+        """
+        if task.character_id is None:
+            error = ResponseError(f"characters task {task.id} ended without a character id")
+            error.task_id = task.id
+            raise error
+        return cls(id=task.character_id, task=task)

@@ -84,6 +84,7 @@ async def upload(
         endpoint, body = _URL, fields | {"fileUrl": source}
     elif isinstance(source, str | os.PathLike):
         path = _local(source)
+        fields.setdefault("fileName", path.name)
     else:
         raise InvalidInputError(
             "source", f"must be a file path, bytes or an http(s) URL, not {type(source).__name__}"

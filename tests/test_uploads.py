@@ -30,7 +30,7 @@ async def test_local_file_is_streamed_as_multipart(
     file = await client.upload(path)
     assert SAMPLE_MP4 == stored(emulator, file)
     assert ("video/mp4", len(SAMPLE_MP4)) == (file.mime_type, file.size)
-    assert file.url.startswith(f"{emulator.url}/uploads/sora2pro/")
+    assert f"{emulator.url}/uploads/sora2pro/clip.mp4" == file.url
     assert file.uploaded_at is not None
     assert ["file-stream-upload"] == paths(emulator)
     (request,) = [r for r in emulator.requests if r.path.startswith("/file-")]
