@@ -4,7 +4,8 @@ Faithful to API.md, and where in doubt stricter and quirkier than the real servi
 error codes come both in the body under HTTP 200 and in the HTTP status, the message
 key is ``msg`` or ``message`` at random, JSON comes inside strings, a new task
 answers ``422 recordInfo is null`` for a while, requests without a User-Agent are
-refused like the upstream CDN refuses them.
+refused like the upstream CDN refuses them. Result files honour one open-ended
+``Range`` (``bytes=N-``), or no range at all when told to ignore them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import importlib.resources
 import json
 import logging
 import random
+import re
 import time
 import typing
 import uuid
@@ -46,6 +48,9 @@ _ROUTES = {
     "/api/v1/common/download-url": Endpoint.DOWNLOAD_URL,
 }
 _FILES = "/files"
+# The one range form a download resumes with; HTTP lets a server ignore any other.
+_OPEN_RANGE = re.compile(r"bytes=(\d+)-")
+_LOST_TASK = b'{"code": 200, "msg": "success", "data": {"taskId": "task_lost"}}'
 _HTML_PAGE = "<html><head><title>{0}</title></head><body><h1>{0}</h1><hr>nginx</body></html>"
 
 Handler = typing.Callable[[web.Request], typing.Awaitable[web.StreamResponse]]
@@ -96,6 +101,9 @@ class Emulator:
         callbacks: POST the result to ``callBackUrl`` when a task ends.
         callback_hmac_key: Sign callbacks as the upstream platform does when an
             account enables it (``X-Webhook-Timestamp``, ``X-Webhook-Signature``).
+        ranges: Answer ``Range: bytes=N-`` on result files with 206 and
+            ``Content-Range``, or 416 when N is past the last byte; False answers
+            every file request whole with 200, as hosts that ignore ranges do.
         seed: Seeds every random quirk, so a run can be repeated.
         host: Address to listen on (loopback by default).
         port: Port to listen on; 0 picks a free one.
@@ -116,6 +124,7 @@ class Emulator:
         status_limit: tuple[int, float] | None = None,
         callbacks: bool = True,
         callback_hmac_key: str | bytes | None = None,
+        ranges: bool = True,
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -133,6 +142,7 @@ class Emulator:
         self.callback_hmac_key = (
             callback_hmac_key.encode() if isinstance(callback_hmac_key, str) else callback_hmac_key
         )
+        self.ranges = ranges
         self.host = host
         self.port = port
         self.rng = random.Random(seed)
@@ -289,7 +299,7 @@ class Emulator:
         endpoint = _ROUTES.get(request.path, Endpoint.FILES)
         queue = self._faults[endpoint]
         if queue:
-            return await self._misbehave(queue.popleft(), request, handler)
+            return await self._misbehave(queue.popleft(), endpoint, request, handler)
         return await self._serve(endpoint, request, handler)
 
     async def _serve(
@@ -325,7 +335,7 @@ class Emulator:
         return False
 
     async def _misbehave(
-        self, fault: Fault, request: web.Request, handler: Handler
+        self, fault: Fault, endpoint: Endpoint, request: web.Request, handler: Handler
     ) -> web.StreamResponse:
         kind = fault.kind
         if kind is FaultKind.DELAY:
@@ -356,12 +366,12 @@ class Emulator:
         if kind is FaultKind.MALFORMED:
             request.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n{}")
         elif kind is FaultKind.TRUNCATE:
-            payload = b'{"code": 200, "msg": "success", "data": {"taskId": "task_lost"}}'
-            response = web.StreamResponse()
-            response.content_length = len(payload)
-            response.content_type = "application/json"
-            await response.prepare(request)
-            await response.write(payload[: len(payload) // 2])
+            # A file breaks off its own answer; an API route loses a create's answer.
+            if endpoint is Endpoint.FILES:
+                whole = await self._file(request)
+            else:
+                whole = web.Response(body=_LOST_TASK, content_type="application/json")
+            response = await _send_part(request, whole, fault)
         request.transport.close()
         return response
 
@@ -421,7 +431,22 @@ class Emulator:
             return web.Response(status=404, text=_HTML_PAGE.format("404 Not Found"))
         if task.id in self._expired and request.query.get("token") not in self._links:
             return web.Response(status=410, text=_HTML_PAGE.format("410 Gone"))
-        return web.Response(body=self._video, content_type="video/mp4")
+        video = self._video
+        if not self.ranges:
+            return web.Response(body=video, content_type="video/mp4")
+        headers = {"Accept-Ranges": "bytes"}
+        wanted = _OPEN_RANGE.fullmatch(request.headers.get("Range", ""))
+        if wanted is None:
+            return web.Response(body=video, content_type="video/mp4", headers=headers)
+        start, total = int(wanted[1]), len(video)
+        if start >= total:
+            headers["Content-Range"] = f"bytes */{total}"
+            page = _HTML_PAGE.format("416 Requested Range Not Satisfiable")
+            return web.Response(status=416, text=page, content_type="text/html", headers=headers)
+        headers["Content-Range"] = f"bytes {start}-{total - 1}/{total}"
+        return web.Response(
+            status=206, body=video[start:], content_type="video/mp4", headers=headers
+        )
 
     async def _download_url(self, request: web.Request) -> web.Response:
         body = await _read_body(request)
@@ -483,3 +508,14 @@ class Emulator:
                 await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             logger.info("callback to %s failed: %r", url, exc)
+
+
+async def _send_part(request: web.Request, whole: web.Response, fault: Fault) -> web.StreamResponse:
+    """Send ``whole``'s status and headers, promising its whole body, then part of the body."""
+    body = whole.body
+    assert isinstance(body, bytes)  # noqa: S101  # every answer cut here is built from bytes
+    response = web.StreamResponse(status=whole.status, headers=whole.headers)
+    response.content_length = len(body)
+    await response.prepare(request)
+    await response.write(body[: len(body) // 2 if fault.at is None else min(fault.at, len(body))])
+    return response

@@ -43,6 +43,7 @@ class Fault:
     retry_after: str | None = None
     seconds: float = 0.0
     after_create: bool = False
+    at: int | None = None
 
     @classmethod
     def error(
@@ -91,9 +92,14 @@ class Fault:
         return cls(FaultKind.DISCONNECT, after_create=after_create)
 
     @classmethod
-    def truncate(cls, *, after_create: bool = False) -> Fault:
-        """Promise a body by Content-Length, send half of it, then close."""
-        return cls(FaultKind.TRUNCATE, after_create=after_create)
+    def truncate(cls, *, after_create: bool = False, at: int | None = None) -> Fault:
+        """Promise a body by Content-Length, send its first ``at`` bytes (half), then close.
+
+        On an API route the body is a task id answer. On a result file it is the
+        answer the file would have had (a 206 for a range), cut midway, as when a
+        transfer breaks.
+        """
+        return cls(FaultKind.TRUNCATE, after_create=after_create, at=at)
 
     @classmethod
     def malformed(cls, *, after_create: bool = False) -> Fault:
