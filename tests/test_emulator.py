@@ -209,6 +209,16 @@ async def test_a_truncated_file_promises_more_than_it_sends(raw: Raw, emulator: 
             await response.content.readany()  # nothing more came before the close
 
 
+async def test_a_misplaced_range_names_where_it_starts(raw: Raw, emulator: Emulator) -> None:
+    """Fault.misplaced_range(at=) answers from byte at, whatever range was asked for."""
+    url, video = await finished_file(raw, emulator)
+    total = len(video)
+    emulator.inject(Fault.misplaced_range(at=10), Endpoint.FILES)
+    assert (206, f"bytes 10-{total - 1}/{total}", video[10:]) == await get_file(
+        raw, url, "bytes=100-"
+    )
+
+
 @pytest.mark.parametrize("success", [True, False])
 async def test_callbacks_follow_the_documented_shape(
     raw: Raw, emulator: Emulator, success: bool

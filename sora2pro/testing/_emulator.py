@@ -341,6 +341,10 @@ class Emulator:
         if kind is FaultKind.DELAY:
             await asyncio.sleep(fault.seconds)
             return await handler(request)
+        if kind is FaultKind.MISPLACED_RANGE:
+            return await handler(
+                request.clone(headers={**request.headers, "Range": f"bytes={fault.at}-"})
+            )
         if kind is FaultKind.WRONG_STATUS:
             answer = await handler(request)
             answer.set_status(fault.http_status)
@@ -357,6 +361,13 @@ class Emulator:
                 text=fault.message or _HTML_PAGE.format(title),
                 content_type="text/html",
             )
+        return await self._break(fault, endpoint, request, handler)
+
+    async def _break(
+        self, fault: Fault, endpoint: Endpoint, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        """Answer garbage or break the connection; with ``after_create``, do the work first."""
+        kind = fault.kind
         if fault.after_create:
             await handler(request)
         if kind is FaultKind.GARBAGE:

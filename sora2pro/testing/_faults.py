@@ -30,6 +30,7 @@ class FaultKind(enum.Enum):
     WRONG_STATUS = "wrong_status"
     GARBAGE = "garbage"
     DELAY = "delay"
+    MISPLACED_RANGE = "misplaced_range"
 
 
 @attrs.frozen
@@ -124,3 +125,12 @@ class Fault:
     def delay(cls, seconds: float) -> Fault:
         """Wait ``seconds`` before answering normally (for client timeouts)."""
         return cls(FaultKind.DELAY, seconds=seconds)
+
+    @classmethod
+    def misplaced_range(cls, at: int = 0) -> Fault:
+        """Answer a file request as if it had asked for ``bytes=<at>-``.
+
+        Some hosts get ranges wrong: the 206 and its Content-Range agree with each
+        other, but not with the range the client asked for.
+        """
+        return cls(FaultKind.MISPLACED_RANGE, at=at)
