@@ -641,7 +641,9 @@ class Client:
         already written (``Range: bytes=<written>-``); a host that ignores or
         refuses the range, or answers a range that does not continue the file,
         sends it again from the start. HTTP 429 and 5xx are retried too, after
-        ``Retry-After`` when given, all within the client's :class:`RetryPolicy`.
+        ``Retry-After`` when given, all within the client's :class:`RetryPolicy`;
+        a try that took the file further than ever before starts the policy afresh,
+        so only tries that get nowhere use it up.
         A result URL that answers 403, 404 or 410 (expired) is swapped once for a
         fresh link from the API's download-url endpoint; other 4xx are final.
 

@@ -5,6 +5,10 @@ a stall past the read timeout) is tried again, and resumes after the bytes alrea
 disk with ``Range: bytes=<written>-``. A 206 is taken only when its ``Content-Range``
 starts exactly there and agrees with the size known so far; a 200 (a host that ignores
 ranges), a 416 or a range that does not fit starts the file over from zero.
+
+The retry policy counts the tries that get nowhere: when the try that failed took the
+file further than any try before it, the policy starts afresh, so a long transfer
+that breaks now and then goes on until its deadline.
 """
 
 from __future__ import annotations
@@ -74,6 +78,14 @@ class _Transfer:
         self._on_progress = on_progress
         self.written = 0
         self.total: int | None = None
+        # The most bytes ever held, and that mark when the latest try began.
+        self._reached = 0
+        self._reached_before = 0
+
+    @property
+    def advanced(self) -> bool:
+        """Whether the latest try took the file further than any try before it."""
+        return self._reached > self._reached_before
 
     async def attempt(self, url: str) -> None:
         """Ask for the bytes not written yet; return once the file is whole.
@@ -84,6 +96,7 @@ class _Transfer:
 
         """
         offset = self.written
+        self._reached_before = self._reached
         headers = {"User-Agent": USER_AGENT}
         if offset:
             headers["Range"] = f"bytes={offset}-"
@@ -95,6 +108,7 @@ class _Transfer:
                 async for chunk in response.content.iter_chunked(_CHUNK):
                     await asyncio.to_thread(self._file.write, chunk)
                     self.written += len(chunk)
+                    self._reached = max(self._reached, self.written)
                     if self._on_progress is not None:
                         self._on_progress(self.written, self.total)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -221,13 +235,21 @@ async def _fetch(
         transfer = _Transfer(transport, file, on_progress)
 
         async def fetch_from(link: str) -> None:
-            await retrying(
-                functools.partial(transfer.attempt, link),
-                policy=retry,
-                retryable=_retryable,
-                deadline=deadline,
-                operation="download",
-            )
+            while True:
+                try:
+                    await retrying(
+                        functools.partial(transfer.attempt, link),
+                        policy=retry,
+                        retryable=_retryable,
+                        deadline=deadline,
+                        operation="download",
+                    )
+                except DownloadError as error:
+                    # The mark only rises, so this ends even with a host that restarts.
+                    if not (_retryable(error) and transfer.advanced):
+                        raise
+                else:
+                    return
 
         try:
             await fetch_from(url)

@@ -79,7 +79,7 @@ async def test_unfinished_task_has_nothing_to_download(
 
 @pytest.mark.parametrize(
     ("fault", "status"),
-    [(Fault.truncate(), None), (Fault.disconnect(), None), (Fault.html(404), 404)],
+    [(Fault.truncate(at=0), None), (Fault.disconnect(), None), (Fault.html(404), 404)],
 )
 async def test_failed_download_leaves_nothing_behind(
     client: sora2pro.Client,
@@ -198,6 +198,18 @@ async def test_a_cut_transfer_resumes_where_it_stopped(
     assert SAMPLE == path.read_bytes()
     assert [None, "bytes=1000-"] == ranges_asked(emulator)
     assert [] == leftovers(tmp_path)
+
+
+async def test_breaks_that_add_bytes_do_not_spend_the_retries(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """More breaks than the policy's tries still end whole while each one adds bytes."""
+    task = await finished(client, emulator)
+    breaks = 2 * FAST_RETRY.attempts
+    emulator.inject(Fault.truncate(at=len(SAMPLE) // (breaks + 1)), Endpoint.FILES, times=breaks)
+    path = await client.download(task, tmp_path / "dog.mp4")
+    assert SAMPLE == path.read_bytes()
+    assert breaks + 1 == len(ranges_asked(emulator))
 
 
 async def test_a_host_that_ignores_ranges_sends_it_all_again(
