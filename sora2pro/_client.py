@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import logging
 import math
 import os
@@ -35,7 +34,6 @@ from sora2pro._convert import make_converter as _make_converter
 from sora2pro._download import OnProgress, download_to
 from sora2pro._errors import (
     APIError,
-    DownloadError,
     InvalidInputError,
     MaintenanceError,
     RateLimitError,
@@ -768,19 +766,34 @@ class Client:
         """Save a finished task's video to ``dest``, atomically.
 
         The video streams into a temporary file beside ``dest``, its size is checked
-        against Content-Length, then it is renamed into place: ``dest`` never holds
-        a partial file. A result URL that answers 403, 404 or 410 (expired) is
-        swapped once for a fresh link from the API's download-url endpoint.
+        against the total the host announced, then it is renamed into place:
+        ``dest`` never holds a partial file, and the temporary file is deleted on
+        failure or cancel.
+
+        A transfer that breaks midway (a dropped connection, a body cut short, no
+        data for ``Timeouts.read``) is tried again and resumes after the bytes
+        already written (``Range: bytes=<written>-``); a host that ignores or
+        refuses the range, or answers a range that does not continue the file,
+        sends it again from the start. HTTP 429 and 5xx are retried too, after
+        ``Retry-After`` when given, all within the client's :class:`RetryPolicy`;
+        a try that took the file further than ever before starts the policy afresh,
+        so only tries that get nowhere use it up.
+        A result URL that answers 403, 404 or 410 (expired) is swapped once for a
+        fresh link from the API's download-url endpoint; other 4xx are final.
 
         Args:
             task: A finished task, or its id (then it is fetched first).
             dest: The file to write.
             index: Which of the task's result videos, if it has several.
-            timeout: Seconds each transfer may take (10 minutes by default); None
-                for no limit beyond the read timeout between two pieces.
+            timeout: Seconds the whole download may take (10 minutes by default):
+                every try, the pauses between them and a fresh link together. No
+                retry starts that would end past it. None for no limit beyond the
+                retry policy and the read timeout between two pieces.
             watermark: Fetch the watermarked copy instead.
             overwrite: Replace ``dest`` if it exists; otherwise that is refused.
-            on_progress: Called with (bytes written, total bytes or None).
+            on_progress: Called with (bytes written, total bytes or None). A resume
+                goes on counting from the bytes already written; when the host
+                sends the file from the start again, the count starts again from 0.
 
         Returns:
             The path written.
@@ -789,7 +802,8 @@ class Client:
             InvalidInputError: the task has no result video at ``index``, ``dest`` is
                 a directory or exists (without ``overwrite``), or ``timeout`` is
                 not valid.
-            DownloadError: the video could not be fetched whole.
+            DownloadError: the video could not be fetched whole (after the retries
+                and within ``timeout``), or not written to disk.
 
         """
         self._check_open()
@@ -811,26 +825,30 @@ class Client:
             raise InvalidInputError(
                 "index", f"task {task.id} has {len(urls)} video(s), not {index + 1}"
             )
-        fetch = functools.partial(download_to, self._transport, dest=path, timeout=timeout,
-                                  on_progress=on_progress)  # fmt: skip
-        try:
-            return await fetch(urls[index])
-        except DownloadError as expired:
-            if expired.http_status not in {403, 404, 410}:
-                raise
-            try:
-                fresh = await self._fresh_link(urls[index])
-            except Sora2ProError as refused:
-                expired.add_note(f"no fresh link either: {refused}")
-                raise expired from None
-            logger.info("result URL of task %s expired; using a fresh link", task.id)
-            return await fetch(fresh)
+        url, task_id = urls[index], task.id
 
-    async def _fresh_link(self, url: str) -> str:
+        async def refresh(deadline: float | None) -> str:
+            fresh = await self._fresh_link(url, deadline)
+            logger.info("result URL of task %s expired; using a fresh link", task_id)
+            return fresh
+
+        return await download_to(
+            self._transport,
+            url,
+            path,
+            timeout=timeout,
+            retry=self._retry,
+            refresh=refresh,
+            on_progress=on_progress,
+        )
+
+    async def _fresh_link(self, url: str, deadline: float | None) -> str:
         """A temporary direct link for a result URL (valid about 20 minutes)."""
 
         async def attempt() -> str:
-            envelope = await self._transport.exchange("POST", _DOWNLOAD_URL, body={"url": url})
+            envelope = await self._transport.exchange(
+                "POST", _DOWNLOAD_URL, body={"url": url}, deadline=deadline
+            )
             if not isinstance(envelope.data, str) or not is_http_url(envelope.data):
                 raise ResponseError("download-url answered without a URL")
             return envelope.data
@@ -839,7 +857,7 @@ class Client:
             attempt,
             policy=self._retry,
             retryable=is_transient,
-            deadline=None,
+            deadline=deadline,
             operation="download-url",
         )
 

@@ -1,19 +1,34 @@
-"""Fetch a result video to a file, atomically: all of it, or nothing at the destination."""
+"""Fetch a result video to a file, atomically: all of it, or nothing at the destination.
+
+A transfer that breaks (a dropped connection, a body shorter than its Content-Length,
+a stall past the read timeout) is tried again, and resumes after the bytes already on
+disk with ``Range: bytes=<written>-``. A 206 is taken only when its ``Content-Range``
+starts exactly there and agrees with the size known so far; a 200 (a host that ignores
+ranges), a 416 or a range that does not fit starts the file over from zero.
+
+The retry policy counts the tries that get nowhere: when the try that failed took the
+file further than any try before it, the policy starts afresh, so a long transfer
+that breaks now and then goes on until its deadline.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import pathlib
+import re
 import secrets
 import typing
 
 import aiohttp
 
-from sora2pro._errors import DownloadError
-from sora2pro._http import USER_AGENT
+from sora2pro._errors import DownloadError, Sora2ProError
+from sora2pro._http import USER_AGENT, describe_failure, parse_retry_after
+from sora2pro._retry import retrying
 
 if typing.TYPE_CHECKING:
+    from sora2pro._config import RetryPolicy
     from sora2pro._http import Transport
 
 __all__ = ["OnProgress", "download_to"]
@@ -22,9 +37,134 @@ logger = logging.getLogger("sora2pro")
 
 _CHUNK = 1 << 20
 
+#: What an expired result URL answers: worth one fresh link, not a retry.
+_EXPIRED = frozenset({403, 404, 410})
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
 
 #: Called with (bytes written, total bytes or None) as a download goes.
 OnProgress = typing.Callable[[int, int | None], None]
+
+#: Gives a fresh link for an expired result URL, by a deadline (a ``loop.time()`` value).
+Refresh = typing.Callable[[float | None], typing.Awaitable[str]]
+
+
+def _retryable(error: Sora2ProError) -> bool:
+    """Whether another request may get further than the one that raised ``error``."""
+    if not isinstance(error, DownloadError):
+        return False
+    status = error.http_status
+    # No answer, an answer cut short or out of place (a 2xx, a 416), or a busy host.
+    return status is None or status in {200, 206, 416, 429} or status >= 500
+
+
+def _content_range(value: str | None) -> tuple[int, int | None] | None:
+    """The first byte and the total size (None if unknown) a ``Content-Range`` names."""
+    match = _CONTENT_RANGE.fullmatch(value or "")
+    if match is None or int(match[2]) < int(match[1]):
+        return None
+    return int(match[1]), None if match[3] == "*" else int(match[3])
+
+
+class _Transfer:
+    """A download under way: the part file and how many of its bytes are good."""
+
+    def __init__(
+        self, transport: Transport, file: typing.BinaryIO, on_progress: OnProgress | None
+    ) -> None:
+        self._transport = transport
+        self._file = file
+        self._on_progress = on_progress
+        self.written = 0
+        self.total: int | None = None
+        # The most bytes ever held, and that mark when the latest try began.
+        self._reached = 0
+        self._reached_before = 0
+
+    @property
+    def advanced(self) -> bool:
+        """Whether the latest try took the file further than any try before it."""
+        return self._reached > self._reached_before
+
+    async def attempt(self, url: str) -> None:
+        """Ask for the bytes not written yet; return once the file is whole.
+
+        Raises:
+            DownloadError: the answer was refused, cut short, or out of place.
+            OSError: the part file could not be written.
+
+        """
+        offset = self.written
+        self._reached_before = self._reached
+        headers = {"User-Agent": USER_AGENT}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        try:
+            async with self._transport.session().get(
+                url, headers=headers, timeout=self._transport.client_timeout(None, whole=False)
+            ) as response:
+                await self._start(response, offset)
+                async for chunk in response.content.iter_chunked(_CHUNK):
+                    await asyncio.to_thread(self._file.write, chunk)
+                    self.written += len(chunk)
+                    self._reached = max(self._reached, self.written)
+                    if self._on_progress is not None:
+                        self._on_progress(self.written, self.total)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DownloadError(
+                f"download broken after {self.written} bytes: {describe_failure(exc)}"
+            ) from exc
+        if self.total is not None and self.written != self.total:
+            raise DownloadError(
+                f"download ended after {self.written} of {self.total} bytes",
+                http_status=response.status,
+            )
+
+    async def _start(self, response: aiohttp.ClientResponse, offset: int) -> None:
+        """Check where the answer's body belongs; start over if it is from byte 0."""
+        status = response.status
+        if status == 200:
+            if offset:
+                logger.info(
+                    "the file host ignored the range; downloading from the start",
+                    extra={"event": "download_restarted", "offset": offset},
+                )
+                await self._restart()
+            self.total = response.content_length
+            return
+        if status == 206:
+            header = response.headers.get("Content-Range")
+            place = _content_range(header)
+            if place is not None and place[0] == offset:
+                total = self.total if place[1] is None else place[1]
+                if self.total in (None, total):
+                    self.total = total
+                    return
+            await self._restart()
+            raise DownloadError(
+                f"download answered a range that does not continue from byte {offset} "
+                f"(Content-Range: {header}); starting over",
+                http_status=status,
+            )
+        if status == 416:
+            await self._restart()
+            raise DownloadError(
+                f"download refused the range from byte {offset}; starting over",
+                http_status=status,
+            )
+        raise DownloadError(
+            f"download answered HTTP {status}",
+            http_status=status,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+    async def _restart(self) -> None:
+        """Drop what was written, so the next bytes are the file's first."""
+        self.written = 0
+        self.total = None
+        await asyncio.to_thread(self._file.seek, 0)
+        await asyncio.to_thread(self._file.truncate)
 
 
 async def download_to(
@@ -33,26 +173,42 @@ async def download_to(
     dest: pathlib.Path,
     *,
     timeout: float | None,
+    retry: RetryPolicy,
+    refresh: Refresh,
     on_progress: OnProgress | None = None,
 ) -> pathlib.Path:
     """Stream ``url`` into a temporary file beside ``dest``, then rename it into place.
 
+    Broken transfers resume within ``retry``; an expired ``url`` (403, 404, 410) is
+    swapped once for what ``refresh`` gives. ``timeout`` bounds all of it together.
     The request carries no API key: result URLs point at a file host, not the API.
 
     Raises:
         DownloadError: the file could not be fetched whole within ``timeout`` seconds,
-            or arrived shorter or longer than its Content-Length; nothing is left at
-            ``dest`` or beside it.
+            or not written; nothing is left at ``dest`` or beside it.
 
     """
+    deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
     part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
     try:
-        async with asyncio.timeout(timeout):
-            written = await _fetch(transport, url, part, on_progress)
-        await asyncio.to_thread(part.replace, dest)
-    except TimeoutError as exc:
-        part.unlink(missing_ok=True)
-        raise DownloadError(f"download not finished after {timeout:g} s") from exc
+        try:
+            async with asyncio.timeout_at(deadline) as limit:
+                written = await _fetch(
+                    transport,
+                    url,
+                    part,
+                    deadline=deadline,
+                    retry=retry,
+                    refresh=refresh,
+                    on_progress=on_progress,
+                )
+            await asyncio.to_thread(part.replace, dest)
+        except OSError as exc:  # the deadline's TimeoutError is one too
+            if limit.expired():
+                raise DownloadError(f"download not finished after {timeout:g} s") from exc
+            # The disk, not the network (those errors are DownloadErrors by now):
+            # trying again would not help.
+            raise DownloadError(f"download could not be written: {exc}") from exc
     except BaseException:
         part.unlink(missing_ok=True)  # a partial file never stays behind, even on cancel
         raise
@@ -63,42 +219,52 @@ async def download_to(
 
 
 async def _fetch(
-    transport: Transport, url: str, part: pathlib.Path, on_progress: OnProgress | None
-) -> int:
-    try:
-        async with transport.session().get(
-            url,
-            headers={"User-Agent": USER_AGENT},
-            timeout=transport.client_timeout(None, whole=False),
-        ) as response:
-            if response.status != 200:
-                raise DownloadError(
-                    f"download answered HTTP {response.status}", http_status=response.status
-                )
-            expected = response.content_length
-            written = await _write_stream(response, part, expected, on_progress)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise DownloadError(f"download failed: {exc!r}") from exc
-    if expected is not None and written != expected:
-        raise DownloadError(f"download ended after {written} of {expected} bytes", http_status=200)
-    return written
-
-
-async def _write_stream(
-    response: aiohttp.ClientResponse,
+    transport: Transport,
+    url: str,
     part: pathlib.Path,
-    total: int | None,
+    *,
+    deadline: float | None,
+    retry: RetryPolicy,
+    refresh: Refresh,
     on_progress: OnProgress | None,
 ) -> int:
-    written = 0
+    """Fill ``part`` from ``url``, or from one fresh link if it expired; return its size."""
     # Opened here, not in a thread: a cancel must not leave a file created behind us.
     file = part.open("xb")
     try:
-        async for chunk in response.content.iter_chunked(_CHUNK):
-            await asyncio.to_thread(file.write, chunk)
-            written += len(chunk)
-            if on_progress is not None:
-                on_progress(written, total)
+        transfer = _Transfer(transport, file, on_progress)
+
+        async def fetch_from(link: str) -> None:
+            while True:
+                try:
+                    await retrying(
+                        functools.partial(transfer.attempt, link),
+                        policy=retry,
+                        retryable=_retryable,
+                        deadline=deadline,
+                        operation="download",
+                    )
+                except DownloadError as error:
+                    # The mark only rises, so this ends even with a host that restarts.
+                    if not (_retryable(error) and transfer.advanced):
+                        raise
+                else:
+                    return
+
+        try:
+            await fetch_from(url)
+        except DownloadError as expired:
+            if expired.http_status not in _EXPIRED:
+                raise
+            try:
+                fresh = await refresh(deadline)
+            except Sora2ProError as refused:
+                expired.add_note(f"no fresh link either: {refused}")
+                raise expired from None
+            # The bytes already written stay: the fresh link serves the same file.
+            await fetch_from(fresh)
     finally:
-        await asyncio.to_thread(file.close)
-    return written
+        # Not in a thread: a pending cancel can drop a thread's job before it runs,
+        # which would leak the file. Closing flushes one buffer at most.
+        file.close()
+    return transfer.written

@@ -208,12 +208,16 @@ class DownloadError(Sora2ProError):
 
     Attributes:
         http_status: The HTTP status of the answer, when there was one.
+        retry_after: Seconds the file host asked us to wait (``Retry-After``), if any.
 
     """
 
-    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, http_status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.http_status = http_status
+        self.retry_after = retry_after
 
 
 class TaskFailedError(Sora2ProError):

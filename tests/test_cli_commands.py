@@ -254,7 +254,7 @@ def test_download_of_a_failed_task_exits_1(
 
 @pytest.mark.parametrize(
     ("fault", "timeout", "expected"),
-    [(Fault.html(502), "60", 3), (Fault.delay(0.5), "0.1", 4)],
+    [(Fault.html(400), "60", 3), (Fault.delay(0.5), "0.1", 4)],
     ids=["refused", "too-slow"],
 )
 def test_a_failed_download_exits_3_and_a_slow_one_4(

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from sora2pro.testing import Emulator, openapi_document
+from sora2pro.testing import Emulator, Endpoint, Fault, openapi_document
 
 from .conftest import seed_document
 
@@ -175,6 +175,62 @@ async def test_unfinished_task_has_no_file(raw: Raw, emulator: Emulator) -> None
     _, created = await raw.call("POST", CREATE, json=VALID)
     status, _ = await raw.call("GET", f"/files/{created['data']['taskId']}.mp4")
     assert 404 == status
+
+
+async def finished_file(raw: Raw, emulator: Emulator) -> tuple[str, bytes]:
+    """The URL of a finished task's video, and the video's bytes."""
+    _, created = await raw.call("POST", CREATE, json=VALID)
+    task_id = created["data"]["taskId"]
+    emulator.finish(task_id)
+    url = f"{emulator.url}/files/{task_id}.mp4"
+    async with raw.session.get(url, headers={"User-Agent": "raw"}) as response:
+        return url, await response.read()
+
+
+async def get_file(raw: Raw, url: str, byte_range: str) -> tuple[int, str | None, bytes]:
+    """The status, Content-Range and body of a file request with ``Range: byte_range``."""
+    headers = {"User-Agent": "raw", "Range": byte_range}
+    async with raw.session.get(url, headers=headers) as response:
+        return response.status, response.headers.get("Content-Range"), await response.read()
+
+
+async def test_result_files_answer_open_ranges(raw: Raw, emulator: Emulator) -> None:
+    """bytes=N- gets 206 with its Content-Range, 416 past the end; other forms get 200."""
+    url, video = await finished_file(raw, emulator)
+    total = len(video)
+    rest = (206, f"bytes 100-{total - 1}/{total}", video[100:])
+    assert rest == await get_file(raw, url, "bytes=100-")
+    assert (416, f"bytes */{total}") == (await get_file(raw, url, f"bytes={total}-"))[:2]
+    assert (200, None, video) == await get_file(raw, url, "bytes=0-99")
+
+
+async def test_ranges_can_be_ignored(raw: Raw, emulator: Emulator) -> None:
+    """With ranges=False a result file answers a range request whole, under 200."""
+    url, video = await finished_file(raw, emulator)
+    emulator.ranges = False
+    assert (200, None, video) == await get_file(raw, url, "bytes=100-")
+
+
+async def test_a_truncated_file_promises_more_than_it_sends(raw: Raw, emulator: Emulator) -> None:
+    """Fault.truncate(at=) on a file keeps its headers, sends that many bytes, then closes."""
+    url, video = await finished_file(raw, emulator)
+    emulator.inject(Fault.truncate(at=1000), Endpoint.FILES)
+    headers = {"User-Agent": "raw", "Range": "bytes=100-"}
+    async with raw.session.get(url, headers=headers) as response:
+        assert (206, len(video) - 100) == (response.status, response.content_length)
+        assert video[100:1100] == await response.content.readexactly(1000)
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.content.readany()  # nothing more came before the close
+
+
+async def test_a_misplaced_range_names_where_it_starts(raw: Raw, emulator: Emulator) -> None:
+    """Fault.misplaced_range(at=) answers from byte at, whatever range was asked for."""
+    url, video = await finished_file(raw, emulator)
+    total = len(video)
+    emulator.inject(Fault.misplaced_range(at=10), Endpoint.FILES)
+    assert (206, f"bytes 10-{total - 1}/{total}", video[10:]) == await get_file(
+        raw, url, "bytes=100-"
+    )
 
 
 @pytest.mark.parametrize("success", [True, False])

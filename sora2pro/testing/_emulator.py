@@ -4,7 +4,8 @@ Faithful to API.md, and where in doubt stricter and quirkier than the real servi
 error codes come both in the body under HTTP 200 and in the HTTP status, the message
 key is ``msg`` or ``message`` at random, JSON comes inside strings, a new task
 answers ``422 recordInfo is null`` for a while, requests without a User-Agent are
-refused like the upstream CDN refuses them.
+refused like the upstream CDN refuses them. Result files honour one open-ended
+``Range`` (``bytes=N-``), or no range at all when told to ignore them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import logging
 import mimetypes
 import random
+import re
 import time
 import typing
 import uuid
@@ -57,6 +59,9 @@ _UPLOADS = "/uploads"
 MAX_UPLOAD = 32 * 1024 * 1024
 #: The largest clip the characters model takes (API.md section 6).
 _MAX_CLIP = 10 * 1000 * 1000
+# The one range form a download resumes with; HTTP lets a server ignore any other.
+_OPEN_RANGE = re.compile(r"bytes=(\d+)-")
+_LOST_TASK = b'{"code": 200, "msg": "success", "data": {"taskId": "task_lost"}}'
 _HTML_PAGE = "<html><head><title>{0}</title></head><body><h1>{0}</h1><hr>nginx</body></html>"
 
 
@@ -130,6 +135,9 @@ class Emulator:
         callbacks: POST the result to ``callBackUrl`` when a task ends.
         callback_hmac_key: Sign callbacks as the upstream platform does when an
             account enables it (``X-Webhook-Timestamp``, ``X-Webhook-Signature``).
+        ranges: Answer ``Range: bytes=N-`` on result files with 206 and
+            ``Content-Range``, or 416 when N is past the last byte; False answers
+            every file request whole with 200, as hosts that ignore ranges do.
         seed: Seeds every random quirk, so a run can be repeated.
         host: Address to listen on (loopback by default).
         port: Port to listen on; 0 picks a free one.
@@ -150,6 +158,7 @@ class Emulator:
         status_limit: tuple[int, float] | None = None,
         callbacks: bool = True,
         callback_hmac_key: str | bytes | None = None,
+        ranges: bool = True,
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -167,6 +176,7 @@ class Emulator:
         self.callback_hmac_key = (
             callback_hmac_key.encode() if isinstance(callback_hmac_key, str) else callback_hmac_key
         )
+        self.ranges = ranges
         self.host = host
         self.port = port
         self.rng = random.Random(seed)
@@ -324,7 +334,7 @@ class Emulator:
         endpoint = _endpoint(request.path)
         queue = self._faults[endpoint]
         if queue:
-            return await self._misbehave(queue.popleft(), request, handler)
+            return await self._misbehave(queue.popleft(), endpoint, request, handler)
         return await self._serve(endpoint, request, handler)
 
     async def _serve(
@@ -360,12 +370,16 @@ class Emulator:
         return False
 
     async def _misbehave(
-        self, fault: Fault, request: web.Request, handler: Handler
+        self, fault: Fault, endpoint: Endpoint, request: web.Request, handler: Handler
     ) -> web.StreamResponse:
         kind = fault.kind
         if kind is FaultKind.DELAY:
             await asyncio.sleep(fault.seconds)
             return await handler(request)
+        if kind is FaultKind.MISPLACED_RANGE:
+            return await handler(
+                request.clone(headers={**request.headers, "Range": f"bytes={fault.at}-"})
+            )
         if kind is FaultKind.WRONG_STATUS:
             answer = await handler(request)
             answer.set_status(fault.http_status)
@@ -382,6 +396,13 @@ class Emulator:
                 text=fault.message or _HTML_PAGE.format(title),
                 content_type="text/html",
             )
+        return await self._break(fault, endpoint, request, handler)
+
+    async def _break(
+        self, fault: Fault, endpoint: Endpoint, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        """Answer garbage or break the connection; with ``after_create``, do the work first."""
+        kind = fault.kind
         if fault.after_create:
             await handler(request)
         if kind is FaultKind.GARBAGE:
@@ -391,12 +412,13 @@ class Emulator:
         if kind is FaultKind.MALFORMED:
             request.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n{}")
         elif kind is FaultKind.TRUNCATE:
-            payload = b'{"code": 200, "msg": "success", "data": {"taskId": "task_lost"}}'
-            response = web.StreamResponse()
-            response.content_length = len(payload)
-            response.content_type = "application/json"
-            await response.prepare(request)
-            await response.write(payload[: len(payload) // 2])
+            # A file breaks off its own answer; an API route loses a create's answer.
+            if endpoint is Endpoint.FILES:
+                # The routed handler: a result video, or an uploaded file.
+                whole = typing.cast("web.Response", await handler(request))
+            else:
+                whole = web.Response(body=_LOST_TASK, content_type="application/json")
+            response = await _send_part(request, whole, fault)
         request.transport.close()
         return response
 
@@ -458,7 +480,22 @@ class Emulator:
             return web.Response(status=404, text=_HTML_PAGE.format("404 Not Found"))
         if task.id in self._expired and request.query.get("token") not in self._links:
             return web.Response(status=410, text=_HTML_PAGE.format("410 Gone"))
-        return web.Response(body=self._video, content_type="video/mp4")
+        video = self._video
+        if not self.ranges:
+            return web.Response(body=video, content_type="video/mp4")
+        headers = {"Accept-Ranges": "bytes"}
+        wanted = _OPEN_RANGE.fullmatch(request.headers.get("Range", ""))
+        if wanted is None:
+            return web.Response(body=video, content_type="video/mp4", headers=headers)
+        start, total = int(wanted[1]), len(video)
+        if start >= total:
+            headers["Content-Range"] = f"bytes */{total}"
+            page = _HTML_PAGE.format("416 Requested Range Not Satisfiable")
+            return web.Response(status=416, text=page, content_type="text/html", headers=headers)
+        headers["Content-Range"] = f"bytes {start}-{total - 1}/{total}"
+        return web.Response(
+            status=206, body=video[start:], content_type="video/mp4", headers=headers
+        )
 
     async def _download_url(self, request: web.Request) -> web.Response:
         body = await _read_body(request)
@@ -626,3 +663,14 @@ class Emulator:
                 await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             logger.info("callback to %s failed: %r", url, exc)
+
+
+async def _send_part(request: web.Request, whole: web.Response, fault: Fault) -> web.StreamResponse:
+    """Send ``whole``'s status and headers, promising its whole body, then part of the body."""
+    body = whole.body
+    assert isinstance(body, bytes)  # noqa: S101  # every answer cut here is built from bytes
+    response = web.StreamResponse(status=whole.status, headers=whole.headers)
+    response.content_length = len(body)
+    await response.prepare(request)
+    await response.write(body[: len(body) // 2 if fault.at is None else min(fault.at, len(body))])
+    return response

@@ -31,6 +31,7 @@ class FaultKind(enum.Enum):
     WRONG_STATUS = "wrong_status"
     GARBAGE = "garbage"
     DELAY = "delay"
+    MISPLACED_RANGE = "misplaced_range"
 
 
 @attrs.frozen
@@ -44,6 +45,7 @@ class Fault:
     retry_after: str | None = None
     seconds: float = 0.0
     after_create: bool = False
+    at: int | None = None
 
     @classmethod
     def error(
@@ -92,9 +94,14 @@ class Fault:
         return cls(FaultKind.DISCONNECT, after_create=after_create)
 
     @classmethod
-    def truncate(cls, *, after_create: bool = False) -> Fault:
-        """Promise a body by Content-Length, send half of it, then close."""
-        return cls(FaultKind.TRUNCATE, after_create=after_create)
+    def truncate(cls, *, after_create: bool = False, at: int | None = None) -> Fault:
+        """Promise a body by Content-Length, send its first ``at`` bytes (half), then close.
+
+        On an API route the body is a task id answer. On a result file it is the
+        answer the file would have had (a 206 for a range), cut midway, as when a
+        transfer breaks.
+        """
+        return cls(FaultKind.TRUNCATE, after_create=after_create, at=at)
 
     @classmethod
     def malformed(cls, *, after_create: bool = False) -> Fault:
@@ -119,3 +126,12 @@ class Fault:
     def delay(cls, seconds: float) -> Fault:
         """Wait ``seconds`` before answering normally (for client timeouts)."""
         return cls(FaultKind.DELAY, seconds=seconds)
+
+    @classmethod
+    def misplaced_range(cls, at: int = 0) -> Fault:
+        """Answer a file request as if it had asked for ``bytes=<at>-``.
+
+        Some hosts get ranges wrong: the 206 and its Content-Range agree with each
+        other, but not with the range the client asked for.
+        """
+        return cls(FaultKind.MISPLACED_RANGE, at=at)
