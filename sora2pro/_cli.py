@@ -45,7 +45,8 @@ exit status:
   1    the task failed
   2    usage error
   3    API error (key, credits, validation, server) or a failed download
-  4    timeout (the task keeps running)
+  4    timeout: a wait, a request or a transfer ran out of time (a task keeps
+       running)
   5    uncertain submit (the task may exist and be billed)
   130  interrupted
 

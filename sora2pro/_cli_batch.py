@@ -12,6 +12,7 @@ import sys
 import time
 import typing
 
+from sora2pro._batch import to_request
 from sora2pro._cli_common import (
     EXIT_API_ERROR,
     EXIT_OK,
@@ -30,7 +31,7 @@ from sora2pro._client import DEFAULT_CONCURRENCY
 from sora2pro._config import DEFAULT_WAIT_TIMEOUT
 from sora2pro._errors import DownloadError, InvalidInputError
 from sora2pro._events import BatchEvent, Finished, StateChanged, Submitted
-from sora2pro._requests import TextToVideo
+from sora2pro._requests import Request, TextToVideo
 
 if typing.TYPE_CHECKING:
     from sora2pro._batch import BatchResult
@@ -76,7 +77,7 @@ def _batch_arguments(parser: argparse.ArgumentParser) -> None:
     add_offline_option(parser)
 
 
-def read_requests(path: pathlib.Path, defaults: dict[str, typing.Any]) -> list[TextToVideo]:
+def read_requests(path: pathlib.Path, defaults: dict[str, typing.Any]) -> list[Request]:
     """Every request of the file, or an error naming every bad line.
 
     Raises:
@@ -84,7 +85,7 @@ def read_requests(path: pathlib.Path, defaults: dict[str, typing.Any]) -> list[T
         OSError: the file cannot be read.
 
     """
-    requests: list[TextToVideo] = []
+    requests: list[Request] = []
     problems: list[str] = []
     jsonl = path.suffix.lower() in _JSONL
     for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
@@ -95,7 +96,7 @@ def read_requests(path: pathlib.Path, defaults: dict[str, typing.Any]) -> list[T
                 fields = json.loads(line)
                 if not isinstance(fields, dict):
                     raise InvalidInputError("line", "must be a JSON object")
-                requests.append(TextToVideo(**(defaults | fields)))
+                requests.append(to_request(defaults | fields))
             else:
                 requests.append(TextToVideo(line, **defaults))
         except (InvalidInputError, ValueError, TypeError) as error:

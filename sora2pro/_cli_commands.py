@@ -38,7 +38,8 @@ __all__ = ["CREDITS", "DOWNLOAD", "EMULATOR", "GENERATE", "STATUS", "WAIT"]
 
 _TASK_FIELDS = (
     "the task, with id, model, state, raw_state, progress, result_urls, watermark_urls, "
-    "fail_code, fail_message, created_at, updated_at, completed_at (ISO 8601) and "
+    "fail_code, fail_message, created_at, updated_at, completed_at (ISO 8601), "
+    "character_id (for a characters task) and "
     "request (the request the server echoed back, or null)"
 )
 _OFFLINE_NOTE = (
@@ -156,6 +157,7 @@ STATUS = Command(
         (1, "the task failed"),
         (2, "usage error"),
         (3, "API error: key, unknown task, server"),
+        (4, "timeout: no answer in time"),
         (130, "interrupted"),
     ),
     notes=(_json_note(_TASK_FIELDS), _OFFLINE_NOTE),
@@ -279,6 +281,7 @@ CREDITS = Command(
         (0, "success"),
         (2, "usage error"),
         (3, "API error: key, server"),
+        (4, "timeout: no answer in time"),
         (130, "interrupted"),
     ),
     notes=(_json_note('{"credits": N}'),),

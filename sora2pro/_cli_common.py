@@ -12,7 +12,6 @@ import attrs
 from sora2pro._client import Client
 from sora2pro._config import PollPolicy
 from sora2pro._errors import (
-    DownloadError,
     InvalidInputError,
     Sora2ProError,
     SubmitUncertainError,
@@ -71,12 +70,13 @@ _EXIT_CODES: tuple[tuple[type[Sora2ProError], int], ...] = (
 def exit_code(error: Sora2ProError | None) -> int:
     """The documented exit status for an outcome (None: success).
 
-    A download that ran out of time is a timeout (4); any other failed download
-    counts as an API error (3), since the file host is the API's.
+    A request or a transfer that ran out of time is a timeout (4), unless it was a
+    create that may have run (5). Any other failed download counts as an API error
+    (3), since the file host is the API's.
     """
     if error is None:
         return EXIT_OK
-    if isinstance(error, DownloadError) and isinstance(error.__cause__, TimeoutError):
+    if not isinstance(error, SubmitUncertainError) and isinstance(error.__cause__, TimeoutError):
         return EXIT_TIMEOUT
     return next((code for kind, code in _EXIT_CODES if isinstance(error, kind)), EXIT_API_ERROR)
 

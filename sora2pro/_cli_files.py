@@ -80,6 +80,7 @@ UPLOAD = Command(
         (0, "the file is stored"),
         (2, "usage error: no such file, an empty file"),
         (3, "API error: key, a refused file or URL, server"),
+        (4, "timeout: the upload took longer than --timeout"),
         (130, "interrupted"),
     ),
     notes=(_json_note("the stored file: url, file_name, size, mime_type, uploaded_at"),),

@@ -57,6 +57,8 @@ def describe(task: Task) -> list[str]:
     if not task.done and task.progress is not None:
         lines.append(f"progress {task.progress}")
     lines += [f"video {url}" for url in task.result_urls]
+    if task.character_id is not None:
+        lines.append(f"character {task.character_id}")
     if task.state is TaskState.FAIL:
         reason = " ".join(part for part in (task.fail_code, task.fail_message) if part)
         lines.append(f"reason {reason or 'not given'}")

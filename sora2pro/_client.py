@@ -722,8 +722,9 @@ class Client:
         Args:
             source: A local file path, the file's bytes, or an http(s) URL.
             upload_path: The folder on the service.
-            file_name: The name to store it under; by default a local file keeps
-                its own name, and the service names bytes and URLs.
+            file_name: The name to store it under (a file of the same name is
+                replaced). By default a local file gets its own name plus a random
+                part, and the service names bytes and URLs.
             as_base64: Send a local file or bytes as base64 JSON instead of multipart
                 (for proxies that refuse multipart); the whole file is read first.
             timeout: Seconds the upload may take with its retries; None for no
@@ -733,7 +734,8 @@ class Client:
             The stored file: its ``url`` goes into a request.
 
         Raises:
-            InvalidInputError: ``source`` is not a file, bytes or a URL, or is empty.
+            InvalidInputError: ``source`` is not a readable file, bytes or a URL, or
+                is empty; nothing was sent.
             APIError: the service refused the file.
             ResponseError: the answer did not describe a stored file.
             TransportError: the service could not be reached, after retries.

@@ -26,7 +26,9 @@ from sora2pro._requests import (
     AS_LIST,
     AS_TEXT,
     REQUEST_TYPES,
+    UPLOAD,
     WIRE,
+    CharacterRequest,
     Request,
     is_http_url,
 )
@@ -216,6 +218,17 @@ def _only_item(value: object, _: object) -> object:
     return value
 
 
+def _only_url(value: object, _: object) -> object:
+    """A file field echoed by the server: one http(s) URL, never a local path.
+
+    A path would make the request's own checks open a local file the server named.
+    """
+    item = _only_item(value, _)
+    if not isinstance(item, str) or not is_http_url(item):
+        raise ValueError("an echoed file field is not an http(s) URL")
+    return item
+
+
 def _request_overrides(
     cls: type[Request],
 ) -> tuple[dict[str, typing.Any], dict[str, typing.Any]]:
@@ -234,7 +247,8 @@ def _request_overrides(
         encode: typing.Any
         if field.metadata.get(AS_LIST):
             encode = _one_item_list
-            back[field.name] = override(rename=wire, struct_hook=_only_item)
+            hook = _only_url if field.metadata.get(UPLOAD) else _only_item
+            back[field.name] = override(rename=wire, struct_hook=hook)
         else:
             encode = str if field.metadata.get(AS_TEXT) else (list if field.default == () else None)
             back[field.name] = override(rename=wire, struct_hook=_as_sent)
@@ -421,7 +435,7 @@ def decode_task(converter: cattrs.Converter, data: object) -> Task:
         result: dict[str, object] = wire.result_json or {}
         result_urls = _urls(result, "resultUrls")
         watermark_urls = _urls(result, "resultWaterMarkUrls")
-        character_id = _character_id(result)
+        character_id = _character_id(result) if wire.model == CharacterRequest.MODEL else None
     except _DECODE_ERRORS as exc:
         raise ResponseError(f"malformed task details: {_describe(exc)}") from exc
     try:

@@ -135,8 +135,8 @@ def _checked_source(
         size = path.stat().st_size
         with path.open("rb") as file:
             head = file.read(16)
-    except OSError as exc:
-        raise InvalidInputError(name, f"cannot read {path}: {exc.strerror}") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise InvalidInputError(name, f"cannot read {path}: {exc}") from exc
     if size > MAX_FILE_SIZE:
         raise InvalidInputError(
             name, f"{path.name} has {size:,} bytes; at most {MAX_FILE_SIZE:,} are allowed"

@@ -8,6 +8,7 @@ import logging
 import mimetypes
 import os
 import pathlib
+import secrets
 import typing
 
 import aiohttp
@@ -49,9 +50,26 @@ def _check_name(name: str, value: str | None) -> None:
 
 def _local(source: str | os.PathLike[str]) -> pathlib.Path:
     path = pathlib.Path(source)
-    if not path.is_file():
+    try:
+        size = path.stat().st_size if path.is_file() else None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise InvalidInputError("source", f"cannot read {path!r}: {exc}") from exc
+    if size is None:
         raise InvalidInputError("source", f"{path} is not a file (nor an http(s) URL)")
+    if size == 0:
+        raise InvalidInputError("source", f"{path} is empty")
     return path
+
+
+def _unique_name(path: pathlib.Path) -> str:
+    """The file's name made unique: the service replaces a file of the same name.
+
+    Two files called ``frame.png`` from two folders must never share one URL, nor
+    may a new ``hero.mp4`` replace the clip an earlier character was made from.
+    """
+    # A name that is not valid UTF-8 (undecodable bytes on disk) cannot go on the wire.
+    stem = path.stem.encode("utf-8", "replace").decode("utf-8")[:64]
+    return f"{stem}-{secrets.token_hex(6)}{path.suffix.lower()}"
 
 
 async def upload(
@@ -84,13 +102,13 @@ async def upload(
         endpoint, body = _URL, fields | {"fileUrl": source}
     elif isinstance(source, str | os.PathLike):
         path = _local(source)
-        fields.setdefault("fileName", path.name)
+        fields.setdefault("fileName", _unique_name(path))
     else:
         raise InvalidInputError(
             "source", f"must be a file path, bytes or an http(s) URL, not {type(source).__name__}"
         )
     if body is None and as_base64:
-        raw = source if path is None else await asyncio.to_thread(path.read_bytes)
+        raw = source if path is None else await _read(path)
         assert isinstance(raw, bytes)  # noqa: S101  # a path was read, else source is bytes
         endpoint, body = _BASE64, fields | {"base64Data": base64.b64encode(raw).decode("ascii")}
     name = file_name or (path.name if path is not None else "upload")
@@ -117,9 +135,7 @@ async def _stream(
     deadline: float | None,
 ) -> Envelope:
     """Send one multipart upload; a form is spent once sent, so each try builds its own."""
-    file = (
-        await asyncio.to_thread(content.open, "rb") if isinstance(content, pathlib.Path) else None
-    )
+    file = await _open(content) if isinstance(content, pathlib.Path) else None
     try:
         form = aiohttp.FormData()
         form.add_field(
@@ -134,6 +150,20 @@ async def _stream(
     finally:
         if file is not None:
             await asyncio.to_thread(file.close)
+
+
+async def _open(path: pathlib.Path) -> typing.BinaryIO:
+    try:
+        return await asyncio.to_thread(path.open, "rb")
+    except OSError as exc:
+        raise InvalidInputError("source", f"cannot read {path}: {exc.strerror}") from exc
+
+
+async def _read(path: pathlib.Path) -> bytes:
+    try:
+        return await asyncio.to_thread(path.read_bytes)
+    except OSError as exc:
+        raise InvalidInputError("source", f"cannot read {path}: {exc.strerror}") from exc
 
 
 def _uploaded(converter: cattrs.Converter, data: object) -> UploadedFile:

@@ -38,8 +38,9 @@ def test_upload_json_is_the_stored_file(
     path = write(tmp_path, "a.png")
     assert 0 == main(["upload", str(path), "--base64", "--path", "x", "--json"])
     stored = stdout_json(capsys)
-    assert ("a.png", path.stat().st_size) == (stored["file_name"], stored["size"])
-    assert stored["url"] == f"{served.url}/uploads/x/a.png"
+    assert path.stat().st_size == stored["size"]
+    assert stored["url"] == f"{served.url}/uploads/x/{stored['file_name']}"
+    assert stored["file_name"].startswith("a-")
     assert {"url", "file_name", "size", "mime_type", "uploaded_at"} == set(stored)
     assert 1 == sum(r.path.endswith("file-base64-upload") for r in served.requests)
 
@@ -47,10 +48,22 @@ def test_upload_json_is_the_stored_file(
 def test_upload_of_a_missing_file_exits_2(
     served: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
 ) -> None:
-    """A path that is no file exits 2 before anything is sent."""
+    """A path that is no file, or an empty file, exits 2 before anything is sent."""
     assert 2 == main(["upload", str(tmp_path / "nope.png")])
     assert "is not a file" in capsys.readouterr().err
+    (tmp_path / "empty.png").touch()
+    assert 2 == main(["upload", str(tmp_path / "empty.png")])
+    assert "is empty" in capsys.readouterr().err
     assert [] == served.requests
+
+
+def test_upload_past_its_timeout_exits_4(
+    served: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An upload still unanswered at --timeout exits 4, as its help says."""
+    served.inject(Fault.delay(0.6), Endpoint.UPLOAD)
+    assert 4 == main(["upload", f"{served.url}/files/x.mp4", "--timeout", "0.1"])
+    assert "timed out" in capsys.readouterr().err
 
 
 def test_refused_upload_exits_3(served: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,3 +158,30 @@ def test_generate_image_refuses_a_bad_image_with_2(
     assert 2 == main(["generate", "x", "--image", str(write(tmp_path, "a.png", b"GIF89a"))])
     assert "image: a.png is not a .png file" in capsys.readouterr().err
     assert [] == served.requests
+
+
+def test_batch_jsonl_takes_image_lines(
+    served: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    """A JSONL line with an image is image-to-video; an unknown field is named, unsent."""
+    image = write(tmp_path, "dog.png")
+    lines = tmp_path / "requests.jsonl"
+    lines.write_text(json.dumps({"prompt": "a dog", "image": str(image)}) + "\n")
+    assert 0 == main(["batch", str(lines), "--quiet"])
+    (body,) = served.create_bodies
+    assert "sora-2-pro-image-to-video" == body["model"]  # type: ignore[index]
+    lines.write_text('{"prompt": "a dog", "picture": "x.png"}\n')
+    assert 2 == main(["batch", str(lines)])
+    assert "line 1: item: unknown fields: picture" in capsys.readouterr().err
+    assert 1 == len(served.create_bodies)
+
+
+def test_wait_shows_the_character_id(served: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    """After a characters task, status and wait print its character id in human mode."""
+    served.duration = None
+    assert 4 == main(["character", "create", "https://example.com/c.mp4", "--timeout", "0.1"])
+    (task_id,) = served.tasks
+    capsys.readouterr()
+    served.tasks[task_id].duration = 0.0  # it ends now
+    assert 0 == main(["wait", task_id])
+    assert any(line.startswith("character char_") for line in capsys.readouterr().out.splitlines())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import pathlib
 import typing
 
 import pytest
@@ -31,6 +32,7 @@ from sora2pro._convert import (
 )
 
 from .conftest import assert_valid_create_body
+from .files import write
 
 CONVERTER = make_converter()
 CREATED_MS = 1_765_183_463_848
@@ -295,9 +297,32 @@ def test_character_id_comes_from_either_documented_key(result: dict[str, object]
     "result", [{"character_id": ""}, {"character_id_list": ["a", "b"]}, {"character_id": 7}]
 )
 def test_malformed_character_id_is_a_response_error(result: dict[str, object]) -> None:
-    """A blank, plural or non-string character id raises ResponseError."""
+    """A characters task with a blank, plural or non-string character id is a ResponseError."""
     with pytest.raises(ResponseError, match="character_id"):
-        decode_task(CONVERTER, record(resultJson=json.dumps(result)))
+        decode_task(CONVERTER, record(model="sora-2-characters", resultJson=json.dumps(result)))
+
+
+def test_character_keys_do_not_break_a_video_task() -> None:
+    """A video task whose result carries an odd character key still decodes, without an id."""
+    result = {"resultUrls": ["https://f/a.mp4"], "character_id_list": []}
+    task = decode_task(CONVERTER, record(resultJson=json.dumps(result)))
+    assert (None, ("https://f/a.mp4",)) == (task.character_id, task.result_urls)
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "name"),
+    [
+        ("sora-2-pro-image-to-video", "image_urls", "a.png"),
+        ("sora-2-characters", "character_file_url", "c.mp4"),
+    ],
+)
+def test_echoed_local_path_is_never_opened(
+    tmp_path: pathlib.Path, model: str, field: str, name: str
+) -> None:
+    """A file field the server echoes as a valid local file path drops the request."""
+    fields = {field: [str(write(tmp_path, name))]} | ({"prompt": "x"} if "image" in field else {})
+    param = json.dumps({"model": model, "input": fields})
+    assert None is decode_task(CONVERTER, record(param=param)).request
 
 
 @pytest.mark.parametrize(

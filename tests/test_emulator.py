@@ -292,3 +292,45 @@ async def test_busy_port_fails_cleanly(emulator: Emulator) -> None:
     with pytest.raises(OSError, match="address already in use"):
         async with Emulator(port=emulator.port):
             pass
+
+
+STREAM = "/file-upload/api/file-stream-upload"
+_PART = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nabc'
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [
+        ("multipart/form-data", b"no boundary given"),
+        ("multipart/form-data; boundary=b", _PART),  # never closed
+        ("multipart/form-data; boundary=b", b"--b\r\nBad Header\r\n\r\nabc\r\n--b--\r\n"),
+        ("multipart/form-data; boundary=b", b"--b--\r\n"),  # no file part
+    ],
+)
+async def test_malformed_multipart_upload_is_a_422(
+    raw: Raw, content_type: str, data: bytes
+) -> None:
+    """A multipart body that does not parse gets a documented 422, never a 500."""
+    headers = raw.headers | {"Content-Type": content_type}
+    status, answer = await raw.call("POST", STREAM, headers=headers, data=data)
+    assert 422 == answer["code"]
+    assert status in (200, 422)
+    assert {} == raw.emulator.uploads
+
+
+@pytest.mark.parametrize(
+    "url", ["http://" + "a" * 70 + ".example/x.png", "http://[::1/x", "https://"]
+)
+async def test_unfetchable_url_upload_is_a_422(raw: Raw, url: str) -> None:
+    """A fileUrl the service cannot even parse gets 422, never a 500."""
+    body = {"fileUrl": url, "uploadPath": "x"}
+    status, answer = await raw.call("POST", "/file-upload/api/file-url-upload", json=body)
+    assert (422, True) == (answer["code"], status in (200, 422))
+
+
+@pytest.mark.parametrize("model", [["sora-2-pro-text-to-video"], {"a": 1}, 7, None])
+async def test_create_with_a_model_of_the_wrong_type_is_a_422(raw: Raw, model: object) -> None:
+    """A model that is not a string is refused with 422, never a 500."""
+    status, answer = await raw.call("POST", CREATE, json={"model": model, "input": {}})
+    assert (422, True) == (answer["code"], status in (200, 422))
+    assert "model" in message(answer)

@@ -33,6 +33,7 @@ def test_local_clips_of_each_kind_are_taken(tmp_path: pathlib.Path, name: str) -
         ("a.png", b"not a png at all", "is not a .png file"),
         ("a.png", b"\x89PNG\r\n\x1a\n" + bytes(10 * 1000 * 1000), "at most 10,000,000"),
         ("ftp.png", None, "cannot read"),
+        ("nul\0.png", None, "cannot read"),
     ],
 )
 def test_bad_local_images_are_refused(

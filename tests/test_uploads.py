@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 
 import pytest
 
@@ -30,7 +31,7 @@ async def test_local_file_is_streamed_as_multipart(
     file = await client.upload(path)
     assert SAMPLE_MP4 == stored(emulator, file)
     assert ("video/mp4", len(SAMPLE_MP4)) == (file.mime_type, file.size)
-    assert f"{emulator.url}/uploads/sora2pro/clip.mp4" == file.url
+    assert re.fullmatch(rf"{emulator.url}/uploads/sora2pro/clip-[0-9a-f]{{12}}\.mp4", file.url)
     assert file.uploaded_at is not None
     assert ["file-stream-upload"] == paths(emulator)
     (request,) = [r for r in emulator.requests if r.path.startswith("/file-")]
@@ -65,11 +66,23 @@ async def test_url_is_fetched_by_the_service(client: sora2pro.Client, emulator: 
                 r.headers.get("user-agent", "").startswith("sora2pro/")]  # fmt: skip
 
 
-@pytest.mark.parametrize("source", [b"", 42, "no/such/file.png", "."])
+async def test_files_of_the_same_name_never_share_a_url(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """Two local frame.png from two folders get two URLs: the service replaces same names."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = await client.upload(write(tmp_path / "a", "frame.png", b"first"))
+    second = await client.upload(write(tmp_path / "b", "frame.png", b"second"))
+    assert first.url != second.url
+    assert (b"first", b"second") == (stored(emulator, first), stored(emulator, second))
+
+
+@pytest.mark.parametrize("source", [b"", 42, "no/such/file.png", ".", "nul\0.png"])
 async def test_bad_sources_are_refused_before_sending(
     client: sora2pro.Client, emulator: Emulator, source: object
 ) -> None:
-    """Empty bytes, a non-path, a missing file or a folder raise InvalidInputError, unsent."""
+    """Empty bytes, a non-path, a missing file, a folder or a NUL raise InvalidInputError."""
     with pytest.raises(InvalidInputError, match="source"):
         await client.upload(source)  # type: ignore[arg-type]
     assert [] == emulator.requests

@@ -27,6 +27,17 @@ async def use_the_client() -> None:
         path: pathlib.Path = await client.download(task, pathlib.Path("out.mp4"), index=0)
         await client.download(task, "w.mp4", watermark=True, overwrite=True, on_progress=print)
         balance: float = await client.credits()
+        stored: sora2pro.UploadedFile = await client.upload(b"...", file_name="a.png", timeout=60)
+        await client.upload(pathlib.Path("frame.png"), upload_path="bots", as_base64=True)
+        image = sora2pro.ImageToVideo("the dog runs", image=stored.url, size="high")
+        task = await client.generate(image, n_frames=15)
+        character: sora2pro.Character = await client.create_character(
+            pathlib.Path("hero.mp4"), prompt="a knight", safety_instruction="PG", on_update=print
+        )
+        await client.submit(sora2pro.CharacterRequest("https://example.com/c.mp4"))
+        await client.submit("a dog", character_ids=[character.id])
+        made: str | None = character.task.character_id
+        del made
         pending: dict[str, sora2pro.Request] = dict(client.pending)
         del urls, path, balance, pending
         try:

@@ -14,7 +14,7 @@ Needs the ``testing`` extra (``pip install 'sora2pro[testing]'``). For pytest, a
 ``sora2pro_emulator`` fixture.
 """
 
-from sora2pro.testing._emulator import DEFAULT_API_KEY, Emulator, RecordedRequest
+from sora2pro.testing._emulator import DEFAULT_API_KEY, Emulator, RecordedRequest, Upload
 from sora2pro.testing._faults import Endpoint, Fault, FaultKind
 from sora2pro.testing._schema import create_errors, create_schemas, openapi_document
 from sora2pro.testing._tasks import EmulatedTask
@@ -27,6 +27,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "RecordedRequest",
+    "Upload",
     "create_errors",
     "create_schemas",
     "openapi_document",

@@ -23,6 +23,7 @@ import random
 import re
 import time
 import typing
+import urllib.parse
 import uuid
 
 import aiohttp
@@ -65,8 +66,32 @@ _LOST_TASK = b'{"code": 200, "msg": "success", "data": {"taskId": "task_lost"}}'
 _HTML_PAGE = "<html><head><title>{0}</title></head><body><h1>{0}</h1><hr>nginx</body></html>"
 
 
-def _guess(name: object) -> str:
+async def _read_parts(request: web.Request) -> dict[str, tuple[str | None, bytes]] | None:
+    """Each part of a multipart body, by name: (its file name, its bytes).
+
+    Read into memory, not into aiohttp's temporary files (which a malformed body
+    leaves open); None once the parts pass :data:`MAX_UPLOAD` together.
+    """
+    parts: dict[str, tuple[str | None, bytes]] = {}
+    size = 0
+    async for part in await request.multipart():
+        if not isinstance(part, aiohttp.BodyPartReader) or part.name is None:
+            raise ValueError("a part without a name")
+        chunks = []
+        while chunk := await part.read_chunk():
+            size += len(chunk)
+            if size > MAX_UPLOAD:
+                return None
+            chunks.append(chunk)
+        parts[part.name] = (part.filename, b"".join(chunks))
+    return parts
+
+
+def _guess(name: object, fallback: object = None) -> str:
+    """The media type, from the file's name as the service does, else ``fallback``."""
     guessed = mimetypes.guess_type(name)[0] if isinstance(name, str) else None
+    if guessed is None and isinstance(fallback, str):
+        guessed = mimetypes.guess_type(fallback)[0] or (fallback if "/" in fallback else None)
     return guessed or "application/octet-stream"
 
 
@@ -537,7 +562,7 @@ class Emulator:
             {
                 "fileName": name,
                 "filePath": path,
-                "downloadUrl": f"{self.url}{_UPLOADS}/{path}",
+                "downloadUrl": f"{self.url}{_UPLOADS}/{urllib.parse.quote(path)}",
                 "fileSize": len(data),
                 "mimeType": mime,
                 "uploadedAt": stamp,
@@ -547,14 +572,18 @@ class Emulator:
     async def _stream_upload(self, request: web.Request) -> web.Response:
         if request.content_type != "multipart/form-data":
             return self._error(422, "expected multipart/form-data")
-        form = await request.post()
-        file = form.get("file")
-        if not isinstance(file, web.FileField):
+        try:
+            parts = await _read_parts(request)
+        except (ValueError, aiohttp.ClientError, aiohttp.http_exceptions.HttpProcessingError):
+            return self._error(422, "the multipart body is malformed")
+        if parts is None:
+            return self._error(413, "the file is too large")
+        if "file" not in parts:
             return self._error(422, "file is required")
-        data = file.file.read()
-        name = form.get("fileName")
-        mime = file.content_type or "application/octet-stream"
-        return self._store(data, form.get("uploadPath"), name, mime)
+        filename, data = parts["file"]
+        name = parts["fileName"][1].decode("utf-8", "replace") if "fileName" in parts else None
+        path = parts["uploadPath"][1].decode("utf-8", "replace") if "uploadPath" in parts else None
+        return self._store(data, path, name, _guess(name, filename))
 
     async def _base64_upload(self, request: web.Request) -> web.Response:
         body = await _read_body(request)
@@ -581,14 +610,12 @@ class Emulator:
                 data = await got.read()
                 fetched = got.status == 200
                 mime = got.content_type
-        except (aiohttp.ClientError, TimeoutError):
+        except (aiohttp.ClientError, TimeoutError, ValueError):  # UnicodeError: a bad host
             fetched = False
         if not fetched:
             return self._error(422, "could not download the file at fileUrl")
         name = body.get("fileName")
-        if name is None:
-            name = url.split("?")[0].rstrip("/").rpartition("/")[2] or None
-        return self._store(data, body.get("uploadPath"), name, mime)
+        return self._store(data, body.get("uploadPath"), name, _guess(name, mime))
 
     async def _uploaded(self, request: web.Request) -> web.Response:
         stored = self.uploads.get(request.path)

@@ -96,7 +96,7 @@ def create_errors(body: object) -> list[str]:
     if not isinstance(body, dict):
         return ["body: must be a JSON object"]
     model = body.get("model")
-    if model not in create_schemas():
+    if not isinstance(model, str) or model not in create_schemas():
         return [f"model: must be one of {', '.join(sorted(create_schemas()))}"]
     errors = [
         f"{'.'.join(map(str, error.absolute_path)) or 'body'}: {error.message}"
