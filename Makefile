@@ -30,7 +30,7 @@ typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy --strict sora2pro tests/typing_api.py
 
 unit: $(VENV)/.dev-installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 test: lint typecheck unit
 
