@@ -16,6 +16,7 @@ from sora2pro._cli_common import (
     add_offline_option,
     add_request_options,
     add_timeout_option,
+    json_note,
     open_client,
     refuse_offline_option,
     request_options,
@@ -48,17 +49,6 @@ _OFFLINE_NOTE = (
     "knows no task of another run. To try this command offline, run 'sora2pro emulator' "
     "in another terminal and export what it prints.",
 )
-
-
-def _json_note(result: str) -> tuple[str, str]:
-    return (
-        "output",
-        f"With --json, stdout holds one JSON object, {result}. On an error it holds "
-        "{error, message, task_id, task, exit_code} instead, where task is the task's "
-        "last snapshot when the error has one. Usage errors in the command line itself "
-        "are reported on stderr only. Human lines go to stderr; --quiet drops all but "
-        "errors there.",
-    )
 
 
 def _task_argument(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +115,7 @@ GENERATE = Command(
         (5, "uncertain submit: the task may exist (and be billed); do not resend blindly"),
         (130, "interrupted"),
     ),
-    notes=(_json_note(f"{_TASK_FIELDS}, and saved (the path) with --output"),),
+    notes=(json_note(f"{_TASK_FIELDS}, and saved (the path) with --output"),),
     arguments=_generate_arguments,
     run=_generate,
 )
@@ -160,7 +150,7 @@ STATUS = Command(
         (4, "timeout: no answer in time"),
         (130, "interrupted"),
     ),
-    notes=(_json_note(_TASK_FIELDS), _OFFLINE_NOTE),
+    notes=(json_note(_TASK_FIELDS), _OFFLINE_NOTE),
     arguments=_status_arguments,
     run=_status,
 )
@@ -196,7 +186,7 @@ WAIT = Command(
         (4, "timeout: the task keeps running; wait again"),
         (130, "interrupted"),
     ),
-    notes=(_json_note(_TASK_FIELDS), _OFFLINE_NOTE),
+    notes=(json_note(_TASK_FIELDS), _OFFLINE_NOTE),
     arguments=_wait_arguments,
     run=_wait,
 )
@@ -258,7 +248,7 @@ DOWNLOAD = Command(
         (4, "timeout: the download took longer than --timeout"),
         (130, "interrupted (no partial file is left)"),
     ),
-    notes=(_json_note(f"{_TASK_FIELDS}, and saved (the path written)"), _OFFLINE_NOTE),
+    notes=(json_note(f"{_TASK_FIELDS}, and saved (the path written)"), _OFFLINE_NOTE),
     arguments=_download_arguments,
     run=_download,
 )
@@ -284,7 +274,7 @@ CREDITS = Command(
         (4, "timeout: no answer in time"),
         (130, "interrupted"),
     ),
-    notes=(_json_note('{"credits": N}'),),
+    notes=(json_note('{"credits": N}'),),
     arguments=add_offline_option,
     run=_credits,
 )

@@ -40,6 +40,7 @@ __all__ = [
     "add_request_options",
     "add_timeout_option",
     "exit_code",
+    "json_note",
     "open_client",
     "paragraph",
     "refuse_offline_option",
@@ -186,6 +187,18 @@ environment:
   APIKLEY_API_KEY    the API key
   APIKLEY_BASE_URL   the API address (default https://api.apikley.ru); the address
                      'sora2pro emulator' prints, to work offline"""
+
+
+def json_note(result: str) -> tuple[str, str]:
+    """The help section on ``--json`` output, for a command whose result is ``result``."""
+    return (
+        "output",
+        f"With --json, stdout holds one JSON object, {result}. On an error it holds "
+        "{error, message, task_id, task, exit_code} instead, where task is the task's "
+        "last snapshot when the error has one. Usage errors in the command line itself "
+        "are reported on stderr only. Human lines go to stderr; --quiet drops all but "
+        "errors there.",
+    )
 
 
 def paragraph(text: str, first: str = "  ", indent: str = "  ") -> str:

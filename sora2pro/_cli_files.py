@@ -9,6 +9,7 @@ from sora2pro._cli_common import (
     Command,
     add_offline_option,
     add_timeout_option,
+    json_note,
     open_client,
 )
 from sora2pro._cli_output import as_document
@@ -25,15 +26,6 @@ if typing.TYPE_CHECKING:
 __all__ = ["CHARACTER", "UPLOAD"]
 
 _UPLOAD_TIMEOUT = 300.0
-
-
-def _json_note(result: str) -> tuple[str, str]:
-    return (
-        "output",
-        f"With --json, stdout holds one JSON object, {result}. On an error it holds "
-        "{error, message, task_id, task, exit_code} instead. Human lines go to stderr; "
-        "--quiet drops all but errors there.",
-    )
 
 
 async def _upload(args: argparse.Namespace, out: Output) -> int:
@@ -83,7 +75,7 @@ UPLOAD = Command(
         (4, "timeout: the upload took longer than --timeout"),
         (130, "interrupted"),
     ),
-    notes=(_json_note("the stored file: url, file_name, size, mime_type, uploaded_at"),),
+    notes=(json_note("the stored file: url, file_name, size, mime_type, uploaded_at"),),
     arguments=_upload_arguments,
     run=_upload,
 )
@@ -136,7 +128,7 @@ CHARACTER = Command(
         (5, "uncertain submit: the task may exist (and be billed)"),
         (130, "interrupted"),
     ),
-    notes=(_json_note("the character: id, and task (the finished task)"),),
+    notes=(json_note("the character: id, and task (the finished task)"),),
     arguments=_character_arguments,
     run=_character,
 )
