@@ -163,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = list(dict.fromkeys(options.only or BENCHMARKS))
     command = shlex.join(["python", "-m", "benchmarks", *arguments])
     run = run_here if len(names) == 1 else run_apart
+    measured_on = machine()  # before the run: the load average is of the machine, not of us
     reports = {name: run(name, smoke=options.smoke) for name in names}
     for name, report in reports.items():
         alone = ["python", "-m", "benchmarks", "--only", name] + ["--smoke"] * options.smoke
@@ -173,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": command,
         "smoke": options.smoke,
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": measured_on,
         "benchmarks": reports,
     }
     pathlib.Path(options.out).write_text(json.dumps(document, indent=2) + "\n", "utf-8")
