@@ -201,32 +201,45 @@ async def run(*, smoke: bool) -> Result:
     return Result(figures(outcomes), settings)
 
 
+def delays(name: str, spent: Outcome, tiered_median: float) -> list[Figure]:
+    """The delay figures: shares of the task's duration, or milliseconds for callbacks.
+
+    A poll's delay grows with the time-scaled intervals, so its share of a duration is
+    the same at any factor. A callback's delay is latency (one POST, one status fetch),
+    which the factor does not shrink: a share of a time-scaled duration would overstate
+    it by 1 / factor, so it is given in milliseconds as measured.
+    """
+    if name == "callbacks":
+        median, p95, p99 = (1000 * percentile(spent.delays, share) for share in (0.5, 0.95, 0.99))
+        return [
+            Figure(f"{name}: median delay", median, "ms"),
+            Figure(f"{name}: p95 delay", p95, "ms"),
+            Figure(f"{name}: p99 delay", p99, "ms", "< 50", p99 < 50),
+        ]
+    median, p95 = (100 * percentile(spent.shares, share) for share in (0.5, 0.95))
+    mine = Figure(f"{name}: median delay", median, "% of task")
+    if name == "sora2pro":
+        target = f"<= {tiered_median:.3g} (tiered)"
+        mine = attrs.evolve(mine, target=target, met=median <= tiered_median)
+    return [mine, Figure(f"{name}: p95 delay", p95, "% of task")]
+
+
 def figures(outcomes: dict[str, Outcome]) -> list[Figure]:
     ours, advised = outcomes["sora2pro"], outcomes["tiered"]
-    advised_median = 100 * percentile(advised.shares, 0.5)
+    tiered_median = 100 * percentile(advised.shares, 0.5)
     result = []
     for name in STRATEGIES:
         spent = outcomes[name]
         polls = Figure(f"{name}: status requests per task", spent.polls_per_task)
-        median = Figure(f"{name}: median delay", 100 * percentile(spent.shares, 0.5), "% of task")
-        if name == "sora2pro":
-            median = attrs.evolve(
-                median,
-                target=f"<= {advised_median:.3g} (tiered)",
-                met=median.value <= advised_median,
-            )
         if name == "callbacks":
             polls = attrs.evolve(polls, target="<= 1", met=polls.value <= 1)
         result += [
             polls,
             Figure(f"{name}: share answered 429", 100 * spent.limited_share, "%"),
-            median,
-            Figure(f"{name}: p95 delay", 100 * percentile(spent.shares, 0.95), "% of task"),
+            *delays(name, spent, tiered_median),
         ]
-    late = 1000 * percentile(outcomes["callbacks"].delays, 0.99)
     ratio = ours.polls_per_task / advised.polls_per_task
     return [
         *result,
-        Figure("callbacks: p99 delay", late, "ms", "< 50", late < 50),
         Figure("sora2pro / tiered requests per task", ratio, "x", "<= 0.20", ratio <= 0.2),
     ]
