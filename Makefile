@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit clean
+.PHONY: demo test lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,16 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.dev-installed
-	$(BIN)/mypy --strict sora2pro tests/typing_api.py
+	$(BIN)/mypy --strict sora2pro tests/typing_api.py benchmarks
 
 unit: $(VENV)/.dev-installed
 	$(BIN)/pytest -n auto
 
 test: lint typecheck unit
+
+# Figures for the README, not a test: about 2.5 minutes (benchmarks/README.md).
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis demo.mp4

@@ -1,0 +1,245 @@
+"""Polling: status requests per task, and how late each strategy learns that a task ended.
+
+Every strategy gets the same 300 tasks (the same durations in create order), created
+at the API's create pace, and the emulator enforces the API's limit of 10 status
+queries a second, as the real service does: what a strategy sends beyond it is
+answered 429, counted, and polled again. The hand-written loops do what such loops
+usually do with an error answer: sleep their interval and ask again.
+
+The delay is the time from the task's end (the emulator's clock) to the moment the
+caller has the final state in hand (the caller's clock); both are CLOCK_MONOTONIC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import random
+import statistics
+import time
+import typing
+
+import aiohttp
+import attrs
+
+import sora2pro
+from benchmarks._harness import (
+    API_KEY,
+    CREATE,
+    CREATE_LIMIT,
+    MODEL,
+    RECORD_INFO,
+    Figure,
+    Result,
+    TimeScale,
+    emulators,
+    percentile,
+)
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+NAME = "polling"
+
+#: Task id -> when the caller learned that the task ended (``time.monotonic()``).
+Learned = dict[str, float]
+Strategy = typing.Callable[[str, TimeScale, int], typing.Awaitable[Learned]]
+
+
+@attrs.frozen
+class Sizes:
+    """How much to measure: strategies in one group run at the same time."""
+
+    tasks: int
+    factor: float
+    groups: tuple[tuple[str, ...], ...]
+
+
+# Each hand-written loop alone: at its peak the fixed loop sends 95 requests a second
+# (real), nearly 4,000 a second at this factor, about what one emulator process and
+# the client can answer; next to the tiered loop's load, the callbacks' few
+# milliseconds would be the event loop's wait. The client's two strategies are light.
+FULL = Sizes(
+    tasks=300, factor=0.025, groups=(("fixed 3 s",), ("tiered",), ("sora2pro", "callbacks"))
+)
+SMOKE = Sizes(tasks=3, factor=0.0002, groups=(("fixed 3 s", "tiered", "sora2pro", "callbacks"),))
+
+
+async def create(session: aiohttp.ClientSession, url: str, number: int) -> str:
+    body = {"model": MODEL, "input": {"prompt": f"video number {number}"}}
+    async with session.post(url + CREATE, json=body) as response:
+        payload = json.loads(await response.read())
+    task_id: str = payload["data"]["taskId"]
+    return task_id
+
+
+async def hand_written(
+    url: str, scale: TimeScale, count: int, interval: Callable[[float], float]
+) -> Learned:
+    """A loop per task that sleeps ``interval(age in real seconds)`` real seconds between polls."""
+    learned: Learned = {}
+    spacing = scale(CREATE_LIMIT[1] / CREATE_LIMIT[0])
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+
+    async def follow(session: aiohttp.ClientSession, task_id: str) -> None:
+        created = time.monotonic()
+        while True:
+            async with session.get(url + RECORD_INFO, params={"taskId": task_id}) as response:
+                payload = json.loads(await response.read())
+            if payload["code"] == 200 and payload["data"]["state"] in {"success", "fail"}:
+                learned[task_id] = time.monotonic()
+                return
+            await asyncio.sleep(scale(interval(scale.real(time.monotonic() - created))))
+
+    async with aiohttp.ClientSession(headers=headers) as session, asyncio.TaskGroup() as group:
+        started = time.monotonic()
+        for number in range(count):
+            await asyncio.sleep(started + number * spacing - time.monotonic())
+            task_id = await create(session, url, number)
+            group.create_task(follow(session, task_id))
+    return learned
+
+
+def tiered(draw: random.Random, age: float) -> float:
+    """The provider's advice: 2-3 s for 30 s, 5-10 s up to 2 minutes, then 15-30 s."""
+    if age < 30:
+        return draw.uniform(2, 3)
+    if age < 120:
+        return draw.uniform(5, 10)
+    return draw.uniform(15, 30)
+
+
+async def with_client(url: str, scale: TimeScale, count: int, *, callbacks: bool) -> Learned:
+    """``submit()`` then ``wait()`` per task, with the client's defaults (time-scaled)."""
+    learned: Learned = {}
+    receiver = sora2pro.CallbackReceiver() if callbacks else None
+    if receiver is not None:
+        await receiver.start()
+    try:
+        async with sora2pro.Client(
+            API_KEY,
+            base_url=url,
+            poll=scale.poll(),
+            retry=scale.retry(),
+            rate_limits=scale.limits(),
+            callbacks=receiver,
+        ) as client:
+
+            async def follow(task_id: str) -> None:
+                await client.wait(task_id, timeout=scale(sora2pro.DEFAULT_WAIT_TIMEOUT))
+                learned[task_id] = time.monotonic()
+
+            async with asyncio.TaskGroup() as group:
+                for number in range(count):
+                    task_id = await client.submit(f"video number {number}")
+                    group.create_task(follow(task_id))
+    finally:
+        if receiver is not None:
+            await receiver.close()
+    return learned
+
+
+async def fixed_loop(url: str, scale: TimeScale, count: int) -> Learned:
+    """A poll every 3 seconds."""
+    return await hand_written(url, scale, count, lambda _age: 3.0)
+
+
+async def tiered_loop(url: str, scale: TimeScale, count: int) -> Learned:
+    """The provider's tiered advice, each pause drawn within its tier."""
+    return await hand_written(url, scale, count, functools.partial(tiered, random.Random(6)))
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "sora2pro": functools.partial(with_client, callbacks=False),
+    "fixed 3 s": fixed_loop,
+    "tiered": tiered_loop,
+    "callbacks": functools.partial(with_client, callbacks=True),
+}
+
+
+@attrs.frozen
+class Outcome:
+    """What one strategy cost and how late it was."""
+
+    polls_per_task: float
+    limited_share: float
+    delays: list[float]
+    shares: list[float]
+
+
+def outcome(learned: Learned, stats: dict[str, typing.Any]) -> Outcome:
+    tasks = stats["tasks"]
+    delays = [learned[task["id"]] - task["end"] for task in tasks]
+    shares = [
+        delay / (task["end"] - task["created"]) for delay, task in zip(delays, tasks, strict=True)
+    ]
+    sent = stats["requests"]["recordInfo"]
+    return Outcome(
+        polls_per_task=statistics.fmean(task["status_requests"] for task in tasks),
+        limited_share=stats["rate_limited"].get("recordInfo", 0) / max(sent, 1),
+        delays=delays,
+        shares=shares,
+    )
+
+
+async def run(*, smoke: bool) -> Result:
+    sizes = SMOKE if smoke else FULL
+    scale = TimeScale(sizes.factor)
+    config = scale.emulator(create_limit=False)
+    outcomes: dict[str, Outcome] = {}
+    for group in sizes.groups:
+        async with emulators(*(config for _ in group)) as processes:
+            runs: list[Awaitable[Learned]] = [
+                STRATEGIES[name](process.url, scale, sizes.tasks)
+                for name, process in zip(group, processes, strict=True)
+            ]
+            learned = await asyncio.gather(*runs)
+            for name, process, seen in zip(group, processes, learned, strict=True):
+                outcomes[name] = outcome(seen, await process.stats())
+    settings: dict[str, object] = {**attrs.asdict(sizes), "emulator": config}
+    return Result(figures(outcomes), settings)
+
+
+def delays(name: str, spent: Outcome, tiered_median: float) -> list[Figure]:
+    """The delay figures: shares of the task's duration, or milliseconds for callbacks.
+
+    A poll's delay grows with the time-scaled intervals, so its share of a duration is
+    the same at any factor. A callback's delay is latency (one POST, one status fetch),
+    which the factor does not shrink: a share of a time-scaled duration would overstate
+    it by 1 / factor, so it is given in milliseconds as measured.
+    """
+    if name == "callbacks":
+        median, p95, p99 = (1000 * percentile(spent.delays, share) for share in (0.5, 0.95, 0.99))
+        return [
+            Figure(f"{name}: median delay", median, "ms"),
+            Figure(f"{name}: p95 delay", p95, "ms"),
+            Figure(f"{name}: p99 delay", p99, "ms", "< 50", p99 < 50),
+        ]
+    median, p95 = (100 * percentile(spent.shares, share) for share in (0.5, 0.95))
+    mine = Figure(f"{name}: median delay", median, "% of task")
+    if name == "sora2pro":
+        target = f"<= {tiered_median:.3g} (tiered)"
+        mine = attrs.evolve(mine, target=target, met=median <= tiered_median)
+    return [mine, Figure(f"{name}: p95 delay", p95, "% of task")]
+
+
+def figures(outcomes: dict[str, Outcome]) -> list[Figure]:
+    ours, advised = outcomes["sora2pro"], outcomes["tiered"]
+    tiered_median = 100 * percentile(advised.shares, 0.5)
+    result = []
+    for name in STRATEGIES:
+        spent = outcomes[name]
+        polls = Figure(f"{name}: status requests per task", spent.polls_per_task)
+        if name == "callbacks":
+            polls = attrs.evolve(polls, target="<= 1", met=polls.value <= 1)
+        result += [
+            polls,
+            Figure(f"{name}: share answered 429", 100 * spent.limited_share, "%"),
+            *delays(name, spent, tiered_median),
+        ]
+    ratio = ours.polls_per_task / advised.polls_per_task
+    return [
+        *result,
+        Figure("sora2pro / tiered requests per task", ratio, "x", "<= 0.20", ratio <= 0.2),
+    ]
