@@ -56,18 +56,19 @@ async def retrying(
 
     Pauses grow exponentially with full jitter, and are at least what a
     ``Retry-After`` asked for. Retries stop, re-raising the last error unchanged,
-    when the attempts or ``max_elapsed`` are spent, when a pause would pass
-    ``deadline`` (a ``loop.time()`` value) or ``policy.max_delay``.
+    when the attempts or ``max_elapsed`` (from the first failure) are spent, when a
+    pause would pass ``deadline`` (a ``loop.time()`` value) or ``policy.max_delay``.
     """
     loop = asyncio.get_running_loop()
-    started = loop.time()
-    # backoff's own max_time would shorten a pause below Retry-After; give up instead.
-    stop = deadline
-    if policy.max_elapsed is not None:
-        stop = min(stop or math.inf, started + policy.max_elapsed)
 
     def pauses() -> Generator[float, typing.Any, None]:
         error = yield 0.0  # primed by backoff; this value is discarded
+        # Counted from the first failure, not from the call: time spent queueing for
+        # a rate-limit slot before the first try is not time spent retrying.
+        # backoff's own max_time would shorten a pause below Retry-After; give up instead.
+        stop = deadline
+        if policy.max_elapsed is not None:
+            stop = min(stop or math.inf, loop.time() + policy.max_elapsed)
         for attempt in itertools.count():
             ceiling = min(policy.max_delay, policy.base_delay * 2 ** min(attempt, 64))
             pause = random.uniform(0, ceiling)

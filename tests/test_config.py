@@ -81,9 +81,9 @@ def test_nonsense_rate_limits_are_refused(build: object) -> None:
 
 
 def test_default_rate_limits_sit_under_the_api() -> None:
-    """The defaults are 20 creates per 10 s and 8 status queries a second."""
+    """The defaults are 19 creates per 10 s and 8 status queries a second: under 20 and 10."""
     limits = sora2pro.DEFAULT_RATE_LIMITS
-    assert (20, 10.0, 8.0, 2.0) == (
+    assert (19, 10.0, 8.0, 1.9) == (
         limits.creates,
         limits.window,
         limits.status_per_second,

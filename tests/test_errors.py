@@ -192,6 +192,22 @@ async def test_retry_after_is_never_cut_short_by_max_elapsed(emulator: Emulator)
     assert 1 == emulator.count(Endpoint.CREDIT)
 
 
+async def test_time_queued_for_a_create_slot_is_not_retry_time(emulator: Emulator) -> None:
+    """A create that waited past max_elapsed for its slot still gets retries on a 429."""
+    retry = sora2pro.RetryPolicy(attempts=3, base_delay=0.01, max_elapsed=0.15)
+    limits = sora2pro.RateLimits(creates=2, window=0.4, pause=0.05)  # one create per 0.2 s
+    async with sora2pro.Client(
+        emulator.api_key, base_url=emulator.url, retry=retry, rate_limits=limits
+    ) as client:
+        submits = [asyncio.create_task(client.submit(f"dog {i}")) for i in range(3)]
+        while emulator.count(Endpoint.CREATE) < 2:  # noqa: ASYNC110  # no arrival event
+            await asyncio.sleep(0.01)
+        emulator.inject(Fault.rate_limited(), Endpoint.CREATE)  # for the third, queued 0.4 s
+        task_ids = await asyncio.gather(*submits)
+    assert 3 == len(set(task_ids))
+    assert 4 == emulator.count(Endpoint.CREATE)
+
+
 async def test_malformed_http_is_a_transport_error(emulator: Emulator) -> None:
     """An answer the HTTP parser rejects is a TransportError, not a raw aiohttp error."""
     emulator.inject(Fault.malformed(), Endpoint.CREDIT)
