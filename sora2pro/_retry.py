@@ -59,6 +59,21 @@ async def retrying(
     when the attempts or ``max_elapsed`` (from the first failure) are spent, when a
     pause would pass ``deadline`` (a ``loop.time()`` value) or ``policy.max_delay``.
     """
+    try:
+        # Most calls succeed at once: the backoff machinery is built only on a failure.
+        return await call()
+    except Sora2ProError as error:
+        if not retryable(error) or policy.attempts == 1:
+            raise
+        first: Sora2ProError | None = error
+
+    async def again() -> T:
+        nonlocal first
+        if first is not None:  # the failure already seen is backoff's first try
+            error, first = first, None
+            raise error
+        return await call()
+
     loop = asyncio.get_running_loop()
 
     def pauses() -> Generator[float, typing.Any, None]:
@@ -101,5 +116,5 @@ async def retrying(
         giveup=lambda error: not (isinstance(error, Sora2ProError) and retryable(error)),
         on_backoff=log_retry,
         logger=None,  # backoff's own log lines print the call's arguments
-    )(call)
+    )(again)
     return await retried()
