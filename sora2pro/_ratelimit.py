@@ -34,11 +34,6 @@ class PriorityPacer:
     async def acquire(self, urgency: float = 0.0) -> None:
         """Wait until a slot is handed to this caller; ``urgency`` seconds overdue go first."""
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        if not self._waiters and self._timer is None and now >= self._next:
-            # A free slot and nobody waiting: no timer hop (the common case, and cheap).
-            self._next = now + self._interval
-            return
         slot: asyncio.Future[None] = loop.create_future()
         heapq.heappush(self._waiters, (loop.time() - urgency, next(self._order), slot))
         self._schedule()
