@@ -20,6 +20,7 @@ from sora2pro._cli_common import (
     open_client,
     refuse_offline_option,
     request_options,
+    submit_and_wait,
 )
 from sora2pro._cli_output import describe, task_document
 from sora2pro._client import DEFAULT_DOWNLOAD_TIMEOUT
@@ -71,11 +72,7 @@ async def _generate(args: argparse.Namespace, out: Output) -> int:
     else:
         request = ImageToVideo(args.prompt, image=args.image, **options)
     async with open_client(args.offline, out) as client:
-        task_id = await client.submit(request)
-        out.task_id = task_id
-        out.line(f"task {task_id}")
-        with out.status() as status:
-            task = await client.wait(task_id, timeout=args.timeout, on_update=status.update)
+        task = await submit_and_wait(client, out, request, args.timeout)
         for url in task.result_urls:
             out.line(f"video {url}")
         document = task_document(task)

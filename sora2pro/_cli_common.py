@@ -23,7 +23,8 @@ if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
 
     from sora2pro._cli_output import Output
-    from sora2pro._requests import TextToVideoOptions
+    from sora2pro._models import Task
+    from sora2pro._requests import Request, TextToVideoOptions
 
 __all__ = [
     "ENVIRONMENT",
@@ -45,6 +46,7 @@ __all__ = [
     "paragraph",
     "refuse_offline_option",
     "request_options",
+    "submit_and_wait",
 ]
 
 EXIT_OK = 0
@@ -180,6 +182,17 @@ async def open_client(offline: bool, out: Output) -> AsyncIterator[Client]:
     ):
         out.note(f"offline: using the built-in emulator at {emulator.url}")
         yield client
+
+
+async def submit_and_wait(
+    client: Client, out: Output, request: Request, timeout: float | None
+) -> Task:
+    """Submit, print the task id at once (so it is never lost), then wait with progress."""
+    task_id = await client.submit(request)
+    out.task_id = task_id
+    out.line(f"task {task_id}")
+    with out.status() as status:
+        return await client.wait(task_id, timeout=timeout, on_update=status.update)
 
 
 ENVIRONMENT = """\

@@ -11,6 +11,7 @@ from sora2pro._cli_common import (
     add_timeout_option,
     json_note,
     open_client,
+    submit_and_wait,
 )
 from sora2pro._cli_output import as_document
 from sora2pro._config import DEFAULT_WAIT_TIMEOUT
@@ -85,11 +86,7 @@ async def _character(args: argparse.Namespace, out: Output) -> int:
     # Built first: a bad clip or prompt is refused before the client even starts.
     request = CharacterRequest(args.source, prompt=args.prompt, safety_instruction=args.safety)
     async with open_client(args.offline, out) as client:
-        task_id = await client.submit(request)
-        out.task_id = task_id
-        out.line(f"task {task_id}")
-        with out.status() as status:
-            task = await client.wait(task_id, timeout=args.timeout, on_update=status.update)
+        task = await submit_and_wait(client, out, request, args.timeout)
     character = Character.from_task(task)
     out.line(f"character {character.id}")
     out.note(f"use it: sora2pro generate PROMPT --character {character.id}")
