@@ -141,6 +141,21 @@ def _deadline(timeout: float | None) -> float | None:
     return None if timeout is None else asyncio.get_running_loop().time() + timeout
 
 
+async def _take_slot(
+    pacer: PriorityPacer, deadline: float | None, urgency: float, operation: str
+) -> None:
+    """Wait for ``pacer``'s next slot, but not past ``deadline``."""
+    try:
+        # Safe as a scope: nothing inside sets timers of its own (aiohttp's would race it).
+        async with asyncio.timeout_at(deadline):
+            await pacer.acquire(urgency)
+    except TimeoutError:
+        raise TransportError(
+            f"{operation} not sent: the deadline passed while waiting for a rate-limit slot",
+            request_sent=False,
+        ) from None
+
+
 def _check_task_id(task_id: str) -> None:
     if not isinstance(task_id, str) or not task_id.strip():
         raise InvalidInputError("task_id", f"must be a non-empty string, not {task_id!r}")
@@ -356,14 +371,7 @@ class Client:
         body = encode_create(self._converter, req)
 
         async def attempt() -> str:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await self._create_pacer.acquire()
-            except TimeoutError:
-                raise TransportError(
-                    "createTask not sent: the deadline passed while waiting for a create slot",
-                    request_sent=False,
-                ) from None
+            await _take_slot(self._create_pacer, deadline, 0.0, "createTask")
             if before_send is not None:
                 await before_send()
             # Not cut short by the deadline nor by a cancel: a create once sent may
@@ -464,7 +472,7 @@ class Client:
 
     async def _fetch_task(self, task_id: str, deadline: float | None, urgency: float) -> Task:
         async def attempt() -> Task:
-            await self._status_pacer.acquire(urgency)
+            await _take_slot(self._status_pacer, deadline, urgency, "recordInfo")
             envelope = await self._paced(
                 self._status_pacer,
                 "recordInfo",
@@ -605,9 +613,8 @@ class Client:
             self._pending.pop(task.id, None)
         else:
             try:
-                async with asyncio.timeout_at(deadline):
-                    task = await self._fetch_task(callback.task.id, deadline, math.inf)
-            except (Sora2ProError, TimeoutError) as exc:
+                task = await self._fetch_task(callback.task.id, deadline, math.inf)
+            except Sora2ProError as exc:
                 logger.info("callback for task %s not confirmed: %s", callback.task.id, exc)
                 return None
         if not task.done:

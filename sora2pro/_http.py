@@ -9,6 +9,7 @@ import json
 import logging
 import platform
 import typing
+from collections.abc import Awaitable
 
 import aiohttp
 
@@ -21,9 +22,11 @@ if typing.TYPE_CHECKING:
 
     from sora2pro._config import Timeouts
 
-__all__ = ["USER_AGENT", "Transport", "parse_retry_after", "read_capped"]
+__all__ = ["USER_AGENT", "Transport", "parse_retry_after", "read_capped", "within"]
 
 logger = logging.getLogger("sora2pro")
+
+T = typing.TypeVar("T")
 
 USER_AGENT = f"sora2pro/{VERSION} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 
@@ -55,6 +58,33 @@ async def read_capped(content: aiohttp.StreamReader, limit: int) -> bytes | None
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def within(work: Awaitable[T], deadline: float | None) -> T | None:
+    """Await ``work`` until ``deadline``; None if it passed first (``work`` is cancelled).
+
+    ``work`` runs as a task of its own, so aiohttp's timers live there: they can turn
+    a cancel that coincides with them into a timeout (their nested contexts uncancel
+    it), and that must never swallow the deadline or a cancel of the caller.
+    """
+    if deadline is None:
+        return await work
+    inner = asyncio.ensure_future(work)
+    inner.add_done_callback(_retrieve)
+    try:
+        await asyncio.wait({inner}, timeout=deadline - asyncio.get_running_loop().time())
+    finally:
+        if not inner.done():
+            inner.cancel()
+            # Let it close its connection; a second cancel ends this wait, not the cleanup.
+            await asyncio.wait({inner})
+    return inner.result() if not inner.cancelled() else None
+
+
+def _retrieve(task: asyncio.Future[typing.Any]) -> None:
+    """Mark a task's exception as seen: its caller may be gone (cancelled)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -154,6 +184,23 @@ class Transport:
         """
         if self.closed:
             raise Sora2ProError("this sora2pro.Client is closed")
+        if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+            raise TransportError(f"{method} {path} not sent: its deadline passed", request_sent=False)
+        envelope = await within(self._exchange(method, path, params, body, form), deadline)
+        if envelope is None:
+            raise TransportError(
+                f"{method} {path} timed out: its deadline passed", request_sent=True
+            ) from TimeoutError()
+        return envelope
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        body: dict[str, object] | None,
+        form: aiohttp.FormData | None,
+    ) -> Envelope:
         headers = {"Authorization": f"Bearer {self._api_key}", "User-Agent": USER_AGENT}
         failure: TransportError | None = None
         try:
@@ -164,7 +211,7 @@ class Transport:
                 json=body,
                 data=form,
                 headers=headers,
-                timeout=self.client_timeout(deadline),
+                timeout=self.client_timeout(None),
                 allow_redirects=False,
                 raise_for_status=False,
             ) as response:

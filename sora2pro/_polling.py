@@ -125,46 +125,77 @@ async def poll_until_done(
     last: Task | None = None
     seen = started
     attempt = 0
+
+    def expired() -> bool:
+        return deadline is not None and loop.time() >= deadline
+
+    def timed_out() -> WaitTimeoutError:
+        assert timeout is not None  # noqa: S101  # only a deadline expires
+        return WaitTimeoutError(task_id, last, timeout)
+
+    async def pause(seconds: float) -> None:
+        if deadline is not None:
+            seconds = min(seconds, max(0.0, deadline - loop.time()))
+        await asyncio.sleep(seconds)
+
+    # No timeout scope around the polls: aiohttp's own timers fire at the same instant
+    # (a request's total is cut to the time left) and can swallow the scope's cancel,
+    # which would leave the loop running past the deadline. Every step is bounded by
+    # ``deadline`` itself instead, and the deadline is checked before each poll.
+    if sleep_first:
+        await pause(next_delay(policy, 0, None))
+    while not expired():
+        try:
+            # Never later than max_interval past the ask: a pessimistic prediction
+            # must not starve this wait while other waits fill the budget.
+            level = max(urgency(last, loop.time() - seen, typical()), -policy.max_interval)
+            task = await fetch(deadline, level)
+        except UnprocessableError:
+            if last is not None or loop.time() - started > policy.not_visible_for:
+                raise
+            hint = None
+            logger.debug("task %s not visible yet", task_id)
+        except Sora2ProError as exc:
+            if not is_transient(exc):
+                raise
+            if expired():
+                raise timed_out() from None
+            logger.warning(
+                "polling task %s failed (%s); polling on",
+                task_id,
+                exc,
+                extra={"event": "poll_error", "task_id": task_id},
+            )
+            hint = last
+        else:
+            if last is None or (task.state, task.progress) != (last.state, last.progress):
+                await _notify_within(on_update, task, deadline, timed_out)
+            last = task
+            seen = loop.time()
+            if task.state is TaskState.SUCCESS:
+                return task
+            if task.state is TaskState.FAIL:
+                raise TaskFailedError(task)
+            hint = task
+        await pause(next_delay(policy, attempt, hint))
+        attempt += 1
+    raise timed_out()
+
+
+async def _notify_within(
+    on_update: OnUpdate | None,
+    task: Task,
+    deadline: float | None,
+    timed_out: Callable[[], WaitTimeoutError],
+) -> None:
+    """Call ``on_update``, but no later than ``deadline``: it is the caller's code."""
+    if on_update is None:
+        return
     scope = asyncio.timeout_at(deadline)
     try:
         async with scope:
-            if sleep_first:
-                await asyncio.sleep(next_delay(policy, 0, None))
-            while True:
-                try:
-                    # Never later than max_interval past the ask: a pessimistic prediction
-                    # must not starve this wait while other waits fill the budget.
-                    level = max(urgency(last, loop.time() - seen, typical()), -policy.max_interval)
-                    task = await fetch(deadline, level)
-                except UnprocessableError:
-                    if last is not None or loop.time() - started > policy.not_visible_for:
-                        raise
-                    hint = None
-                    logger.debug("task %s not visible yet", task_id)
-                except Sora2ProError as exc:
-                    if not is_transient(exc):
-                        raise
-                    logger.warning(
-                        "polling task %s failed (%s); polling on",
-                        task_id,
-                        exc,
-                        extra={"event": "poll_error", "task_id": task_id},
-                    )
-                    hint = last
-                else:
-                    if last is None or (task.state, task.progress) != (last.state, last.progress):
-                        await notify(on_update, task)
-                    last = task
-                    seen = loop.time()
-                    if task.state is TaskState.SUCCESS:
-                        return task
-                    if task.state is TaskState.FAIL:
-                        raise TaskFailedError(task)
-                    hint = task
-                await asyncio.sleep(next_delay(policy, attempt, hint))
-                attempt += 1
+            await notify(on_update, task)
     except TimeoutError:
         if scope.expired():
-            assert timeout is not None  # noqa: S101  # only a deadline expires
-            raise WaitTimeoutError(task_id, last, timeout) from None
+            raise timed_out() from None
         raise

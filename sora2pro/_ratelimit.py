@@ -30,6 +30,7 @@ class PriorityPacer:
         self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
+        self._held_until = 0.0
 
     async def acquire(self, urgency: float = 0.0) -> None:
         """Wait until a slot is handed to this caller; ``urgency`` seconds overdue go first."""
@@ -38,10 +39,14 @@ class PriorityPacer:
         heapq.heappush(self._waiters, (loop.time() - urgency, next(self._order), slot))
         self._schedule()
         await slot
+        # A 429 may have come back between the grant and now: that slot is void.
+        while self._held_until > loop.time():
+            await asyncio.sleep(self._held_until - loop.time())
 
     def hold(self, seconds: float) -> None:
         """Hand out no slot for ``seconds`` from now (after a 429, say)."""
-        self._next = max(self._next, asyncio.get_running_loop().time() + seconds)
+        self._held_until = max(self._held_until, asyncio.get_running_loop().time() + seconds)
+        self._next = max(self._next, self._held_until)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

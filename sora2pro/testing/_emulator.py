@@ -251,7 +251,7 @@ class Emulator:
 
     async def start(self) -> None:
         """Start listening."""
-        runner = web.AppRunner(self.app, access_log=None)
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.1)
         await runner.setup()
         try:
             await web.TCPSite(runner, self.host, self.port).start()

@@ -1,0 +1,88 @@
+"""Every wait ends by its deadline, and a cancel always comes out as a cancel."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import sora2pro
+from sora2pro.testing import Emulator, Endpoint, Fault
+
+from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY
+
+# A loaded two-core machine may be late by this much; far below any request timeout.
+MARGIN = 1.0
+
+
+async def test_wait_ends_at_its_deadline_with_a_status_request_in_flight(
+    client: sora2pro.Client, emulator: Emulator
+) -> None:
+    """A status answer slower than the time left still ends the wait at its deadline."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    task_id = await client.submit("a dog")
+    emulator.inject(Fault.delay(30.0), Endpoint.RECORD_INFO, times=1000)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(sora2pro.WaitTimeoutError):
+        await asyncio.wait_for(client.wait(task_id, timeout=0.5), 10)
+    assert loop.time() - started < 0.5 + MARGIN
+
+
+async def test_a_cancel_at_the_deadline_comes_out_as_a_cancel(
+    client: sora2pro.Client, emulator: Emulator
+) -> None:
+    """A wait cancelled at the instant its deadline passes raises CancelledError."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    task_id = await client.submit("a dog")
+    emulator.inject(Fault.delay(30.0), Endpoint.RECORD_INFO, times=1000)
+    loop = asyncio.get_running_loop()
+    waiting = asyncio.ensure_future(client.wait(task_id, timeout=0.5))
+    loop.call_at(loop.time() + 0.5, waiting.cancel)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(waiting, 10)
+
+
+async def test_a_cancel_during_a_status_request_comes_out_as_a_cancel(
+    client: sora2pro.Client, emulator: Emulator
+) -> None:
+    """Cancelling a wait while its status request is on the wire raises CancelledError."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    task_id = await client.submit("a dog")
+    emulator.inject(Fault.delay(30.0), Endpoint.RECORD_INFO, times=1000)
+    waiting = asyncio.ensure_future(client.wait(task_id, timeout=5))
+    while emulator.count(Endpoint.RECORD_INFO) == 0:
+        await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(waiting, 10)
+
+
+async def test_callback_wait_ends_at_its_deadline_with_requests_in_flight(
+    emulator: Emulator,
+) -> None:
+    """With a receiver, a confirming fetch slower than the time left still ends the wait."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    async with (
+        sora2pro.CallbackReceiver(trust_body=False) as receiver,
+        sora2pro.Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            poll=FAST_POLL,
+            retry=FAST_RETRY,
+            rate_limits=FAST_LIMITS,
+            callbacks=receiver,
+        ) as client,
+    ):
+        task_id = await client.submit("a dog")
+        emulator.inject(Fault.delay(30.0), Endpoint.RECORD_INFO, times=1000)
+        emulator.finish(task_id)  # its callback arrives; confirming it hangs
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(sora2pro.WaitTimeoutError):
+            await asyncio.wait_for(client.wait(task_id, timeout=0.5), 10)
+        assert loop.time() - started < 0.5 + MARGIN
