@@ -177,8 +177,11 @@ def _status(result: BatchResult) -> str:
 
 
 async def _save(client: Client, result: BatchResult, out: pathlib.Path | None) -> tuple[str, bool]:
-    """Download a finished video under a stable name: the path or why not, and success."""
-    if out is None or result.task is None:
+    """Download a succeeded task's video under a stable name: the path or why not, and success.
+
+    A failed or unfinished task has no video to save: its row tells why.
+    """
+    if out is None or result.task is None or not result.ok:
         return "", True
     path = out / f"{result.index + 1:04d}-{result.task.id}.mp4"
     if not path.exists():  # one stat per finished video
@@ -247,7 +250,8 @@ BATCH = Command(
     name="batch",
     summary="generate a video for every prompt of a file",
     description="Generate a video for every prompt of FILE within the account's rate "
-    "limits, download each into --out, and print a summary. A journal records every "
+    "limits, download each into --out, and print a summary. A task that fails is a "
+    "failed row; the others go on. A journal records every "
     "request: run the same command again after a crash or Ctrl-C and it resumes "
     "without paying twice.",
     exits=(
