@@ -19,7 +19,7 @@ $(VENV)/.cli-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.cli-installed
-	$(BIN)/sora2pro generate --offline "a happy dog running in the garden" --frames 15 --output demo.mp4
+	$(BIN)/sora2pro generate --offline "a happy dog running in the garden" --frames 15 --output demo.mp4 --overwrite
 	@echo "The video is at $(CURDIR)/demo.mp4"
 
 lint: $(VENV)/.dev-installed

@@ -7,6 +7,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import os
 import pathlib
 import sys
 import time
@@ -26,6 +27,7 @@ from sora2pro._cli_common import (
     exit_code,
     open_client,
     request_options,
+    whole_number,
 )
 from sora2pro._client import DEFAULT_CONCURRENCY
 from sora2pro._config import DEFAULT_WAIT_TIMEOUT
@@ -55,7 +57,7 @@ def _batch_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        type=int,
+        type=whole_number(1),
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help=f"tasks in flight at most (default {DEFAULT_CONCURRENCY})",
@@ -170,6 +172,17 @@ def _journal_path(args: argparse.Namespace) -> pathlib.Path | None:
     return base.with_name(f"{base.name}.journal.sqlite")
 
 
+def _videos_folder(out: str) -> pathlib.Path:
+    """``--out``, made if missing; refused if it is not a directory one can write in."""
+    folder = pathlib.Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInputError("--out", f"{folder} is not a directory")
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidInputError("--out", f"cannot write in {folder}")
+    return folder
+
+
 def _status(result: BatchResult) -> str:
     if result.ok:
         return "ok"
@@ -177,8 +190,11 @@ def _status(result: BatchResult) -> str:
 
 
 async def _save(client: Client, result: BatchResult, out: pathlib.Path | None) -> tuple[str, bool]:
-    """Download a finished video under a stable name: the path or why not, and success."""
-    if out is None or result.task is None:
+    """Download a succeeded task's video under a stable name: the path or why not, and success.
+
+    A failed or unfinished task has no video to save: its row tells why.
+    """
+    if out is None or result.task is None or not result.ok:
         return "", True
     path = out / f"{result.index + 1:04d}-{result.task.id}.mp4"
     if not path.exists():  # one stat per finished video
@@ -206,9 +222,7 @@ async def _run_batch(args: argparse.Namespace, out: Output) -> int:
     """Run ``sora2pro batch``; the exit status is the worst outcome."""
     options = typing.cast("dict[str, typing.Any]", request_options(args))
     requests = read_requests(pathlib.Path(args.file), options)
-    videos = None if args.out is None else pathlib.Path(args.out)
-    if videos is not None:
-        videos.mkdir(parents=True, exist_ok=True)
+    videos = None if args.out is None else _videos_folder(args.out)
     journal = _journal_path(args)
     progress = _Progress(len(requests), out.progress_stream)
     rows: list[tuple[int, str, str | None, str]] = []
@@ -247,7 +261,8 @@ BATCH = Command(
     name="batch",
     summary="generate a video for every prompt of a file",
     description="Generate a video for every prompt of FILE within the account's rate "
-    "limits, download each into --out, and print a summary. A journal records every "
+    "limits, download each into --out, and print a summary. A task that fails is a "
+    "failed row; the others go on. A journal records every "
     "request: run the same command again after a crash or Ctrl-C and it resumes "
     "without paying twice.",
     exits=(

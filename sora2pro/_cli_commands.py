@@ -16,11 +16,13 @@ from sora2pro._cli_common import (
     add_offline_option,
     add_request_options,
     add_timeout_option,
+    check_output,
     json_note,
     open_client,
     refuse_offline_option,
     request_options,
     submit_and_wait,
+    whole_number,
 )
 from sora2pro._cli_output import describe, task_document
 from sora2pro._client import DEFAULT_DOWNLOAD_TIMEOUT
@@ -71,13 +73,16 @@ async def _generate(args: argparse.Namespace, out: Output) -> int:
         request = TextToVideo(args.prompt, **options)
     else:
         request = ImageToVideo(args.prompt, image=args.image, **options)
+    if args.output:
+        check_output(args.output, overwrite=args.overwrite)
     async with open_client(args.offline, out) as client:
         task = await submit_and_wait(client, out, request, args.timeout)
         for url in task.result_urls:
             out.line(f"video {url}")
         document = task_document(task)
         if args.output:
-            document["saved"] = await _save(client, out, task, args.output, overwrite=True)
+            saved = await _save(client, out, task, args.output, overwrite=args.overwrite)
+            document["saved"] = saved
     out.document(document)
     return EXIT_OK
 
@@ -85,6 +90,9 @@ async def _generate(args: argparse.Namespace, out: Output) -> int:
 def _generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help="what the video shows (1 to 10,000 characters)")
     parser.add_argument("--output", "-o", metavar="FILE", help="save the video to FILE")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace FILE if it exists (else exit 2)"
+    )
     parser.add_argument(
         "--image",
         metavar="FILE|URL",
@@ -102,11 +110,16 @@ GENERATE = Command(
     description="Submit a prompt, or with --image a prompt and a first frame, print the "
     "task id at once, show the task's progress, "
     "and print the video URL(s) at the end; save the video with --output (an existing "
-    "FILE is replaced). If you stop waiting, 'sora2pro wait TASK_ID' picks up again.",
+    "FILE is kept unless --overwrite says otherwise). Every option is checked before "
+    "anything is sent. If you stop waiting, 'sora2pro wait TASK_ID' picks up again.",
     exits=(
         (0, "the video is ready (and saved, with --output)"),
         (1, "the task failed"),
-        (2, "usage error: a bad option or prompt; nothing was sent"),
+        (
+            2,
+            "usage error: a bad option, prompt or image, or a FILE that exists or cannot "
+            "be written; nothing was sent",
+        ),
         (3, "API error: key, credits, validation, server, or a failed download"),
         (4, "timeout: the task keeps running; 'sora2pro wait TASK_ID' goes on"),
         (5, "uncertain submit: the task may exist (and be billed); do not resend blindly"),
@@ -194,8 +207,7 @@ async def _download(args: argparse.Namespace, out: Output) -> int:
     path = args.output or f"{args.task_id}.mp4"
     if args.output is None and pathlib.PurePath(path).name != path:
         raise InvalidInputError("--output", f"{args.task_id!r} is no file name; name the file")
-    if pathlib.Path(path).exists() and not args.overwrite:  # noqa: ASYNC240  # one stat
-        raise InvalidInputError("--output", f"{path} exists; pass --overwrite to replace it")
+    check_output(path, overwrite=args.overwrite)
     async with open_client(False, out) as client:
         task = await client.get_task(args.task_id)
         if task.state is TaskState.FAIL:
@@ -219,7 +231,7 @@ def _download_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--index",
-        type=int,
+        type=whole_number(0),
         default=0,
         metavar="N",
         help="which of the task's videos, counting from 0 (default 0)",
@@ -240,7 +252,7 @@ DOWNLOAD = Command(
     exits=(
         (0, "the video is saved"),
         (1, "the task failed: there is no video"),
-        (2, "usage error: FILE exists, the task has not finished, no video N"),
+        (2, "usage error: FILE exists or cannot be written, the task has not finished, no video N"),
         (3, "API error: key, unknown task, server, or the download failed"),
         (4, "timeout: the download took longer than --timeout"),
         (130, "interrupted (no partial file is left)"),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
+import os
+import pathlib
 import textwrap
 import typing
 
@@ -40,6 +43,7 @@ __all__ = [
     "add_offline_option",
     "add_request_options",
     "add_timeout_option",
+    "check_output",
     "exit_code",
     "json_note",
     "open_client",
@@ -47,6 +51,7 @@ __all__ = [
     "refuse_offline_option",
     "request_options",
     "submit_and_wait",
+    "whole_number",
 ]
 
 EXIT_OK = 0
@@ -107,11 +112,37 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _seconds(text: str) -> float:
+    """An option's value as a positive, finite number of seconds (argparse's ``type``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number no smaller than ``minimum``."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, not {text!r}")
+        return value
+
+    return convert
+
+
 def add_timeout_option(parser: argparse.ArgumentParser, default: float, what: str) -> None:
     """``--timeout SECONDS``: how long ``what`` may take, ``default`` when not given."""
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=default,
         metavar="SECONDS",
         help=f"give up {what} after SECONDS (default {default:g}); exit status 4",
@@ -148,6 +179,27 @@ class _RefuseOffline(argparse.Action):
 def refuse_offline_option(parser: argparse.ArgumentParser) -> None:
     """``--offline`` as a usage error that says what to do instead (hidden from help)."""
     parser.add_argument("--offline", nargs=0, action=_RefuseOffline, help=argparse.SUPPRESS)
+
+
+def check_output(path: str, *, overwrite: bool) -> None:
+    """Refuse an ``--output`` that cannot be written, before anything is sent.
+
+    Raises:
+        InvalidInputError: ``path`` is a directory, its directory does not exist or
+            cannot be written in, or it exists and ``overwrite`` is false.
+
+    """
+    file = pathlib.Path(path)
+    folder = file.parent
+    if file.is_dir():
+        raise InvalidInputError("--output", f"{file} is a directory; name the file to write")
+    if not folder.is_dir():
+        why = "is not a directory" if folder.exists() else "does not exist"
+        raise InvalidInputError("--output", f"{folder} {why}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidInputError("--output", f"cannot write in {folder}")
+    if file.exists() and not overwrite:
+        raise InvalidInputError("--output", f"{file} exists; pass --overwrite to replace it")
 
 
 def request_options(args: argparse.Namespace) -> TextToVideoOptions:

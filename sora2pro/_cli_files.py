@@ -71,7 +71,7 @@ UPLOAD = Command(
     "'generate --image URL'. Uploaded files are deleted after about 3 days.",
     exits=(
         (0, "the file is stored"),
-        (2, "usage error: no such file, an empty file"),
+        (2, "usage error: a bad option, no such file, an empty file; nothing was sent"),
         (3, "API error: key, a refused file or URL, server"),
         (4, "timeout: the upload took longer than --timeout"),
         (130, "interrupted"),
@@ -119,7 +119,11 @@ CHARACTER = Command(
     exits=(
         (0, "the character is ready"),
         (1, "the task failed"),
-        (2, "usage error: a clip of the wrong type or size, too long a prompt"),
+        (
+            2,
+            "usage error: a bad option, a clip of the wrong type or size, too long a "
+            "prompt; nothing was sent",
+        ),
         (3, "API error: key, credits, validation, server"),
         (4, "timeout: the task keeps running; 'sora2pro wait TASK_ID' goes on"),
         (5, "uncertain submit: the task may exist (and be billed)"),

@@ -256,3 +256,28 @@ def test_batch_exit_status_names_api_errors(
     (tmp_path / "prompts.txt").write_text("a dog\na cat\n")
     assert 3 == main(["batch", str(tmp_path / "prompts.txt"), "--journal", str(tmp_path / "j")])
     assert "failed 2" in capsys.readouterr().out
+
+
+def test_batch_with_failed_tasks_saves_the_rest_and_a_rerun_finishes(
+    served: Emulator, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Failed tasks are failed rows, exit 1; the rest are saved; a rerun creates nothing."""
+    fates = iter([True, False, False, True, False, False, True, False, False, True])
+
+    def fated(_rng: object) -> float:
+        served.fail_rate = 1.0 if next(fates) else 0.0  # read by this same create
+        return 0.0
+
+    served.duration = fated
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(f"dog {n}" for n in range(10)))
+    out = tmp_path / "videos"
+    argv = ["batch", str(prompts), "--out", str(out), "--json"]
+    for _run in range(2):
+        code = main(argv)
+        summary = json.loads(capsys.readouterr().out)
+        assert (1, 6, 4, 0) == (code, summary["ok"], summary["failed"], summary["uncertain"])
+        assert 6 == len(list(out.glob("*.mp4")))
+        assert 10 == served.count(Endpoint.CREATE)
+    failed = {row["task_id"] for row in summary["results"] if row["status"] == "failed"}
+    assert {task.id for task in served.tasks.values() if task.fails} == failed
