@@ -259,6 +259,7 @@ class _Transfer:
                 link,
                 headers=headers,
                 allow_redirects=False,
+                raise_for_status=False,  # a session passed in may raise; statuses are read here
                 timeout=self._transport.client_timeout(None, whole=False),
             ) as response:
                 if response.status not in _REDIRECTS:

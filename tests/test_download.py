@@ -7,6 +7,7 @@ import importlib.resources
 import pathlib
 import typing
 
+import aiohttp
 import attrs
 import pytest
 from aiohttp import web
@@ -569,3 +570,20 @@ async def test_a_redirect_loop_is_bounded(
 def test_only_public_addresses_pass_the_redirect_check(address: str, internal: bool) -> None:
     """Public IPv4 and IPv6 addresses (mapped ones too) pass; the rest are internal."""
     assert internal == _internal(address)
+
+
+async def test_a_session_that_raises_for_status_still_gets_a_fresh_link(
+    emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """With a session of raise_for_status=True, a 410 still swaps in a fresh link."""
+    async with (
+        aiohttp.ClientSession(raise_for_status=True) as session,
+        sora2pro.Client(
+            emulator.api_key, base_url=emulator.url, retry=FAST_RETRY, session=session
+        ) as client,
+    ):
+        task = await finished(client, emulator)
+        emulator.expire(task.id)
+        path = await client.download(task, tmp_path / "dog.mp4")
+    assert SAMPLE == path.read_bytes()
+    assert 1 == emulator.count(Endpoint.DOWNLOAD_URL)
