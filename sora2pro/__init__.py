@@ -28,6 +28,7 @@ from sora2pro._config import (
     RetryPolicy,
     Timeouts,
 )
+from sora2pro._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from sora2pro._errors import (
     APIError,
     AuthenticationError,
@@ -76,6 +77,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_DOWNLOAD_TIMEOUT",
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
     "DEFAULT_POLL",
     "DEFAULT_RATE_LIMITS",
     "DEFAULT_RETRY",

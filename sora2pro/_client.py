@@ -31,7 +31,12 @@ from sora2pro._config import (
 )
 from sora2pro._convert import decode_credits, decode_task, decode_task_id, encode_create
 from sora2pro._convert import make_converter as _make_converter
-from sora2pro._download import OnProgress, download_to
+from sora2pro._download import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    OnProgress,
+    check_max_bytes,
+    download_to,
+)
 from sora2pro._errors import (
     APIError,
     InvalidInputError,
@@ -771,6 +776,8 @@ class Client:
         watermark: bool = False,
         overwrite: bool = False,
         on_progress: OnProgress | None = None,
+        max_bytes: int | None = DEFAULT_MAX_DOWNLOAD_BYTES,
+        allow_private_redirects: bool = False,
     ) -> pathlib.Path:
         """Save a finished task's video to ``dest``, atomically.
 
@@ -803,20 +810,28 @@ class Client:
             on_progress: Called with (bytes written, total bytes or None). A resume
                 goes on counting from the bytes already written; when the host
                 sends the file from the start again, the count starts again from 0.
+            max_bytes: The largest file written (2 GiB by default); a larger one is
+                refused before reading when the host announces its size, or once
+                the body passes it. None for no cap.
+            allow_private_redirects: Follow redirects to hosts that are, or resolve
+                to, loopback, private, link-local or other non-public addresses
+                (refused by default). Redirects go to http(s) URLs only, 5 at most.
 
         Returns:
             The path written.
 
         Raises:
             InvalidInputError: the task has no result video at ``index``, ``dest`` is
-                a directory or exists (without ``overwrite``), or ``timeout`` is
-                not valid.
+                a directory or exists (without ``overwrite``), or ``timeout`` or
+                ``max_bytes`` is not valid.
             DownloadError: the video could not be fetched whole (after the retries
-                and within ``timeout``), or not written to disk.
+                and within ``timeout``), was larger than ``max_bytes``, was
+                redirected where it may not go, or could not be written to disk.
 
         """
         self._check_open()
         check_timeout("timeout", timeout)
+        check_max_bytes(max_bytes)
         path = pathlib.Path(dest)
         if path.is_dir():  # noqa: ASYNC240  # one stat, cheaper than a thread hop
             raise InvalidInputError("dest", f"{path} is a directory; name the file to write")
@@ -848,6 +863,8 @@ class Client:
             timeout=timeout,
             retry=self._retry,
             refresh=refresh,
+            max_bytes=max_bytes,
+            allow_private_redirects=allow_private_redirects,
             on_progress=on_progress,
         )
 

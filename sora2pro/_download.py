@@ -9,29 +9,50 @@ ranges), a 416 or a range that does not fit starts the file over from zero.
 The retry policy counts the tries that get nowhere: when the try that failed took the
 file further than any try before it, the policy starts afresh, so a long transfer
 that breaks now and then goes on until its deadline.
+
+A file larger than ``max_bytes`` is refused, and not tried again: before a byte is
+read when the host announces its size, or as soon as the body passes the cap.
+
+Redirects are followed here, not by aiohttp, so each target is checked before any
+request goes to it: at most :data:`MAX_REDIRECTS` of them, to http and https URLs
+only, and (unless the caller allows it) never to a host that is, or resolves to, an
+address off the public internet (loopback, private, link-local, unspecified,
+multicast, reserved). The result URL itself came from the API and is fetched as is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import ipaddress
 import logging
 import pathlib
 import re
 import secrets
+import socket
 import typing
 
 import aiohttp
+import yarl
 
-from sora2pro._errors import DownloadError, Sora2ProError
+from sora2pro._errors import DownloadError, InvalidInputError, Sora2ProError
 from sora2pro._http import USER_AGENT, describe_failure, parse_retry_after
 from sora2pro._retry import retrying
 
 if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from sora2pro._config import RetryPolicy
     from sora2pro._http import Transport
 
-__all__ = ["OnProgress", "download_to"]
+__all__ = [
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "MAX_REDIRECTS",
+    "OnProgress",
+    "check_max_bytes",
+    "download_to",
+]
 
 logger = logging.getLogger("sora2pro")
 
@@ -41,6 +62,14 @@ _CHUNK = 1 << 20
 _EXPIRED = frozenset({403, 404, 410})
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+#: The largest file ``download()`` writes by default: 2 GiB, far past any result video.
+DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024**3
+
+#: Redirects followed from one request before the download is refused.
+MAX_REDIRECTS = 5
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 #: Called with (bytes written, total bytes or None) as a download goes.
@@ -59,6 +88,80 @@ def _retryable(error: Sora2ProError) -> bool:
     return status is None or status in {200, 206, 416, 429} or status >= 500
 
 
+def check_max_bytes(value: int | None) -> None:
+    """Refuse a ``max_bytes`` that is not a positive whole number; ``None`` means no limit.
+
+    Raises:
+        InvalidInputError: naming ``max_bytes``.
+
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(
+            "max_bytes", f"must be a whole number of bytes or None, not {value!r}"
+        )
+    if value <= 0:
+        raise InvalidInputError(
+            "max_bytes", f"must be positive (None means no limit), not {value!r}"
+        )
+
+
+def _internal(address: str) -> bool:
+    """Whether ``address`` is off the public internet (loopback, private, multicast...)."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+async def _redirect_target(response: aiohttp.ClientResponse, *, allow_private: bool) -> yarl.URL:
+    """Where a redirect leads, once it is known to be safe to follow.
+
+    Raises:
+        DownloadError: the target is not an http(s) URL, or (unless ``allow_private``)
+            its host is, or resolves to, an address off the public internet; any one
+            such address is enough.
+
+    """
+    status = response.status
+    location = response.headers.get("Location")
+    try:
+        target = None if location is None else response.url.join(yarl.URL(location))
+    except ValueError:
+        target = None
+    if target is None:
+        raise DownloadError(
+            f"download answered HTTP {status} without a usable Location", http_status=status
+        )
+    if target.scheme not in {"http", "https"} or not target.raw_host:
+        raise DownloadError(
+            f"download redirected to a {target.scheme}: URL; "
+            "only http and https URLs with a host are followed",
+            http_status=status,
+        )
+    host = target.raw_host
+    if allow_private:
+        return target
+    # aiohttp resolves the name again to connect: a name that answers otherwise the
+    # second time (DNS rebinding) is beyond this check, which stops plain redirects.
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(
+            host, target.port, type=socket.SOCK_STREAM
+        )
+    except OSError as exc:
+        # Like a connection that could not be opened: another try may resolve it.
+        raise DownloadError(f"download redirected to {host}, which did not resolve: {exc}") from exc
+    internal = sorted({str(info[4][0]) for info in found if _internal(str(info[4][0]))})
+    if internal:
+        raise DownloadError(
+            f"download redirected to {host} ({', '.join(internal)}), an address off the "
+            "public internet; pass allow_private_redirects=True to follow it",
+            http_status=status,
+        )
+    return target
+
+
 def _content_range(value: str | None) -> tuple[int, int | None] | None:
     """The first byte and the total size (None if unknown) a ``Content-Range`` names."""
     match = _CONTENT_RANGE.fullmatch(value or "")
@@ -71,13 +174,23 @@ class _Transfer:
     """A download under way: the part file and how many of its bytes are good."""
 
     def __init__(
-        self, transport: Transport, file: typing.BinaryIO, on_progress: OnProgress | None
+        self,
+        transport: Transport,
+        file: typing.BinaryIO,
+        on_progress: OnProgress | None,
+        *,
+        max_bytes: int | None,
+        allow_private_redirects: bool,
     ) -> None:
         self._transport = transport
         self._file = file
         self._on_progress = on_progress
+        self._max_bytes = max_bytes
+        self._allow_private = allow_private_redirects
         self.written = 0
         self.total: int | None = None
+        # Set once the file proved larger than max_bytes: no try can fix that.
+        self._too_large = False
         # The most bytes ever held, and that mark when the latest try began.
         self._reached = 0
         self._reached_before = 0
@@ -87,11 +200,16 @@ class _Transfer:
         """Whether the latest try took the file further than any try before it."""
         return self._reached > self._reached_before
 
+    def retryable(self, error: Sora2ProError) -> bool:
+        """Whether another request may get further than the one that raised ``error``."""
+        return not self._too_large and _retryable(error)
+
     async def attempt(self, url: str) -> None:
         """Ask for the bytes not written yet; return once the file is whole.
 
         Raises:
-            DownloadError: the answer was refused, cut short, or out of place.
+            DownloadError: the answer was refused, cut short, out of place, larger
+                than ``max_bytes``, or redirected where it may not go.
             OSError: the part file could not be written.
 
         """
@@ -101,11 +219,16 @@ class _Transfer:
         if offset:
             headers["Range"] = f"bytes={offset}-"
         try:
-            async with self._transport.session().get(
-                url, headers=headers, timeout=self._transport.client_timeout(None, whole=False)
-            ) as response:
+            async with self._answer(url, headers) as response:
                 await self._start(response, offset)
+                self._check_announced(response)
                 async for chunk in response.content.iter_chunked(_CHUNK):
+                    if self._max_bytes is not None and self.written + len(chunk) > self._max_bytes:
+                        self._too_large = True
+                        raise DownloadError(
+                            f"download stopped: the file passed max_bytes={self._max_bytes}",
+                            http_status=response.status,
+                        )
                     await asyncio.to_thread(self._file.write, chunk)
                     self.written += len(chunk)
                     self._reached = max(self._reached, self.written)
@@ -118,6 +241,45 @@ class _Transfer:
         if self.total is not None and self.written != self.total:
             raise DownloadError(
                 f"download ended after {self.written} of {self.total} bytes",
+                http_status=response.status,
+            )
+
+    @contextlib.asynccontextmanager
+    async def _answer(
+        self, url: str, headers: dict[str, str]
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The answer at the end of ``url``'s redirects, each checked before it is followed.
+
+        The same headers go to every hop: a User-Agent and the Range, never the key.
+        """
+        session = self._transport.session()
+        link: str | yarl.URL = url
+        for _ in range(MAX_REDIRECTS + 1):
+            async with session.get(
+                link,
+                headers=headers,
+                allow_redirects=False,
+                raise_for_status=False,  # a session passed in may raise; statuses are read here
+                timeout=self._transport.client_timeout(None, whole=False),
+            ) as response:
+                if response.status not in _REDIRECTS:
+                    yield response
+                    return
+                link = await _redirect_target(response, allow_private=self._allow_private)
+        raise DownloadError(
+            f"download redirected more than {MAX_REDIRECTS} times", http_status=response.status
+        )
+
+    def _check_announced(self, response: aiohttp.ClientResponse) -> None:
+        """Refuse, before reading a byte, a file the host says is larger than the cap."""
+        size = self.total
+        if size is None and response.content_length is not None:
+            size = self.written + response.content_length
+        if self._max_bytes is not None and size is not None and size > self._max_bytes:
+            self._too_large = True
+            raise DownloadError(
+                f"download refused: the file has {size} bytes, more than "
+                f"max_bytes={self._max_bytes}",
                 http_status=response.status,
             )
 
@@ -175,6 +337,8 @@ async def download_to(
     timeout: float | None,
     retry: RetryPolicy,
     refresh: Refresh,
+    max_bytes: int | None,
+    allow_private_redirects: bool,
     on_progress: OnProgress | None = None,
 ) -> pathlib.Path:
     """Stream ``url`` into a temporary file beside ``dest``, then rename it into place.
@@ -182,10 +346,13 @@ async def download_to(
     Broken transfers resume within ``retry``; an expired ``url`` (403, 404, 410) is
     swapped once for what ``refresh`` gives. ``timeout`` bounds all of it together.
     The request carries no API key: result URLs point at a file host, not the API.
+    A file past ``max_bytes`` (None: no cap) is refused; redirects to hosts off the
+    public internet are refused unless ``allow_private_redirects``.
 
     Raises:
         DownloadError: the file could not be fetched whole within ``timeout`` seconds,
-            or not written; nothing is left at ``dest`` or beside it.
+            was too large, was redirected where it may not go, or could not be
+            written; nothing is left at ``dest`` or beside it.
 
     """
     deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
@@ -201,6 +368,8 @@ async def download_to(
                     retry=retry,
                     refresh=refresh,
                     on_progress=on_progress,
+                    max_bytes=max_bytes,
+                    allow_private_redirects=allow_private_redirects,
                 )
             await asyncio.to_thread(part.replace, dest)
         except OSError as exc:  # the deadline's TimeoutError is one too
@@ -227,12 +396,20 @@ async def _fetch(
     retry: RetryPolicy,
     refresh: Refresh,
     on_progress: OnProgress | None,
+    max_bytes: int | None,
+    allow_private_redirects: bool,
 ) -> int:
     """Fill ``part`` from ``url``, or from one fresh link if it expired; return its size."""
     # Opened here, not in a thread: a cancel must not leave a file created behind us.
     file = part.open("xb")
     try:
-        transfer = _Transfer(transport, file, on_progress)
+        transfer = _Transfer(
+            transport,
+            file,
+            on_progress,
+            max_bytes=max_bytes,
+            allow_private_redirects=allow_private_redirects,
+        )
 
         async def fetch_from(link: str) -> None:
             while True:
@@ -240,13 +417,13 @@ async def _fetch(
                     await retrying(
                         functools.partial(transfer.attempt, link),
                         policy=retry,
-                        retryable=_retryable,
+                        retryable=transfer.retryable,
                         deadline=deadline,
                         operation="download",
                     )
                 except DownloadError as error:
                     # The mark only rises, so this ends even with a host that restarts.
-                    if not (_retryable(error) and transfer.advanced):
+                    if not (transfer.retryable(error) and transfer.advanced):
                         raise
                 else:
                     return

@@ -7,10 +7,15 @@ import importlib.resources
 import pathlib
 import typing
 
+import aiohttp
+import attrs
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 import sora2pro
 from sora2pro import DownloadError, InvalidInputError, TaskState
+from sora2pro._download import _internal
 from sora2pro.testing import Emulator, Endpoint, Fault
 
 from .conftest import FAST_RETRY
@@ -346,3 +351,239 @@ async def test_progress_goes_on_across_a_resume(
     cuts = [1000, 2000, len(SAMPLE)]
     assert cuts == [written for written in done if written in cuts]
     assert {len(SAMPLE)} == {total for _, total in seen}
+
+
+class FileHost:
+    """A small file host on loopback for what the emulator does not do: redirects, endless bodies.
+
+    ``/redirect?to=URL`` answers 302 (or ``status``) to URL, ``/loop`` redirects to
+    itself, ``/endless`` streams zeros until the client goes away.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[web.BaseRequest] = []
+        app = web.Application()
+        app.router.add_get("/redirect", self._redirect)
+        app.router.add_get("/loop", self._loop)
+        app.router.add_get("/endless", self._endless)
+        self.server = TestServer(app, host="127.0.0.1")
+
+    def url(self, path: str, **query: str) -> str:
+        """The full URL of ``path`` on this host."""
+        return str(self.server.make_url(path).with_query(query))
+
+    async def _redirect(self, request: web.Request) -> web.Response:
+        self.requests.append(request)
+        status = int(request.query.get("status", "302"))
+        return web.Response(status=status, headers={"Location": request.query["to"]})
+
+    async def _loop(self, request: web.Request) -> web.Response:
+        self.requests.append(request)
+        return web.Response(status=302, headers={"Location": "/loop"})
+
+    async def _endless(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(request)
+        response = web.StreamResponse()
+        await response.prepare(request)
+        chunk = bytes(64 * 1024)
+        try:
+            while True:
+                await response.write(chunk)
+        except ConnectionResetError:
+            return response
+
+
+@pytest.fixture
+async def host() -> AsyncIterator[FileHost]:
+    """A running FileHost."""
+    file_host = FileHost()
+    async with file_host.server:
+        yield file_host
+
+
+def served_from(task: sora2pro.Task, url: str) -> sora2pro.Task:
+    """``task`` with ``url`` as its only result URL."""
+    return attrs.evolve(task, result_urls=(url,))
+
+
+def hosted(url: str) -> sora2pro.Task:
+    """A finished task whose only result URL is ``url``."""
+    return sora2pro.Task(
+        id="t", model="m", state=TaskState.SUCCESS, raw_state="success", result_urls=(url,)
+    )
+
+
+async def test_an_endless_body_stops_at_the_cap(
+    client: sora2pro.Client, host: FileHost, tmp_path: pathlib.Path
+) -> None:
+    """A body that never ends is cut at max_bytes: DownloadError, no retry, nothing left."""
+    task = hosted(host.url("/endless"))
+    seen: list[int] = []
+    with pytest.raises(DownloadError, match="max_bytes"):
+        await client.download(
+            task, tmp_path / "x.mp4", max_bytes=300_000, on_progress=lambda n, _: seen.append(n)
+        )
+    assert [] == list(tmp_path.iterdir())
+    assert 1 == len(host.requests)
+    assert max(seen) <= 300_000
+
+
+async def test_an_announced_size_over_the_cap_is_refused_before_reading(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """A Content-Length past max_bytes is refused before one byte is written; equal is fine."""
+    task = await finished(client, emulator)
+    seen: list[int] = []
+    with pytest.raises(DownloadError, match="max_bytes"):
+        await client.download(
+            task,
+            tmp_path / "dog.mp4",
+            max_bytes=len(SAMPLE) - 1,
+            on_progress=lambda n, _: seen.append(n),
+        )
+    assert ([], []) == (seen, list(tmp_path.iterdir()))
+    assert [None] == ranges_asked(emulator)
+    path = await client.download(task, tmp_path / "dog.mp4", max_bytes=len(SAMPLE))
+    assert SAMPLE == path.read_bytes()
+
+
+async def test_no_cap_with_none(client: sora2pro.Client, tmp_path: pathlib.Path) -> None:
+    """max_bytes=None lifts the cap."""
+    task = await client.generate("a dog")
+    path = await client.download(task, tmp_path / "dog.mp4", max_bytes=None)
+    assert SAMPLE == path.read_bytes()
+
+
+@pytest.mark.parametrize("max_bytes", [0, -1, True, 1.5, "1000"])
+async def test_a_bad_cap_is_refused_before_any_request(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path, max_bytes: object
+) -> None:
+    """max_bytes must be a positive whole number or None; otherwise InvalidInputError."""
+    task = await finished(client, emulator)
+    requests_before = len(emulator.requests)
+    with pytest.raises(InvalidInputError) as caught:
+        await client.download(task.id, tmp_path / "dog.mp4", max_bytes=max_bytes)  # type: ignore[arg-type]
+    assert "max_bytes" == caught.value.field
+    assert requests_before == len(emulator.requests)
+
+
+async def test_a_redirect_to_another_loopback_port_is_refused(
+    client: sora2pro.Client, emulator: Emulator, host: FileHost, tmp_path: pathlib.Path
+) -> None:
+    """A result URL redirected to 127.0.0.1 elsewhere is refused; that server sees nothing."""
+    task = await finished(client, emulator)
+    task = served_from(task, host.url("/redirect", to=task.result_urls[0]))
+    with pytest.raises(DownloadError, match="allow_private_redirects") as caught:
+        await client.download(task, tmp_path / "dog.mp4")
+    assert 302 == caught.value.http_status
+    assert [] == ranges_asked(emulator)
+    assert 1 == len(host.requests)
+    assert [] == list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://localhost:9/x.mp4",
+        "http://[::1]:9/x.mp4",
+        "http://[::ffff:127.0.0.1]:9/x.mp4",
+        "http://169.254.0.1:9/x.mp4",
+        "http://10.255.255.1:9/x.mp4",
+        "https://192.168.255.1:9/x.mp4",
+        "http://100.64.0.1:9/x.mp4",
+        "http://0.0.0.0:9/x.mp4",
+        "http://224.0.0.1:9/x.mp4",
+    ],
+)
+async def test_internal_redirect_targets_are_refused(
+    client: sora2pro.Client,
+    host: FileHost,
+    tmp_path: pathlib.Path,
+    target: str,
+) -> None:
+    """A redirect to a loopback, private, link-local, unspecified or multicast host is refused."""
+    task = hosted(host.url("/redirect", to=target))
+    with pytest.raises(DownloadError, match="allow_private_redirects"):
+        await client.download(task, tmp_path / "dog.mp4")
+    assert 1 == len(host.requests)
+
+
+async def test_a_loopback_redirect_is_followed_when_allowed(
+    client: sora2pro.Client, emulator: Emulator, host: FileHost, tmp_path: pathlib.Path
+) -> None:
+    """allow_private_redirects=True follows it, resumes across it, and sends no key anywhere."""
+    task = await finished(client, emulator)
+    task = served_from(task, host.url("/redirect", to=task.result_urls[0], status="307"))
+    emulator.inject(Fault.truncate(at=1000), Endpoint.FILES)
+    path = await client.download(task, tmp_path / "dog.mp4", allow_private_redirects=True)
+    assert SAMPLE == path.read_bytes()
+    assert [None, "bytes=1000-"] == ranges_asked(emulator)
+    assert [None, "bytes=1000-"] == [r.headers.get("Range") for r in host.requests]
+    file_requests = [r for r in emulator.requests if r.path.startswith("/files/")]
+    headers = [r.headers for r in file_requests] + [r.headers for r in host.requests]
+    assert [] == [h for h in headers if "authorization" in {k.lower() for k in h}]
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+@pytest.mark.parametrize(
+    "target", ["file:///etc/passwd", "ftp://example.com/x.mp4", "data:video/mp4;base64,AAAA"]
+)
+async def test_a_redirect_to_another_scheme_is_refused(
+    client: sora2pro.Client,
+    host: FileHost,
+    tmp_path: pathlib.Path,
+    target: str,
+    allowed: bool,
+) -> None:
+    """A redirect to file:, ftp: or data: is refused, even with allow_private_redirects."""
+    task = hosted(host.url("/redirect", to=target))
+    with pytest.raises(DownloadError, match="only http and https"):
+        await client.download(task, tmp_path / "dog.mp4", allow_private_redirects=allowed)
+    assert 1 == len(host.requests)
+    assert [] == list(tmp_path.iterdir())
+
+
+async def test_a_redirect_loop_is_bounded(
+    client: sora2pro.Client, host: FileHost, tmp_path: pathlib.Path
+) -> None:
+    """A host redirecting to itself is left after 5 redirects, and not tried again."""
+    task = hosted(host.url("/loop"))
+    with pytest.raises(DownloadError, match="redirected more than 5 times"):
+        await client.download(task, tmp_path / "dog.mp4", allow_private_redirects=True)
+    assert 6 == len(host.requests)
+    assert [] == list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("address", "internal"),
+    [
+        ("93.184.215.14", False),
+        ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", False),
+        ("::ffff:93.184.215.14", False),
+        ("127.0.0.2", True),
+        ("fe80::1", True),
+        ("fc00::1", True),
+        ("172.16.0.1", True),
+        ("ff02::1", True),
+    ],
+)
+def test_only_public_addresses_pass_the_redirect_check(address: str, internal: bool) -> None:
+    """Public IPv4 and IPv6 addresses (mapped ones too) pass; the rest are internal."""
+    assert internal == _internal(address)
+
+
+async def test_a_session_that_raises_for_status_still_gets_a_fresh_link(
+    emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """With a session of raise_for_status=True, a 410 still swaps in a fresh link."""
+    async with (
+        aiohttp.ClientSession(raise_for_status=True) as session,
+        sora2pro.Client(
+            emulator.api_key, base_url=emulator.url, retry=FAST_RETRY, session=session
+        ) as client,
+    ):
+        task = await finished(client, emulator)
+        emulator.expire(task.id)
+        path = await client.download(task, tmp_path / "dog.mp4")
+    assert SAMPLE == path.read_bytes()
+    assert 1 == emulator.count(Endpoint.DOWNLOAD_URL)
