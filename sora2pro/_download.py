@@ -37,7 +37,7 @@ import aiohttp
 import yarl
 
 from sora2pro._errors import DownloadError, InvalidInputError, Sora2ProError
-from sora2pro._http import USER_AGENT, describe_failure, parse_retry_after
+from sora2pro._http import USER_AGENT, describe_failure, parse_retry_after, within
 from sora2pro._retry import retrying
 
 if typing.TYPE_CHECKING:
@@ -359,8 +359,10 @@ async def download_to(
     part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
     try:
         try:
-            async with asyncio.timeout_at(deadline) as limit:
-                written = await _fetch(
+            # Within the deadline from outside: a timeout scope here would race the
+            # transfer's own aiohttp timers, which can swallow its cancel.
+            written = await within(
+                _fetch(
                     transport,
                     url,
                     part,
@@ -370,11 +372,13 @@ async def download_to(
                     on_progress=on_progress,
                     max_bytes=max_bytes,
                     allow_private_redirects=allow_private_redirects,
-                )
+                ),
+                deadline,
+            )
+            if written is None:
+                raise DownloadError(f"download not finished after {timeout:g} s")
             await asyncio.to_thread(part.replace, dest)
-        except OSError as exc:  # the deadline's TimeoutError is one too
-            if limit.expired():
-                raise DownloadError(f"download not finished after {timeout:g} s") from exc
+        except OSError as exc:
             # The disk, not the network (those errors are DownloadErrors by now):
             # trying again would not help.
             raise DownloadError(f"download could not be written: {exc}") from exc
