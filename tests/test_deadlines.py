@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pathlib
 
 import pytest
 
@@ -86,3 +87,17 @@ async def test_callback_wait_ends_at_its_deadline_with_requests_in_flight(
         with pytest.raises(sora2pro.WaitTimeoutError):
             await asyncio.wait_for(client.wait(task_id, timeout=0.5), 10)
         assert loop.time() - started < 0.5 + MARGIN
+
+
+async def test_download_ends_at_its_deadline_with_the_file_request_in_flight(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """A file host that does not answer in time ends the download at its deadline, no file left."""
+    task = await client.generate("a dog")
+    emulator.inject(Fault.delay(30.0), Endpoint.FILES, times=100)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(sora2pro.DownloadError, match="not finished"):
+        await asyncio.wait_for(client.download(task, tmp_path / "v.mp4", timeout=0.5), 10)
+    assert loop.time() - started < 0.5 + MARGIN
+    assert [] == list(tmp_path.iterdir())
