@@ -18,6 +18,7 @@ from sora2pro._errors import (
     TaskFailedError,
 )
 from sora2pro._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
+from sora2pro._http import retrieve_exception
 from sora2pro._journal import Entry, Journal, Status, request_digest
 from sora2pro._requests import REQUEST_TYPES, ImageToVideo, Request, TextToVideo
 
@@ -28,7 +29,7 @@ if typing.TYPE_CHECKING:
     from sora2pro._client import Client
     from sora2pro._models import Task
 
-__all__ = ["BatchItem", "BatchResult", "run_batch", "to_request"]
+__all__ = ["BatchItem", "BatchResult", "Runs", "run_batch", "to_request"]
 
 logger = logging.getLogger("sora2pro")
 
@@ -139,7 +140,7 @@ class _Book:
         )
 
 
-@attrs.define
+@attrs.define(eq=False)  # kept in a set: by identity
 class _Run:
     """What one batch run shares between its workers and its consumer."""
 
@@ -148,11 +149,40 @@ class _Run:
     resubmit_uncertain: bool
     on_event: OnEvent | None
     slots: asyncio.Semaphore
+    journal: Journal | None
     #: Results for the consumer, a _Broken when a worker failed, None at the end.
     done: asyncio.Queue[BatchResult | _Broken | None] = attrs.Factory(asyncio.Queue)
     workers: set[asyncio.Task[None]] = attrs.Factory(set)
     #: Tasks created (or re-attached) whose result the consumer has not been handed.
     unseen: set[str] = attrs.Factory(set)
+    feeder: asyncio.Task[None] | None = None
+    #: Whether the consumer was handed every result.
+    finished: bool = False
+    #: The wind-down, once begun: it runs to its end whoever stops waiting for it.
+    closing: asyncio.Future[None] | None = None
+
+    def start(self, items: Iterable[BatchItem]) -> None:
+        self.feeder = asyncio.create_task(self.feed(items, self.journal))
+
+    def shut(self) -> asyncio.Future[None]:
+        """Stop the run and release its journal, once; the future ends when that is done."""
+        if self.closing is None:
+            self.closing = asyncio.ensure_future(self.wind_down())
+            self.closing.add_done_callback(retrieve_exception)
+            self.closing.add_done_callback(lambda _: self.client._batches.discard(self))
+        return self.closing
+
+    async def wind_down(self) -> None:
+        if self.feeder is not None:
+            await self.stop(self.feeder)
+        try:
+            # The workers waited for the answers of creates on the wire: every task id
+            # is in the journal's queue by now, and close() writes all of it.
+            if self.journal is not None:
+                await self.journal.close()
+        finally:
+            if self.unseen and not self.finished:
+                _log_unseen(sorted(self.unseen))
 
     async def feed(self, items: Iterable[BatchItem], journal: Journal | None) -> None:
         """Start a worker per item as slots free up; None on the queue at the end."""
@@ -188,6 +218,7 @@ class _Run:
         return result
 
     async def stop(self, feeder: asyncio.Task[None]) -> None:
+        """Cancel the feeder and every worker, and wait until they are gone."""
         feeder.cancel()
         for worker in list(self.workers):
             worker.cancel()
@@ -284,14 +315,19 @@ async def run_batch(
     once, even before the generator is closed; tasks already created are logged.
     With ``ordered``, finished results wait for the earlier ones inside that window.
     """
+    # A run of this client stopped just before may still be releasing the same journal.
+    await client._batches.settle()
     journal = None if journal_path is None else await Journal.open(journal_path)
-    run = _Run(client, timeout, resubmit_uncertain, on_event, asyncio.Semaphore(concurrency))
-    feeder = asyncio.create_task(run.feed(items, journal))
+    run = _Run(
+        client, timeout, resubmit_uncertain, on_event, asyncio.Semaphore(concurrency), journal
+    )
+    client._batches.add(run)
+    run.start(items)
+    assert run.feeder is not None  # noqa: S101  # set by start()
     waiting: dict[int, BatchResult] = {}
     next_index = 0
-    finished = False
     try:
-        while (result := await _next(run.done, feeder)) is not None:
+        while (result := await _next(run.done, run.feeder)) is not None:
             if not ordered:
                 yield run.hand_over(result)
                 continue
@@ -299,13 +335,34 @@ async def run_batch(
             while next_index in waiting:
                 yield run.hand_over(waiting.pop(next_index))
                 next_index += 1
-        finished = True
+        run.finished = True
     finally:
-        await run.stop(feeder)
-        if journal is not None:
-            await journal.close()
-        if run.unseen and not finished:
-            _log_unseen(sorted(run.unseen))
+        # Shielded: a second cancel must not leave the journal locked or a worker running.
+        await asyncio.shield(run.shut())
+
+
+class Runs:
+    """A client's batch runs that are not wound down yet, so that close() can end them."""
+
+    def __init__(self) -> None:
+        self._runs: set[_Run] = set()
+
+    def add(self, run: _Run) -> None:
+        self._runs.add(run)
+
+    def discard(self, run: _Run) -> None:
+        self._runs.discard(run)
+
+    async def settle(self) -> None:
+        """Wait for the runs already winding down."""
+        closing = [run.closing for run in self._runs if run.closing is not None]
+        if closing:
+            await asyncio.shield(asyncio.gather(*closing, return_exceptions=True))
+
+    async def close(self) -> None:
+        """Stop every run and release its journal."""
+        if self._runs:
+            await asyncio.gather(*(run.shut() for run in list(self._runs)), return_exceptions=True)
 
 
 def _prepare(
@@ -350,6 +407,8 @@ async def _next(
     try:
         await asyncio.wait({getter, feeder}, return_when=asyncio.FIRST_COMPLETED)
         if not getter.done():
+            if feeder.cancelled():
+                raise Sora2ProError("this batch was stopped: its client was closed")
             feeder.result()  # raises the feeder's exception, if any
             item = await getter  # the feeder ended well: its None is on the queue
         else:

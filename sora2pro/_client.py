@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -16,7 +17,7 @@ import warnings
 
 import attrs
 
-from sora2pro._batch import run_batch
+from sora2pro._batch import Runs, run_batch
 from sora2pro._config import (
     DEFAULT_POLL,
     DEFAULT_RATE_LIMITS,
@@ -233,7 +234,11 @@ class Client:
         # How long this client's own tasks took, for polling the likely finished first.
         self._durations: collections.deque[float] = collections.deque(maxlen=256)
         self._pending: dict[str, Request] = {}
+        # Creates whose caller was cancelled while they were on the wire.
+        self._cancelled_creates: set[asyncio.Future[str]] = set()
         self._callbacks = callbacks
+        # Batches not wound down yet: close() ends them and releases their journals.
+        self._batches = Runs()
 
     def __repr__(self) -> str:
         state = "closed" if self._transport.closed else "open"
@@ -257,7 +262,13 @@ class Client:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session the client opened; a session passed in stays open."""
+        """Close the client: end its unfinished batches, then the HTTP session it opened.
+
+        A batch whose iteration was left (``break``) is stopped here and its journal
+        released, so the same batch can run again at once. A session passed in stays
+        open.
+        """
+        await self._batches.close()
         await self._transport.close()
 
     @property
@@ -381,14 +392,18 @@ class Client:
                 await before_send()
             # Not cut short by the deadline nor by a cancel: a create once sent may
             # finish (within Timeouts.request), since a lost answer could mean paying twice.
+            # Whoever is still there when the answer comes, the task id is kept by the
+            # callback, exactly once: a second cancel must not lose it.
             sending = asyncio.ensure_future(self._create_once(body, req))
+            sending.add_done_callback(functools.partial(self._settled, req, on_task_id))
             try:
-                task_id = await asyncio.shield(sending)
+                return await asyncio.shield(sending)
             except asyncio.CancelledError:
-                await self._settle_cancelled_create(sending, req, on_task_id)
+                self._cancelled_creates.add(sending)
+                # Give the answer its time before the cancel goes on; a second cancel
+                # ends this wait, and the callback still keeps whatever arrives.
+                await asyncio.wait({sending})
                 raise
-            self._adopt(task_id, req, on_task_id)
-            return task_id
 
         return await retrying(
             attempt,
@@ -429,34 +444,34 @@ class Client:
             request=req,
         ) from lost
 
-    def _adopt(self, task_id: str, req: Request, on_task_id: Callable[[str], None] | None) -> None:
-        """Keep a new task id: in :attr:`pending`, with the caller, and in the log."""
+    def _settled(
+        self,
+        req: Request,
+        on_task_id: Callable[[str], None] | None,
+        sending: asyncio.Future[str],
+    ) -> None:
+        """Keep the task a create made: in :attr:`pending`, with the caller, in the log."""
+        cancelled = sending in self._cancelled_creates
+        self._cancelled_creates.discard(sending)
+        error = None if sending.cancelled() else sending.exception()
+        if error is not None or sending.cancelled():
+            if cancelled:
+                logger.warning(
+                    "createTask cancelled in flight without an answer; the task may exist",
+                    extra={"event": "submit_cancelled"},
+                )
+            return
+        task_id = sending.result()
         self._pending[task_id] = req
         if on_task_id is not None:
             on_task_id(task_id)
         logger.info("submitted task %s", task_id, extra={"event": "submitted", "task_id": task_id})
-
-    async def _settle_cancelled_create(
-        self,
-        sending: asyncio.Future[str],
-        req: Request,
-        on_task_id: Callable[[str], None] | None,
-    ) -> None:
-        """Wait for the answer of a create cancelled on the wire, and keep its task."""
-        try:
-            task_id = await asyncio.shield(sending)
-        except (Sora2ProError, asyncio.CancelledError):
+        if cancelled:
             logger.warning(
-                "createTask cancelled in flight without an answer; the task may exist",
-                extra={"event": "submit_cancelled"},
+                "createTask cancelled in flight; it created task %s",
+                task_id,
+                extra={"event": "submit_cancelled", "task_id": task_id},
             )
-            return
-        self._adopt(task_id, req, on_task_id)
-        logger.warning(
-            "createTask cancelled in flight; it created task %s",
-            task_id,
-            extra={"event": "submit_cancelled", "task_id": task_id},
-        )
 
     async def get_task(self, task_id: str) -> Task:
         """Fetch the current state of a task.

@@ -376,7 +376,9 @@ async def download_to(
                 deadline,
             )
             if written is None:
-                raise DownloadError(f"download not finished after {timeout:g} s")
+                raise DownloadError(f"download not finished after {timeout:g} s") from (
+                    TimeoutError()
+                )
             await asyncio.to_thread(part.replace, dest)
         except OSError as exc:
             # The disk, not the network (those errors are DownloadErrors by now):

@@ -22,7 +22,14 @@ if typing.TYPE_CHECKING:
 
     from sora2pro._config import Timeouts
 
-__all__ = ["USER_AGENT", "Transport", "parse_retry_after", "read_capped", "within"]
+__all__ = [
+    "USER_AGENT",
+    "Transport",
+    "parse_retry_after",
+    "read_capped",
+    "retrieve_exception",
+    "within",
+]
 
 logger = logging.getLogger("sora2pro")
 
@@ -70,7 +77,7 @@ async def within(work: Awaitable[T], deadline: float | None) -> T | None:
     if deadline is None:
         return await work
     inner = asyncio.ensure_future(work)
-    inner.add_done_callback(_retrieve)
+    inner.add_done_callback(retrieve_exception)
     try:
         await asyncio.wait({inner}, timeout=deadline - asyncio.get_running_loop().time())
     finally:
@@ -81,8 +88,8 @@ async def within(work: Awaitable[T], deadline: float | None) -> T | None:
     return inner.result() if not inner.cancelled() else None
 
 
-def _retrieve(task: asyncio.Future[typing.Any]) -> None:
-    """Mark a task's exception as seen: its caller may be gone (cancelled)."""
+def retrieve_exception(task: asyncio.Future[typing.Any]) -> None:
+    """Mark a finished task's exception as seen: its caller may be gone (cancelled)."""
     if not task.cancelled():
         task.exception()
 
@@ -185,7 +192,9 @@ class Transport:
         if self.closed:
             raise Sora2ProError("this sora2pro.Client is closed")
         if deadline is not None and asyncio.get_running_loop().time() >= deadline:
-            raise TransportError(f"{method} {path} not sent: its deadline passed", request_sent=False)
+            raise TransportError(
+                f"{method} {path} not sent: its deadline passed", request_sent=False
+            )
         envelope = await within(self._exchange(method, path, params, body, form), deadline)
         if envelope is None:
             raise TransportError(

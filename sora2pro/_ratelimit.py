@@ -35,13 +35,15 @@ class PriorityPacer:
     async def acquire(self, urgency: float = 0.0) -> None:
         """Wait until a slot is handed to this caller; ``urgency`` seconds overdue go first."""
         loop = asyncio.get_running_loop()
-        slot: asyncio.Future[None] = loop.create_future()
-        heapq.heappush(self._waiters, (loop.time() - urgency, next(self._order), slot))
-        self._schedule()
-        await slot
-        # A 429 may have come back between the grant and now: that slot is void.
-        while self._held_until > loop.time():
-            await asyncio.sleep(self._held_until - loop.time())
+        while True:
+            slot: asyncio.Future[None] = loop.create_future()
+            heapq.heappush(self._waiters, (loop.time() - urgency, next(self._order), slot))
+            self._schedule()
+            await slot
+            if self._held_until <= loop.time():
+                return
+            # A 429 came back between the grant and now: that slot is void. The hold
+            # already pushed the next grant past its end.
 
     def hold(self, seconds: float) -> None:
         """Hand out no slot for ``seconds`` from now (after a 429, say)."""

@@ -94,6 +94,15 @@ async def client(emulator: Emulator) -> AsyncIterator[sora2pro.Client]:
         yield client
 
 
+async def until(condition: typing.Callable[[], bool], seconds: float = 5.0) -> None:
+    """Wait for ``condition`` to hold, looking again every few ms; fail after ``seconds``."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while not condition():  # the emulator's counters have no event
+        assert loop.time() < end, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
 def snapshot(progress: int | None, elapsed: float) -> sora2pro.Task:
     """A generating task at ``progress`` percent, ``elapsed`` seconds after its creation."""
     created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

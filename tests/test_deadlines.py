@@ -10,7 +10,7 @@ import pytest
 import sora2pro
 from sora2pro.testing import Emulator, Endpoint, Fault
 
-from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY
+from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY, until
 
 # A loaded two-core machine may be late by this much; far below any request timeout.
 MARGIN = 1.0
@@ -55,8 +55,7 @@ async def test_a_cancel_during_a_status_request_comes_out_as_a_cancel(
     task_id = await client.submit("a dog")
     emulator.inject(Fault.delay(30.0), Endpoint.RECORD_INFO, times=1000)
     waiting = asyncio.ensure_future(client.wait(task_id, timeout=5))
-    while emulator.count(Endpoint.RECORD_INFO) == 0:
-        await asyncio.sleep(0.01)
+    await until(lambda: emulator.count(Endpoint.RECORD_INFO) > 0)
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(waiting, 10)

@@ -1,0 +1,125 @@
+"""However many times a create is cancelled on the wire, its task id is kept."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import typing
+
+import pytest
+
+import sora2pro
+from sora2pro.testing import Emulator, Endpoint, Fault
+
+from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY, until
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+
+async def cancel_twice_on_the_wire(emulator: Emulator, call: Awaitable[object]) -> None:
+    """Start ``call``, cancel it once its create reached the server, then cancel it again."""
+    running = asyncio.ensure_future(call)
+    await until(lambda: emulator.count(Endpoint.CREATE) == 1)
+    running.cancel()
+    await asyncio.sleep(0.05)  # now inside the wait for the create's answer
+    assert not running.done()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+
+@pytest.mark.parametrize("how", ["generate", "submit"])
+async def test_a_task_made_after_two_cancels_is_still_pending(
+    client: sora2pro.Client, emulator: Emulator, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Cancelled twice while its create is on the wire, the task it made lands in pending."""
+    emulator.inject(Fault.delay(0.4), Endpoint.CREATE)
+    call = client.generate("a dog") if how == "generate" else client.submit("a dog")
+    await cancel_twice_on_the_wire(emulator, call)
+    await until(lambda: len(emulator.tasks) == 1 and bool(client.pending))
+    (task_id,) = emulator.tasks
+    assert [task_id] == list(client.pending)
+    assert task_id in caplog.text
+
+
+async def test_a_create_failing_after_two_cancels_leaves_no_unretrieved_exception(
+    emulator: Emulator,
+) -> None:
+    """A create whose answer is lost after two cancels is logged, never left unretrieved."""
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    emulator.inject(Fault.delay(5.0), Endpoint.CREATE)
+    async with sora2pro.Client(
+        emulator.api_key,
+        base_url=emulator.url,
+        poll=FAST_POLL,
+        retry=FAST_RETRY,
+        rate_limits=FAST_LIMITS,
+        timeout=sora2pro.Timeouts(request=0.3),
+    ) as client:
+        await cancel_twice_on_the_wire(emulator, client.generate("a dog"))
+        await asyncio.sleep(0.5)  # past the create's own timeout
+    gc.collect()
+    await asyncio.sleep(0)
+    assert [] == unhandled
+
+
+async def test_a_batch_keeps_a_task_made_after_two_cancels_in_its_journal(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: typing.Any
+) -> None:
+    """A batch cancelled twice while a create is on the wire still journals the task it made."""
+    emulator.inject(Fault.delay(0.4), Endpoint.CREATE)
+    journal = tmp_path / "j.sqlite"
+
+    async def run() -> None:
+        async for _ in client.batch(["a dog"], journal=journal):
+            pass
+
+    await cancel_twice_on_the_wire(emulator, run())
+    await until(lambda: len(emulator.tasks) == 1 and bool(client.pending))
+    results = await client.gather(["a dog"], journal=journal)
+    assert 1 == emulator.count(Endpoint.CREATE)
+    assert [next(iter(emulator.tasks))] == [r.task_id for r in results]
+
+
+async def test_closing_the_client_releases_a_left_batchs_journal(
+    emulator: Emulator, tmp_path: typing.Any
+) -> None:
+    """Break out of a journaled batch, close the client: a new client reruns it at once."""
+    emulator.not_visible_for = 0.0
+    journal = tmp_path / "j.sqlite"
+    prompts = [f"dog {n}" for n in range(6)]
+
+    def make() -> sora2pro.Client:
+        return sora2pro.Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            poll=FAST_POLL,
+            retry=FAST_RETRY,
+            rate_limits=FAST_LIMITS,
+        )
+
+    async with make() as client:
+        async for _ in client.batch(prompts, concurrency=2, journal=journal):
+            break
+    async with make() as client:
+        results = await client.gather(prompts, journal=journal)
+    assert all(r.ok for r in results)
+    assert 6 == emulator.count(Endpoint.CREATE)
+    assert 6 == len({r.task_id for r in results})
+
+
+async def test_a_batch_iterated_after_its_client_closed_raises_a_typed_error(
+    client: sora2pro.Client, emulator: Emulator
+) -> None:
+    """Pulling from a batch whose client was closed raises Sora2ProError, not CancelledError."""
+    emulator.duration = None
+    batch = client.batch(["a dog", "a cat"])
+    pulling = asyncio.ensure_future(anext(batch))
+    await until(lambda: emulator.count(Endpoint.CREATE) == 2)
+    await client.close()
+    with pytest.raises(sora2pro.Sora2ProError, match="client was closed"):
+        await pulling
+    await batch.aclose()
