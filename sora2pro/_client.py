@@ -44,7 +44,6 @@ from sora2pro._errors import (
     MaintenanceError,
     RateLimitError,
     ResponseError,
-    ServerError,
     Sora2ProError,
     SubmitUncertainError,
     TaskFailedError,
@@ -431,9 +430,9 @@ class Client:
                     extra={"event": "create_mismatch", "task_id": task_id},
                 )
                 return task_id
-            if not isinstance(exc, ServerError):
-                raise
-            lost: Sora2ProError = exc
+            # A well-formed error envelope is the server's answer, a refusal (even a
+            # body code 500: see API.md section 8), not a lost one. Never re-sent.
+            raise
         except (TransportError, ResponseError) as exc:
             if _surely_not_run(exc):
                 raise

@@ -18,8 +18,6 @@ from sora2pro.testing import Emulator, Endpoint, Fault
         Fault.truncate(after_create=True),
         Fault.garbage(after_create=True),
         Fault.disconnect(),
-        Fault.error(500),
-        Fault.error(500, http_status=500),
         Fault.html(502),
         Fault.html(504),
     ],
@@ -27,7 +25,7 @@ from sora2pro.testing import Emulator, Endpoint, Fault
 async def test_lost_create_answer_is_uncertain_and_not_resent(
     client: sora2pro.Client, emulator: Emulator, fault: Fault
 ) -> None:
-    """A create whose answer is lost, garbled or a 5xx raises SubmitUncertainError, sent once."""
+    """A create whose answer is lost, garbled or a 5xx page raises SubmitUncertainError, once."""
     emulator.inject(fault, Endpoint.CREATE)
     with pytest.raises(SubmitUncertainError) as caught:
         await client.submit("a dog", n_frames=15)
@@ -35,6 +33,27 @@ async def test_lost_create_answer_is_uncertain_and_not_resent(
     assert caught.value.request_sent
     assert caught.value.__cause__ is not None
     assert 1 == emulator.count(Endpoint.CREATE)
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        (Fault.error(500, message="aspect_ratio is not within the range"), sora2pro.ServerError),
+        (Fault.error(500, http_status=500, message="Server error"), sora2pro.ServerError),
+        (Fault.error(501, message="generation failed"), sora2pro.GenerationFailedError),
+        (Fault.error(505, message="feature disabled"), sora2pro.FeatureDisabledError),
+    ],
+)
+async def test_an_error_envelope_to_a_create_is_a_refusal_not_uncertain(
+    client: sora2pro.Client, emulator: Emulator, fault: Fault, kind: type[sora2pro.APIError]
+) -> None:
+    """A well-formed error answer to a create raises its APIError with its message, sent once."""
+    emulator.inject(fault, Endpoint.CREATE)
+    with pytest.raises(kind) as caught:
+        await client.submit("a dog")
+    assert not isinstance(caught.value, SubmitUncertainError)
+    assert fault.message == caught.value.message
+    assert (1, 0) == (emulator.count(Endpoint.CREATE), len(emulator.tasks))
 
 
 async def test_uncertain_create_may_really_have_run(
