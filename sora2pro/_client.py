@@ -47,7 +47,9 @@ from sora2pro._errors import (
     Sora2ProError,
     SubmitUncertainError,
     TaskFailedError,
+    TaskNotVisibleError,
     TransportError,
+    UnprocessableError,
 )
 from sora2pro._events import OnEvent, RateLimited, current_index, emit
 from sora2pro._http import Transport
@@ -475,9 +477,14 @@ class Client:
     async def get_task(self, task_id: str) -> Task:
         """Fetch the current state of a task.
 
+        Right after a create the server does not show the task for a short while; a
+        task this client submitted is then reported in state ``WAITING`` (with an
+        empty ``raw_state`` and the request it was made from).
+
         Raises:
             InvalidInputError: ``task_id`` is empty.
-            UnprocessableError: the task is not visible yet (right after create).
+            TaskNotVisibleError: the server does not show the task yet, and this
+                client did not submit it.
             NotFoundError: there is no such task.
             APIError: any other error code, after retries where they apply.
             ResponseError: the answer did not describe a task.
@@ -486,20 +493,43 @@ class Client:
         """
         self._check_open()
         _check_task_id(task_id)
-        # Asked for by the user, not by a wait: ahead of every poll.
-        return await self._fetch_task(task_id, None, math.inf)
+        try:
+            # Asked for by the user, not by a wait: ahead of every poll.
+            return await self._fetch_task(task_id, None, math.inf)
+        except TaskNotVisibleError:
+            request = self._pending.get(task_id)
+            if request is None:
+                raise
+            return Task(
+                id=task_id,
+                model=request.MODEL,
+                state=TaskState.WAITING,
+                raw_state="",
+                request=request,
+            )
 
     async def _fetch_task(self, task_id: str, deadline: float | None, urgency: float) -> Task:
         async def attempt() -> Task:
             await _take_slot(self._status_pacer, deadline, urgency, "recordInfo")
-            envelope = await self._paced(
-                self._status_pacer,
-                "recordInfo",
-                "GET",
-                _RECORD_INFO,
-                params={"taskId": task_id},
-                deadline=deadline,
-            )
+            try:
+                envelope = await self._paced(
+                    self._status_pacer,
+                    "recordInfo",
+                    "GET",
+                    _RECORD_INFO,
+                    params={"taskId": task_id},
+                    deadline=deadline,
+                )
+            except UnprocessableError as exc:
+                # Only "recordInfo is null" is known here: a task not shown yet.
+                raise TaskNotVisibleError(
+                    exc.code, exc.message, http_status=exc.http_status, data=exc.data
+                ) from None
+            if envelope.data is None:
+                # The other form of "not shown yet" (API.md section 8).
+                raise TaskNotVisibleError(
+                    envelope.code, f"{envelope.message} (data is null)".lstrip(), http_status=200
+                )
             task = decode_task(self._converter, envelope.data)
             if task.id != task_id:
                 raise ResponseError(f"asked for task {task_id}, got task {task.id}")

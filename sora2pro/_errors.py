@@ -9,6 +9,7 @@
     │   ├── InsufficientCreditsError        402 not enough credits
     │   ├── NotFoundError                   404 no such resource or task
     │   ├── UnprocessableError              422 request failed validation
+    │   │   └── TaskNotVisibleError          a new task not shown yet (422, or data null)
     │   ├── RateLimitError                  429 rate limited (retried)
     │   ├── QuotaExceededError              433 sub-key usage limit exceeded
     │   ├── MaintenanceError                455 service in maintenance (retried)
@@ -50,6 +51,7 @@ __all__ = [
     "Sora2ProError",
     "SubmitUncertainError",
     "TaskFailedError",
+    "TaskNotVisibleError",
     "TransportError",
     "UnprocessableError",
     "WaitTimeoutError",
@@ -129,6 +131,16 @@ class UnprocessableError(APIError):
 
     On the task-details endpoint right after a create it means "not visible yet";
     ``wait()`` keeps polling through it for a bounded time.
+    """
+
+
+class TaskNotVisibleError(UnprocessableError):
+    """The task-details endpoint does not show the task yet.
+
+    Right after a create it answers 422 "recordInfo is null", or code 200 with
+    ``data: null`` (API.md section 8), for a short while. ``wait()`` polls through
+    it for up to ``PollPolicy.not_visible_for``; ``get_task()`` reports a task this
+    client just submitted as waiting instead.
     """
 
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from sora2pro._errors import (
     Sora2ProError,
     TaskFailedError,
-    UnprocessableError,
+    TaskNotVisibleError,
     WaitTimeoutError,
 )
 from sora2pro._models import Task, TaskState
@@ -111,7 +111,7 @@ async def poll_until_done(
     ``deadline`` is a ``loop.time()`` value; ``timeout`` is only named in the error.
     With ``sleep_first`` the first poll waits one interval (a callback is expected).
 
-    A task not visible yet (422 right after create) is polled for up to
+    A task not visible yet (422, or data null, right after create) is polled for up to
     ``policy.not_visible_for``; transient errors that outlive ``fetch``'s own
     retries are logged and polled through until the deadline.
 
@@ -150,7 +150,7 @@ async def poll_until_done(
             # must not starve this wait while other waits fill the budget.
             level = max(urgency(last, loop.time() - seen, typical()), -policy.max_interval)
             task = await fetch(deadline, level)
-        except UnprocessableError:
+        except TaskNotVisibleError:
             if last is not None or loop.time() - started > policy.not_visible_for:
                 raise
             hint = None

@@ -27,14 +27,27 @@ async def test_wait_polls_through_not_visible_yet(
     assert record_infos[0].time - emulator.tasks[task_id].created < 0.2
 
 
-async def test_get_task_right_after_create_is_unprocessable(
+async def test_get_task_right_after_create_reads_as_waiting(
     client: sora2pro.Client, emulator: Emulator
 ) -> None:
-    """get_task() alone reports the not-visible-yet window as UnprocessableError."""
+    """get_task() of a task just submitted, not shown by the server yet, reads as waiting."""
     emulator.not_visible_for = 10.0
     task_id = await client.submit("a dog")
-    with pytest.raises(sora2pro.UnprocessableError, match="recordInfo is null"):
-        await client.get_task(task_id)
+    task = await client.get_task(task_id)
+    assert (task_id, TaskState.WAITING, "") == (task.id, task.state, task.raw_state)
+    assert sora2pro.TextToVideo("a dog") == task.request
+    assert 1 == emulator.count(Endpoint.RECORD_INFO)
+
+
+async def test_get_task_of_a_task_not_shown_and_not_ours_raises(
+    client: sora2pro.Client, emulator: Emulator
+) -> None:
+    """get_task() of a task another client made, not shown yet, raises TaskNotVisibleError."""
+    emulator.not_visible_for = 10.0
+    task_id = await client.submit("a dog")
+    async with sora2pro.Client(emulator.api_key, base_url=emulator.url) as other:
+        with pytest.raises(sora2pro.TaskNotVisibleError):
+            await other.get_task(task_id)
 
 
 async def test_not_visible_for_too_long_gives_up(
@@ -233,7 +246,8 @@ async def test_wrongly_shaped_details_end_the_wait(
     """Well-formed JSON that is not a task is not transient: the wait raises, not polls on."""
     emulator.not_visible_for = 0.0
     task_id = await client.submit("a dog")
-    emulator.inject(Fault.error(200), Endpoint.RECORD_INFO, times=1000)
+    odd = Fault.answer({"code": 200, "msg": "success", "data": ["not", "a", "task"]})
+    emulator.inject(odd, Endpoint.RECORD_INFO, times=1000)
     with pytest.raises(sora2pro.ResponseError):
         await client.wait(task_id, timeout=None)
     assert 1 == emulator.count(Endpoint.RECORD_INFO)

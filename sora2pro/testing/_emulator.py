@@ -150,7 +150,8 @@ class Emulator:
         duration: Seconds from create to end, a function of the emulator's random
             generator giving them, or None for tasks that end only by :meth:`finish`.
         fail_rate: Share of tasks that end in ``fail``.
-        not_visible_for: Seconds a new task answers "recordInfo is null".
+        not_visible_for: Seconds a new task is not shown: "422 recordInfo is null", or
+            code 200 with data null.
         progress: Report ``progress`` (newer deployments do; older ones do not).
         credits: The starting balance; each create costs ``cost``.
         cost: Credits one create costs.
@@ -414,6 +415,8 @@ class Emulator:
             if fault.retry_after is not None:
                 answer.headers["Retry-After"] = fault.retry_after
             return answer
+        if kind is FaultKind.ANSWER:
+            return web.json_response(fault.payload, status=fault.http_status)
         if kind is FaultKind.HTML:
             title = f"{fault.http_status} {http.HTTPStatus(fault.http_status).phrase}"
             return web.Response(
@@ -486,6 +489,9 @@ class Emulator:
             return self._error(404, "task not found")
         now = asyncio.get_running_loop().time()
         if now - task.created < self.not_visible_for and task.ended is None:
+            # Both forms of "not shown yet" are seen live (API.md sections 2 and 8).
+            if self.rng.random() < 0.5:
+                return self._envelope(200, "success", None)
             return self._error(422, "recordInfo is null")
         data = task.record(
             now,

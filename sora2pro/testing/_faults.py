@@ -32,6 +32,7 @@ class FaultKind(enum.Enum):
     GARBAGE = "garbage"
     DELAY = "delay"
     MISPLACED_RANGE = "misplaced_range"
+    ANSWER = "answer"
 
 
 @attrs.frozen
@@ -46,6 +47,7 @@ class Fault:
     seconds: float = 0.0
     after_create: bool = False
     at: int | None = None
+    payload: object = None
 
     @classmethod
     def error(
@@ -135,3 +137,8 @@ class Fault:
         other, but not with the range the client asked for.
         """
         return cls(FaultKind.MISPLACED_RANGE, at=at)
+
+    @classmethod
+    def answer(cls, payload: object, *, http_status: int = 200) -> Fault:
+        """Answer ``payload`` as JSON, exactly as given: a recorded or odd answer."""
+        return cls(FaultKind.ANSWER, http_status=http_status, payload=payload)
