@@ -671,7 +671,7 @@ async def test_an_idle_connection_is_dropped_after_its_answer(guarded: CallbackR
 async def test_a_kept_alive_connection_serves_several_callbacks(
     guarded: CallbackReceiver,
 ) -> None:
-    """Requests that each come in time share one connection: the clock restarts per request."""
+    """Several callbacks in a row on one kept-alive connection are each answered 200."""
     reader, writer = await raw_connection(guarded)
     for _ in range(3):
         writer.write(REQUEST_HEAD + b"Content-Length: %d\r\n\r\n" % len(DATA_BYTES) + DATA_BYTES)
