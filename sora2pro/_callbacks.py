@@ -6,6 +6,8 @@ reach the URL. With an HMAC key the receiver checks ``X-Webhook-Timestamp`` and
 constant time and refuses stale timestamps, so only the platform gets through. The
 signature does not cover the body, so even a verified body is confirmed by one
 status fetch before a wait trusts it (API.md section 4); ``trust_body`` skips that.
+A caller that does not send its request within ``read_timeout`` is dropped, so slow
+senders cannot pin sockets.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import time
 import typing
 
@@ -29,6 +32,8 @@ from sora2pro._http import read_capped
 from sora2pro._requests import check_callback_url
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from sora2pro._models import Task
 
 __all__ = ["Callback", "CallbackReceiver", "sign"]
@@ -39,6 +44,9 @@ logger = logging.getLogger("sora2pro")
 DEFAULT_MAX_BODY = 1024 * 1024
 #: Signed callbacks whose timestamp is further than this from now are refused.
 DEFAULT_TOLERANCE = 300.0
+#: Seconds a caller has to send a request, headers and body; the platform's
+#: sender waits about 15 s for an answer, so a real callback is never this slow.
+DEFAULT_READ_TIMEOUT = 10.0
 #: The most bytes of callback bodies kept for result() at once.
 _KEEP_BYTES = 16 * 1024 * 1024
 
@@ -66,7 +74,93 @@ def sign(key: bytes, task_id: str, timestamp: int) -> str:
 
 
 def _as_key(value: str | bytes | None) -> bytes | None:
-    return value.encode("utf-8") if isinstance(value, str) else value
+    """The HMAC key as bytes; the message never repeats it (it is a secret)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInputError("hmac_key", "must be encodable as UTF-8") from None
+    if not isinstance(value, bytes):
+        raise InvalidInputError("hmac_key", f"must be str or bytes, not {type(value).__name__}")
+    if not value:
+        raise InvalidInputError("hmac_key", "must not be empty (None means unsigned callbacks)")
+    return value
+
+
+def _check_seconds(name: str, value: float) -> None:
+    """Refuse anything but a positive, finite number of seconds: these limits stay on."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(name, f"must be a number of seconds, not {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidInputError(name, f"must be positive and finite, not {value!r}")
+
+
+def _check_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(name, f"must be a whole number >= 1, not {value!r}")
+
+
+class _Server(web.Server):
+    """aiohttp's low-level server, dropping connections that send no request in time.
+
+    A connection has ``read_timeout`` from when it opens, and again after each
+    answer, to send a request's headers and body. While the handler runs the clock
+    stops; the handler bounds the rest of the body itself, with the time left.
+    """
+
+    def __init__(
+        self,
+        answer: Callable[[web.BaseRequest, float], Awaitable[web.StreamResponse]],
+        read_timeout: float,
+    ) -> None:
+        super().__init__(self._serve, access_log=None)
+        self._answer = answer
+        self._read_timeout = read_timeout
+        self._clocks: dict[web.RequestHandler, asyncio.TimerHandle] = {}
+
+    def connection_made(self, handler: web.RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        self._start_clock(handler)
+
+    def connection_lost(
+        self, handler: web.RequestHandler, exc: BaseException | None = None
+    ) -> None:
+        self._stop_clock(handler)
+        super().connection_lost(handler, exc)
+
+    async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
+        left = self._stop_clock(request.protocol)
+        try:
+            return await self._answer(request, left)
+        finally:
+            self._start_clock(request.protocol)
+
+    def _start_clock(self, handler: web.RequestHandler) -> None:
+        self._stop_clock(handler)
+        if handler.transport is None:  # the caller is gone already
+            return
+        loop = asyncio.get_running_loop()
+        self._clocks[handler] = loop.call_later(self._read_timeout, self._drop, handler)
+
+    def _stop_clock(self, handler: web.RequestHandler) -> float:
+        """Stop ``handler``'s clock; the seconds it had left."""
+        clock = self._clocks.pop(handler, None)
+        if clock is None:
+            return self._read_timeout
+        clock.cancel()
+        return max(0.0, clock.when() - asyncio.get_running_loop().time())
+
+    def _drop(self, handler: web.RequestHandler) -> None:
+        del self._clocks[handler]
+        # Debug only: an idle kept-alive connection ends this way too, which is normal.
+        logger.debug(
+            "connection dropped: no whole request within %s s",
+            self._read_timeout,
+            extra={"event": "callback_slow"},
+        )
+        handler.force_close()
 
 
 class CallbackReceiver:
@@ -85,6 +179,16 @@ class CallbackReceiver:
         max_body: Largest body accepted, in bytes; larger ones get 413.
         tolerance: Seconds a signed callback's timestamp may differ from now.
         keep: How many recent callbacks are kept for :meth:`result`.
+        read_timeout: Seconds a caller has to send a request, headers and body;
+            a slower one is dropped, or answered 408 once its headers are in. The
+            clock restarts after each answer, so an idle connection is dropped too.
+            Mounted with :meth:`add_routes`, only the body is bounded (from when
+            the headers are in): the headers are your server's to bound.
+
+    Raises:
+        InvalidInputError: for a setting of the wrong type, or one that would turn a
+            check off (an empty key, a count or size below 1, a duration that is not
+            a positive finite number).
 
     """
 
@@ -98,22 +202,30 @@ class CallbackReceiver:
         max_body: int = DEFAULT_MAX_BODY,
         tolerance: float = DEFAULT_TOLERANCE,
         keep: int = 1000,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         check_callback_url("public_url", public_url)
-        if not path.startswith("/"):
+        if not isinstance(path, str) or not path.startswith("/"):
             raise InvalidInputError("path", f"must start with '/', not {path!r}")
+        if not isinstance(trust_body, bool):
+            raise InvalidInputError("trust_body", f"must be True or False, not {trust_body!r}")
+        _check_count("max_body", max_body)
+        _check_count("keep", keep)
+        _check_seconds("tolerance", tolerance)
+        _check_seconds("read_timeout", read_timeout)
         self.public_url = public_url
         self.path = path
         self._key = _as_key(hmac_key)
         self.trust_body = trust_body
         self.max_body = max_body
         self.tolerance = tolerance
+        self.read_timeout = read_timeout
         self._recent: collections.OrderedDict[str, tuple[Callback, int]] = collections.OrderedDict()
         self._recent_bytes = 0
         self._keep = keep
         self._waiters: dict[str, list[asyncio.Future[Callback]]] = {}
         self._converter = make_converter()
-        self._runner: web.AppRunner | None = None
+        self._runner: web.BaseRunner | None = None
         self._listening: str | None = None
 
     def __repr__(self) -> str:
@@ -135,9 +247,7 @@ class CallbackReceiver:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen on ``host:port`` (a free port by default) in the running loop."""
-        app = web.Application()
-        self.add_routes(app)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.ServerRunner(_Server(self._route, self.read_timeout))
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
@@ -199,14 +309,37 @@ class CallbackReceiver:
         if not waiters:
             self._waiters.pop(task_id, None)
 
-    async def handle(self, request: web.Request) -> web.Response:
-        """Answer one callback POST: 200 fast, or 400, 401, 413 for bad calls."""
+    async def handle(self, request: web.BaseRequest) -> web.Response:
+        """Answer one callback POST: 200 fast, or 400, 401, 408, 413 for bad calls."""
+        return await self._answer(request, self.read_timeout)
+
+    async def _route(self, request: web.BaseRequest, seconds_left: float) -> web.Response:
+        if request.path != self.path:
+            return web.Response(status=404, text="not found")
+        if request.method != "POST":
+            return web.Response(status=405, text="only POST", headers={"Allow": "POST"})
+        return await self._answer(request, seconds_left)
+
+    async def _answer(self, request: web.BaseRequest, seconds_left: float) -> web.Response:
         too_large = request.content_length is not None and request.content_length > self.max_body
-        body = None if too_large else await read_capped(request.content, self.max_body)
+        try:
+            async with asyncio.timeout(seconds_left):
+                body = None if too_large else await read_capped(request.content, self.max_body)
+        except TimeoutError:
+            logger.info(
+                "slow callback answered 408: body not sent in time",
+                extra={"event": "callback_slow"},
+            )
+            timed_out = web.Response(status=408, text="request timeout")
+            timed_out.force_close()
+            return timed_out
         if body is None:
             return web.Response(status=413, text="body too large")
         try:
             payload = json.loads(body)
+            # JSON may escape a lone surrogate ("\ud800"), which is no text: it could not
+            # be signed, logged or sent on, so such a body is malformed.
+            json.dumps(payload, ensure_ascii=False).encode("utf-8")
             task = decode_task(
                 self._converter, payload.get("data") if isinstance(payload, dict) else None
             )
@@ -227,7 +360,7 @@ class CallbackReceiver:
         self._receive(callback, len(body))
         return web.Response(text="ok")
 
-    def _verify(self, request: web.Request, task_id: str) -> bool:
+    def _verify(self, request: web.BaseRequest, task_id: str) -> bool:
         assert self._key is not None  # noqa: S101  # only called with a key
         stamp = request.headers.get("X-Webhook-Timestamp", "")
         given = request.headers.get("X-Webhook-Signature", "")

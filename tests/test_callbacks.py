@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import time
 import typing
+import urllib.parse
 
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 import sora2pro
 from sora2pro import CallbackReceiver, TaskState
-from sora2pro._callbacks import sign
+from sora2pro._callbacks import DEFAULT_TOLERANCE, sign
 
 from .conftest import FAST_LIMITS, FAST_RETRY
 
@@ -25,6 +30,7 @@ if typing.TYPE_CHECKING:
 KEY = b"webhook-secret"
 DATA = {"taskId": "t1", "model": "sora-2-pro-text-to-video", "state": "success",
         "resultJson": json.dumps({"resultUrls": ["https://f/v.mp4"]})}  # fmt: skip
+DATA_BYTES = json.dumps({"code": 200, "data": DATA}).encode()
 
 
 @pytest.fixture
@@ -410,3 +416,285 @@ async def test_listening_on_every_address_needs_a_public_url() -> None:
         assert receiver.url is None
     finally:
         await receiver.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("hmac_key", ""),
+        ("hmac_key", b""),
+        ("hmac_key", 123),
+        ("hmac_key", bytearray(b"key")),
+        ("hmac_key", "\ud800"),
+        ("tolerance", math.nan),
+        ("tolerance", math.inf),
+        ("tolerance", -1),
+        ("tolerance", 0),
+        ("tolerance", None),
+        ("tolerance", "300"),
+        ("tolerance", True),
+        ("keep", -1),
+        ("keep", 0),
+        ("keep", "5"),
+        ("keep", 5.0),
+        ("keep", True),
+        ("max_body", math.nan),
+        ("max_body", -1),
+        ("max_body", 0),
+        ("max_body", 1024.5),
+        ("max_body", "1024"),
+        ("max_body", True),
+        ("max_body", None),
+        ("read_timeout", math.nan),
+        ("read_timeout", math.inf),
+        ("read_timeout", -1),
+        ("read_timeout", 0),
+        ("read_timeout", None),
+        ("read_timeout", "10"),
+        ("read_timeout", True),
+        ("trust_body", "no"),
+        ("trust_body", 1),
+        ("path", 123),
+        ("path", None),
+    ],
+)
+def test_settings_that_would_switch_a_check_off_are_refused(name: str, value: object) -> None:
+    """A wrong type or value for any setting raises InvalidInputError naming the argument."""
+    with pytest.raises(sora2pro.InvalidInputError) as caught:
+        CallbackReceiver(**{name: value})  # type: ignore[arg-type]
+    assert name == caught.value.field
+
+
+def test_a_refused_key_is_not_shown() -> None:
+    """The error for an unusable HMAC key never repeats the key."""
+    with pytest.raises(sora2pro.InvalidInputError) as caught:
+        CallbackReceiver(hmac_key="secret\ud800")
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("signed_receiver", [True, False])
+async def test_a_task_id_that_is_no_text_gets_400(signed_receiver: bool) -> None:
+    r"""A lone surrogate escape ("\ud800") in the task id is malformed, signed or not."""
+    now = int(time.time())
+    headers = {"X-Webhook-Timestamp": str(now), "X-Webhook-Signature": sign(KEY, "t1", now)}
+    body = json.dumps({"code": 200, "data": {**DATA, "taskId": "\ud800"}}).encode()
+    async with CallbackReceiver(hmac_key=KEY if signed_receiver else None) as receiver:
+        assert 400 == await post(receiver, body, **headers)
+        assert 400 == await post(receiver, b'{"data": {"taskId": "\\ud800"}}', **headers)
+
+
+@pytest.mark.parametrize(
+    ("age", "status"),
+    [
+        (0, 200),
+        (DEFAULT_TOLERANCE - 5, 200),
+        (DEFAULT_TOLERANCE + 5, 401),
+        (365 * 24 * 3600, 401),
+        (-(DEFAULT_TOLERANCE - 5), 200),
+        (-(DEFAULT_TOLERANCE + 5), 401),
+        (-365 * 24 * 3600, 401),
+    ],
+)
+async def test_signatures_are_judged_by_their_age(
+    signed: CallbackReceiver, age: float, status: int
+) -> None:
+    """Signed just inside the tolerance passes; just outside, long ago or far ahead is refused."""
+    stamp = int(time.time() - age)
+    headers = {"X-Webhook-Timestamp": str(stamp), "X-Webhook-Signature": sign(KEY, "t1", stamp)}
+    assert status == await post(signed, {"code": 200, "data": DATA}, **headers)
+    assert (status == 200) == (signed.result("t1") is not None)
+
+
+async def raw_post(
+    address: tuple[str, int], body: bytes, headers: list[tuple[bytes, bytes]]
+) -> int:
+    """POST ``body`` with these exact header bytes over a plain socket; the answer's status."""
+    head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    reader, writer = await asyncio.open_connection(*address)
+    writer.write(
+        b"POST /sora2pro/callback HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        + b"Content-Length: %d\r\n" % len(body)
+        + head
+        + b"\r\n"
+        + body
+    )
+    status_line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    return int(status_line.split()[1])
+
+
+surrogates = st.integers(0xD800, 0xDFFF).map(chr)
+task_ids = st.just("t1") | st.lists(st.characters() | surrogates, min_size=1, max_size=8).map(
+    "".join
+)
+odd_header_values = (
+    st.binary(max_size=64)
+    | st.lists(st.characters() | surrogates, max_size=16).map(
+        lambda chars: "".join(chars).encode("utf-8", "surrogatepass")
+    )
+).map(lambda value: value.replace(b"\r", b"").replace(b"\n", b""))
+
+
+@st.composite
+def callback_calls(draw: st.DrawFn) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """Any bytes, or a callback body for any task id; odd headers, or a near-right signature."""
+    task_id = draw(task_ids)
+    data = {**DATA, "taskId": task_id, "state": draw(st.sampled_from(["success", "fail", "x"]))}
+    body = draw(
+        st.binary(max_size=2048)
+        | st.just(json.dumps({"code": 200, "data": data}).encode())
+        | st.just(json.dumps({"data": {"taskId": task_id}}).encode())
+    )
+    stamp = int(time.time()) + draw(st.integers(-2 * 300, 2 * 300))
+    signed_id = task_id if draw(st.booleans()) else "t1"
+    try:
+        signature = sign(KEY, signed_id, stamp).encode()
+    except UnicodeEncodeError:
+        signature = sign(KEY, "t1", stamp).encode()
+    return body, [
+        (b"X-Webhook-Timestamp", draw(st.just(str(stamp).encode()) | odd_header_values)),
+        (b"X-Webhook-Signature", draw(st.just(signature) | odd_header_values)),
+        (b"Content-Type", draw(st.just(b"application/json") | odd_header_values)),
+    ]
+
+
+def test_any_request_is_answered_below_500() -> None:
+    """Any body and any header bytes, to a signed receiver or not, get a 2xx or 4xx, never 5xx."""
+    # A loop of the test's own, run between examples: hypothesis drives plain functions.
+    loop = asyncio.new_event_loop()
+    receivers = [CallbackReceiver(hmac_key=KEY, max_body=1024), CallbackReceiver(max_body=1024)]
+    addresses = []
+    try:
+        for receiver in receivers:
+            loop.run_until_complete(receiver.start())
+            assert receiver.url is not None
+            parts = urllib.parse.urlsplit(receiver.url)
+            assert parts.hostname is not None
+            assert parts.port is not None
+            addresses.append((parts.hostname, parts.port))
+        now = int(time.time())
+        lone_surrogate = (
+            b'{"data": {"taskId": "\\ud800"}}',
+            [(b"X-Webhook-Timestamp", str(now).encode()), (b"X-Webhook-Signature", b"AAAA")],
+        )
+
+        @settings(deadline=None)
+        @given(callback_calls())
+        @example(lone_surrogate)
+        def answered_below_500(call: tuple[bytes, list[tuple[bytes, bytes]]]) -> None:
+            for address in addresses:
+                assert 500 > loop.run_until_complete(raw_post(address, *call))
+
+        answered_below_500()
+    finally:
+        for receiver in receivers:
+            loop.run_until_complete(receiver.close())
+        loop.close()
+
+
+#: A read_timeout short enough for tests; every bound below is this plus generous slack.
+DEADLINE = 0.3
+REQUEST_HEAD = b"POST /sora2pro/callback HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+
+
+async def raw_connection(
+    receiver: CallbackReceiver,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A plain TCP connection to the receiver, to send what aiohttp's client would not."""
+    assert receiver.url is not None
+    parts = urllib.parse.urlsplit(receiver.url)
+    return await asyncio.open_connection(parts.hostname, parts.port)
+
+
+async def until_closed(reader: asyncio.StreamReader) -> bytes:
+    """Whatever the server still sends before it closes the connection."""
+    try:
+        return await reader.read()
+    except ConnectionResetError:
+        return b""
+
+
+@pytest.fixture
+async def guarded() -> AsyncIterator[CallbackReceiver]:
+    async with CallbackReceiver(read_timeout=DEADLINE) as receiver:
+        yield receiver
+
+
+@pytest.mark.parametrize(
+    ("sent", "answer"),
+    [
+        (b"", b""),
+        (REQUEST_HEAD, b""),
+        (REQUEST_HEAD + b"Content-Length: 10\r\n\r\n{", b"HTTP/1.1 408 Request Timeout"),
+    ],
+)
+async def test_a_stalled_request_is_dropped_while_others_get_through(
+    guarded: CallbackReceiver, sent: bytes, answer: bytes
+) -> None:
+    """Nothing, half the headers, or half the body: dropped after read_timeout, others served."""
+    reader, writer = await raw_connection(guarded)
+    writer.write(sent)
+    assert 200 == await post(guarded, {"code": 200, "data": DATA})
+    async with asyncio.timeout(DEADLINE + 2):
+        assert answer == (await until_closed(reader)).partition(b"\r\n")[0]
+    writer.close()
+
+
+async def test_a_trickled_body_gets_408_then_the_connection_closes(
+    guarded: CallbackReceiver,
+) -> None:
+    """A body sent a byte at a time, slower than read_timeout allows, is answered 408."""
+    reader, writer = await raw_connection(guarded)
+    writer.write(REQUEST_HEAD + b"Content-Length: 1000\r\n\r\n")
+    status = b""
+    async with asyncio.timeout(DEADLINE + 2):
+        while not status:
+            writer.write(b" ")
+            with contextlib.suppress(TimeoutError):
+                status = await asyncio.wait_for(reader.readline(), DEADLINE / 10)
+        await until_closed(reader)
+    assert b"HTTP/1.1 408 Request Timeout\r\n" == status
+    writer.close()
+
+
+async def test_an_idle_connection_is_dropped_after_its_answer(guarded: CallbackReceiver) -> None:
+    """After an answer, a kept-alive connection has read_timeout to send its next request."""
+    reader, writer = await raw_connection(guarded)
+    writer.write(REQUEST_HEAD + b"Content-Length: %d\r\n\r\n" % len(DATA_BYTES) + DATA_BYTES)
+    async with asyncio.timeout(DEADLINE + 2):
+        assert b"HTTP/1.1 200 OK\r\n" == await reader.readline()
+        await until_closed(reader)
+    writer.close()
+
+
+async def test_a_kept_alive_connection_serves_several_callbacks(
+    guarded: CallbackReceiver,
+) -> None:
+    """Several callbacks in a row on one kept-alive connection are each answered 200."""
+    reader, writer = await raw_connection(guarded)
+    for _ in range(3):
+        writer.write(REQUEST_HEAD + b"Content-Length: %d\r\n\r\n" % len(DATA_BYTES) + DATA_BYTES)
+        assert b"HTTP/1.1 200 OK\r\n" == await reader.readline()
+        assert b"ok" == (await reader.readuntil(b"ok"))[-2:]
+    writer.close()
+
+
+async def test_a_mounted_receiver_bounds_the_body_too() -> None:
+    """Mounted with add_routes, a body slower than read_timeout is still answered 408."""
+    receiver = CallbackReceiver(read_timeout=DEADLINE)
+    app = web.Application()
+    receiver.add_routes(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        port = runner.addresses[0][1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(REQUEST_HEAD + b"Content-Length: 1000\r\n\r\n{")
+        async with asyncio.timeout(DEADLINE + 2):
+            assert b"HTTP/1.1 408 Request Timeout\r\n" == await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        await runner.cleanup()
