@@ -235,6 +235,9 @@ class Client:
         # How long this client's own tasks took, for polling the likely finished first.
         self._durations: collections.deque[float] = collections.deque(maxlen=256)
         self._pending: dict[str, Request] = {}
+        # When each pending task was submitted (loop time): live answers carry no
+        # useful updateTime, so a task's running time is counted on the client's clock.
+        self._submitted_at: dict[str, float] = {}
         # Creates whose caller was cancelled while they were on the wire.
         self._cancelled_creates: set[asyncio.Future[str]] = set()
         self._callbacks = callbacks
@@ -464,6 +467,7 @@ class Client:
             return
         task_id = sending.result()
         self._pending[task_id] = req
+        self._submitted_at[task_id] = asyncio.get_running_loop().time()
         if on_task_id is not None:
             on_task_id(task_id)
         logger.info("submitted task %s", task_id, extra={"event": "submitted", "task_id": task_id})
@@ -473,6 +477,11 @@ class Client:
                 task_id,
                 extra={"event": "submit_cancelled", "task_id": task_id},
             )
+
+    def _finished(self, task_id: str) -> Request | None:
+        """Forget a task seen to end; its request, if this client submitted it."""
+        self._submitted_at.pop(task_id, None)
+        return self._pending.pop(task_id, None)
 
     async def get_task(self, task_id: str) -> Task:
         """Fetch the current state of a task.
@@ -534,7 +543,7 @@ class Client:
             if task.id != task_id:
                 raise ResponseError(f"asked for task {task_id}, got task {task.id}")
             if task.done:
-                ours = self._pending.pop(task_id, None)
+                ours = self._finished(task_id)
                 # Only videos: a character takes far less, and would skew the schedule.
                 video = ours is not None and not isinstance(ours, CharacterRequest)
                 if video and task.created_at is not None and task.completed_at is not None:
@@ -651,6 +660,7 @@ class Client:
             deadline=deadline,
             on_update=on_update,
             typical=self._typical_duration,
+            started_at=self._submitted_at.get(task_id),
             sleep_first=sleep_first,
         )
 
@@ -659,7 +669,7 @@ class Client:
         assert self._callbacks is not None  # noqa: S101  # only used with callbacks
         if self._callbacks.trust_body:
             task = callback.task
-            self._pending.pop(task.id, None)
+            self._finished(task.id)
         else:
             try:
                 task = await self._fetch_task(callback.task.id, deadline, math.inf)

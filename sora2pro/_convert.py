@@ -52,6 +52,9 @@ _Progress = typing.NewType("_Progress", int)
 _JsonObject = typing.NewType("_JsonObject", dict[str, object])
 _Moment = typing.NewType("_Moment", dt.datetime)
 _Count = typing.NewType("_Count", int)
+_Amount = typing.NewType("_Amount", float)
+_Echo = typing.NewType("_Echo", dict[str, object])
+_TaskId = typing.NewType("_TaskId", str)
 
 
 @attrs.frozen
@@ -67,10 +70,10 @@ class Envelope:
 class _WireTask:
     """The ``data`` of a task-details answer (or a callback), as sent."""
 
-    task_id: str
+    task_id: _TaskId
     model: str = ""
     state: str = ""
-    param: _JsonObject | None = None
+    param: _Echo | None = None
     result_json: _JsonObject | None = None
     fail_code: _OptionalText | None = None
     fail_msg: _OptionalText | None = None
@@ -78,6 +81,9 @@ class _WireTask:
     create_time: _EpochMillis | None = None
     update_time: _EpochMillis | None = None
     complete_time: _EpochMillis | None = None
+    cost_time: _Amount | None = None
+    credits_consumed: _Amount | None = None
+    consume_credits: _Amount | None = None
 
 
 @attrs.frozen
@@ -183,6 +189,46 @@ def _structure_json_object(value: object, _: object) -> dict[str, object] | None
     return value
 
 
+def _structure_amount(value: object, _: object) -> float | None:
+    """A non-negative number (credits, seconds), or None for ``""``."""
+    if value == "":
+        return None
+    number = _number(value)
+    if number < 0:
+        raise ValueError("expected a number >= 0")
+    return number
+
+
+def _structure_echo(value: object, _: object) -> dict[str, object] | None:
+    """The request the server echoes in ``param``: None when it is not a JSON object.
+
+    It is only an echo (API.md section 8 says it may not be valid JSON): a bad one
+    must never cost the task's state or its result URLs.
+    """
+    try:
+        return _structure_json_object(value, _)
+    except _DECODE_ERRORS:
+        logger.debug("task param is not a JSON object; request left unknown")
+        return None
+
+
+def _structure_task_id(value: object, _: object) -> str:
+    """A task id: opaque, but printable text that a URL and a log line can carry."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("taskId must be a non-empty string")
+    if not value.isprintable() or not _encodable(value):
+        raise ValueError("taskId holds characters that are not printable text")
+    return value
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from a JSON escape such as \ud800
+        return False
+    return True
+
+
 def _structure_envelope(value: object, _: object) -> Envelope:
     if not isinstance(value, Mapping):
         raise TypeError(f"expected a JSON object, got {type(value).__name__}")
@@ -267,6 +313,9 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(_JsonObject, _structure_json_object)
     converter.register_structure_hook(_Moment, _structure_moment)
     converter.register_structure_hook(_Count, _structure_count)
+    converter.register_structure_hook(_Amount, _structure_amount)
+    converter.register_structure_hook(_Echo, _structure_echo)
+    converter.register_structure_hook(_TaskId, _structure_task_id)
     converter.register_structure_hook(str, _structure_text)
     converter.register_structure_hook(Envelope, _structure_envelope)
     for wire_type in (_WireTask, _WireUpload):
@@ -335,9 +384,12 @@ def decode_task_id(data: object) -> str:
 
     """
     task_id = data.get("taskId") if isinstance(data, Mapping) else None
-    if not isinstance(task_id, str) or not task_id.strip():
-        raise ResponseError(f"createTask answered without a task id (data: {type(data).__name__})")
-    return task_id
+    try:
+        return _structure_task_id(task_id, None)
+    except ValueError:
+        pass
+    # Raised outside the except clause: no context to carry the answer's text.
+    raise ResponseError(f"createTask answered without a usable task id ({type(data).__name__})")
 
 
 def decode_credits(data: object) -> float:
@@ -462,6 +514,10 @@ def decode_task(converter: cattrs.Converter, data: object) -> Task:
         created_at=wire.create_time,
         updated_at=wire.update_time,
         completed_at=wire.complete_time,
+        cost_time=wire.cost_time,
+        credits_consumed=(
+            wire.credits_consumed if wire.credits_consumed is not None else wire.consume_credits
+        ),
         character_id=character_id,
         request=None if wire.param is None else _decode_request(converter, wire.param),
     )

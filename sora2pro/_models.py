@@ -51,6 +51,10 @@ class Task:
         created_at: When the task was created (aware, UTC).
         updated_at: When the task last changed (aware, UTC).
         completed_at: When the task ended (aware, UTC).
+        cost_time: Seconds the server says the task took (``costTime``; the docs say
+            milliseconds, live answers give seconds), once it ended, if reported.
+        credits_consumed: Credits the task cost (``creditsConsumed`` or
+            ``consumeCredits``; 0 for a failed task), if reported.
         character_id: The new character's id, once a characters task succeeded.
         request: The request the task was created from, when it is a request type
             sora2pro knows and the server echoed it back.
@@ -69,6 +73,8 @@ class Task:
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
+    cost_time: float | None = None
+    credits_consumed: float | None = None
     character_id: str | None = None
     request: Request | None = None
 

@@ -37,50 +37,50 @@ logger = logging.getLogger("sora2pro")
 OnUpdate = Callable[[Task], Awaitable[None] | None]
 
 
-def expected_remaining(task: Task) -> float | None:
+def expected_remaining(task: Task, elapsed: float) -> float | None:
     """Seconds until the task likely ends, judged from its progress, or None.
 
-    Uses only server timestamps (created and last updated), so a skewed local
-    clock does not matter.
+    ``elapsed`` is how long the task had run when ``task`` was seen, by the client's
+    own clock: live answers carry no useful ``updateTime`` (API.md section 8).
     """
-    if task.progress is None or not 0 < task.progress < 100:
-        return None
-    if task.created_at is None or task.updated_at is None:
-        return None
-    elapsed = (task.updated_at - task.created_at).total_seconds()
-    if elapsed <= 0:
+    if task.progress is None or not 0 < task.progress < 100 or elapsed <= 0:
         return None
     return elapsed * (100 - task.progress) / task.progress
 
 
-def urgency(last: Task | None, age: float, typical: float | None) -> float:
+def urgency(last: Task | None, elapsed: float, age: float, typical: float | None) -> float:
     """How many seconds the task is likely overdue: who gets the next status query.
 
-    ``age`` is the time since ``last`` was fetched. Past its predicted finish (from
-    progress), or else past the ``typical`` duration this client has seen tasks take;
-    0 when nothing is known, negative when the task is surely still running.
+    ``elapsed`` is how long the task had run when ``last`` was seen, ``age`` the time
+    since. Past its predicted finish (from progress), or else past the ``typical``
+    duration this client has seen tasks take; 0 when nothing is known, negative
+    when the task is surely still running.
     """
     if last is None:
         return 0.0
-    remaining = expected_remaining(last)
+    remaining = expected_remaining(last, elapsed)
     if remaining is not None:
         return age - remaining
-    if typical is not None and last.created_at is not None and last.updated_at is not None:
-        elapsed = (last.updated_at - last.created_at).total_seconds() + age
-        return elapsed - typical
+    if typical is not None:
+        return elapsed + age - typical
     return 0.0
 
 
-def next_delay(policy: PollPolicy, attempt: int, task: Task | None) -> float:
-    """The pause before poll number ``attempt + 1``, within the policy's bounds."""
+def next_delay(policy: PollPolicy, attempt: int, task: Task | None, elapsed: float = 0.0) -> float:
+    """The pause before poll number ``attempt + 1``, within the policy's bounds.
+
+    Progress (seen after ``elapsed`` seconds of running) can only bring the next poll
+    sooner than the backoff alone: one noisy early reading, such as 3 % after 2 s,
+    would otherwise push it to ``max_interval`` for a task about to end.
+    """
     # In log space: multiplier**attempt overflows a float after a few thousand polls.
     ceiling = math.log(policy.max_interval / policy.min_interval)
     growth = min(attempt * math.log(policy.multiplier), ceiling)
     delay = policy.min_interval * math.exp(growth)
     if policy.use_progress and task is not None:
-        remaining = expected_remaining(task)
+        remaining = expected_remaining(task, elapsed)
         if remaining is not None:
-            delay = remaining
+            delay = min(delay, remaining)
     delay = min(policy.max_interval, max(policy.min_interval, delay))
     spread = delay * policy.jitter
     delay = random.uniform(delay - spread, delay + spread)
@@ -104,11 +104,14 @@ async def poll_until_done(
     deadline: float | None,
     on_update: OnUpdate | None,
     typical: Callable[[], float | None],
+    started_at: float | None = None,
     sleep_first: bool = False,
 ) -> Task:
     """Poll ``fetch(deadline, urgency)`` until the task succeeds, fails or ``deadline`` passes.
 
     ``deadline`` is a ``loop.time()`` value; ``timeout`` is only named in the error.
+    ``started_at`` is the ``loop.time()`` the task was submitted, when this client
+    did it; otherwise its running time is counted from the start of this wait.
     With ``sleep_first`` the first poll waits one interval (a callback is expected).
 
     A task not visible yet (422, or data null, right after create) is polled for up to
@@ -122,6 +125,7 @@ async def poll_until_done(
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
+    origin = started if started_at is None else started_at
     last: Task | None = None
     seen = started
     attempt = 0
@@ -148,7 +152,8 @@ async def poll_until_done(
         try:
             # Never later than max_interval past the ask: a pessimistic prediction
             # must not starve this wait while other waits fill the budget.
-            level = max(urgency(last, loop.time() - seen, typical()), -policy.max_interval)
+            level = urgency(last, seen - origin, loop.time() - seen, typical())
+            level = max(level, -policy.max_interval)
             task = await fetch(deadline, level)
         except TaskNotVisibleError:
             if last is not None or loop.time() - started > policy.not_visible_for:
@@ -177,7 +182,7 @@ async def poll_until_done(
             if task.state is TaskState.FAIL:
                 raise TaskFailedError(task)
             hint = task
-        await pause(next_delay(policy, attempt, hint))
+        await pause(next_delay(policy, attempt, hint, seen - origin))
         attempt += 1
     raise timed_out()
 

@@ -103,8 +103,8 @@ async def until(condition: typing.Callable[[], bool], seconds: float = 5.0) -> N
         await asyncio.sleep(0.005)
 
 
-def snapshot(progress: int | None, elapsed: float) -> sora2pro.Task:
-    """A generating task at ``progress`` percent, ``elapsed`` seconds after its creation."""
+def snapshot(progress: int | None) -> sora2pro.Task:
+    """A generating task at ``progress`` percent, as live answers show it: no useful updateTime."""
     created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     return sora2pro.Task(
         id="t",
@@ -113,7 +113,7 @@ def snapshot(progress: int | None, elapsed: float) -> sora2pro.Task:
         raw_state="generating",
         progress=progress,
         created_at=created,
-        updated_at=created + dt.timedelta(seconds=elapsed),
+        updated_at=created,
     )
 
 

@@ -195,7 +195,8 @@ def test_envelope_without_numeric_code_is_a_response_error(payload: object) -> N
         {"taskId": "x", "createTime": 1e300},
         {"taskId": "x", "createTime": "NaN"},
         {"taskId": "x", "state": 3},
-        {"taskId": "x", "param": "[]"},
+        {"taskId": "x\ud800"},
+        {"taskId": "x\ny"},
     ],
 )
 def test_malformed_task_is_a_response_error(data: object) -> None:

@@ -70,20 +70,20 @@ async def test_pace_holds_with_priorities() -> None:
 
 
 @pytest.mark.parametrize(
-    ("last", "age", "typical", "expected"),
+    ("last", "elapsed", "age", "typical", "expected"),
     [
-        (None, 5.0, 60.0, 0.0),
-        (snapshot(50, 60.0), 70.0, None, 10.0),  # due 60 s after the snapshot; 10 s late
-        (snapshot(50, 60.0), 0.0, None, -60.0),
-        (snapshot(None, 30.0), 40.0, 60.0, 10.0),  # 70 s old, tasks here take 60 s
-        (snapshot(None, 30.0), 40.0, None, 0.0),
+        (None, 0.0, 5.0, 60.0, 0.0),
+        (snapshot(50), 60.0, 70.0, None, 10.0),  # due 60 s after the snapshot; 10 s late
+        (snapshot(50), 60.0, 0.0, None, -60.0),
+        (snapshot(None), 30.0, 40.0, 60.0, 10.0),  # 70 s old, tasks here take 60 s
+        (snapshot(None), 30.0, 40.0, None, 0.0),
     ],
 )
 def test_urgency_is_how_overdue_a_task_likely_is(
-    last: Task | None, age: float, typical: float | None, expected: float
+    last: Task | None, elapsed: float, age: float, typical: float | None, expected: float
 ) -> None:
     """Overdue by progress, else by the typical duration this client has seen, else 0."""
-    assert expected == urgency(last, age, typical)
+    assert expected == urgency(last, elapsed, age, typical)
 
 
 async def test_a_finished_task_is_found_first_when_the_budget_is_saturated(

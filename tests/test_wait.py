@@ -204,18 +204,20 @@ async def test_many_waits_stay_within_the_status_budget(emulator: Emulator) -> N
 
 
 def test_progress_predicts_the_finish() -> None:
-    """40% done after 60 s predicts 90 s more; no progress predicts nothing."""
-    assert 90.0 == expected_remaining(snapshot(40, 60.0))
-    assert expected_remaining(snapshot(None, 60.0)) is None
-    assert expected_remaining(snapshot(0, 60.0)) is None
+    """40% done after 60 s (by the client's clock) predicts 90 s more; no progress, nothing."""
+    assert 90.0 == expected_remaining(snapshot(40), 60.0)
+    assert expected_remaining(snapshot(None), 60.0) is None
+    assert expected_remaining(snapshot(0), 60.0) is None
+    assert expected_remaining(snapshot(40), 0.0) is None
 
 
 def test_next_delay_aims_at_the_predicted_finish_within_bounds() -> None:
-    """The next poll aims at the predicted end, never outside the policy's interval bounds."""
+    """Progress brings the next poll sooner than the backoff, never later, within the bounds."""
     policy = PollPolicy(min_interval=2.0, max_interval=30.0, jitter=0.0)
-    assert 15.0 == next_delay(policy, 0, snapshot(80, 60.0))
-    assert 30.0 == next_delay(policy, 0, snapshot(10, 60.0))
-    assert 2.0 == next_delay(policy, 0, snapshot(99, 10.0))
+    assert 15.0 == next_delay(policy, 50, snapshot(80), 60.0)
+    assert 30.0 == next_delay(policy, 50, snapshot(10), 60.0)
+    assert 2.0 == next_delay(policy, 0, snapshot(80), 60.0)
+    assert 2.0 == next_delay(policy, 0, snapshot(99), 10.0)
     assert 2.0 == next_delay(policy, 0, None)
     assert 30.0 == next_delay(policy, 50, None)
 
@@ -232,6 +234,12 @@ def test_default_policy_follows_the_provider_advice() -> None:
         if elapsed >= 120:
             assert delay >= 15.0
         elapsed += delay
+
+
+def test_one_noisy_early_reading_does_not_push_the_next_poll_back() -> None:
+    """3 % after 2 s predicts a minute more; the next poll still comes at the backoff's pace."""
+    policy = PollPolicy(min_interval=2.0, max_interval=30.0, multiplier=1.3, jitter=0.0)
+    assert next_delay(policy, 1, None) == next_delay(policy, 1, snapshot(3), 2.0)
 
 
 def test_next_delay_survives_very_long_waits() -> None:

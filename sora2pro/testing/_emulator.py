@@ -410,13 +410,15 @@ class Emulator:
             answer = await handler(request)
             answer.set_status(fault.http_status)
             return answer
-        if kind is FaultKind.ERROR:
-            answer = self._envelope(fault.code, fault.message, http_status=fault.http_status)
+        if kind in (FaultKind.ERROR, FaultKind.ANSWER):
+            answer = (
+                web.json_response(fault.payload, status=fault.http_status)
+                if kind is FaultKind.ANSWER
+                else self._envelope(fault.code, fault.message, http_status=fault.http_status)
+            )
             if fault.retry_after is not None:
                 answer.headers["Retry-After"] = fault.retry_after
             return answer
-        if kind is FaultKind.ANSWER:
-            return web.json_response(fault.payload, status=fault.http_status)
         if kind is FaultKind.HTML:
             title = f"{fault.http_status} {http.HTTPStatus(fault.http_status).phrase}"
             return web.Response(
@@ -474,6 +476,7 @@ class Emulator:
             created_ms=int(time.time() * 1000),
             duration=duration,
             fails=self.rng.random() < self.fail_rate,
+            cost=self.cost,
         )
         self.tasks[task_id] = task
         if duration is not None:

@@ -35,6 +35,7 @@ class EmulatedTask:
     ended: float | None = None
     forced_state: str | None = None
     forced_progress: int | None = None
+    cost: float = 0.0
 
     def end_time(self) -> float | None:
         """When the task ends (or ended), if it is timed."""
@@ -98,9 +99,14 @@ class EmulatedTask:
             "failCode": empty,
             "failMsg": empty,
             "createTime": self.created_ms,
-            "updateTime": self.created_ms
-            + int(1000 * (min(now, self.end_time() or now) - self.created)),
         }
+        ended_ms = self.created_ms + int(1000 * (min(now, self.end_time() or now) - self.created))
+        # Live answers (API.md section 8): no updateTime while generating, and in
+        # callbacks one equal to createTime. Never a clue to how far a task is.
+        if callback:
+            data["updateTime"] = self.created_ms
+        elif state != "generating":
+            data["updateTime"] = ended_ms if state in ("success", "fail") else self.created_ms
         if progress:
             data["progress"] = percent
         if state == "success":
@@ -112,10 +118,10 @@ class EmulatedTask:
             data["failCode"] = self.fail_code
             data["failMsg"] = self.fail_message
         if state in ("success", "fail"):
-            data["completeTime"] = data["updateTime"]
-            elapsed = data["updateTime"] - self.created_ms
-            # Sources disagree: milliseconds in recordInfo, seconds in callbacks.
-            data["costTime"] = elapsed // 1000 if callback else elapsed
+            data["completeTime"] = ended_ms
+            # The docs say milliseconds; live answers give seconds.
+            data["costTime"] = (ended_ms - self.created_ms) // 1000
+            data["creditsConsumed"] = 0 if state == "fail" else self.cost
         elif rng.random() < 0.5:
             del data["resultJson"]
         return data
