@@ -304,7 +304,7 @@ class Client:
             if isinstance(exc, RateLimitError) or exc.http_status == 429:
                 # Capped: one huge Retry-After must not freeze every request of the client.
                 asked = self._limits.pause if exc.retry_after is None else exc.retry_after
-                pause = min(asked, self._retry.max_delay)
+                pause = min(asked, self._retry.max_retry_after)
                 pacer.hold(pause)
                 await emit(RateLimited(current_index(), operation, pause))
             raise

@@ -104,14 +104,18 @@ class PollPolicy:
 class RetryPolicy:
     """How failed requests are retried: exponential backoff with full jitter.
 
-    Only named transient failures are retried (see the README); a ``Retry-After``
-    from the server is honoured as a minimum pause. A pause that would pass the
-    caller's deadline, or ``max_delay``, ends the retries and re-raises the error.
+    Only named transient failures are retried (see the README). A ``Retry-After``
+    from the server is honoured as the pause, up to ``max_retry_after`` (the API
+    says when to come back; the big SDKs honour up to a minute or two). A pause
+    that would pass the caller's deadline or ``max_elapsed``, or a ``Retry-After``
+    past ``max_retry_after``, ends the retries and re-raises the error, with a
+    note saying why.
 
     Attributes:
         attempts: Tries in all, the first included (1 means no retry).
         base_delay: Pause ceiling before the first retry, doubled after each, in seconds.
-        max_delay: Longest single pause, ``Retry-After`` included, in seconds.
+        max_delay: Longest pause of the backoff's own, in seconds.
+        max_retry_after: Longest ``Retry-After`` honoured, in seconds.
         max_elapsed: Time from the first failure after which no further try
             starts, in seconds, or None for no limit other than ``attempts``.
 
@@ -120,6 +124,7 @@ class RetryPolicy:
     attempts: int = attrs.field(default=5, validator=_count)
     base_delay: float = attrs.field(default=0.5, validator=_positive)
     max_delay: float = attrs.field(default=30.0, validator=_positive)
+    max_retry_after: float = attrs.field(default=120.0, validator=_positive)
     max_elapsed: float | None = attrs.field(default=120.0, validator=_positive_or_none)
 
 

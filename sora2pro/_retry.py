@@ -55,9 +55,11 @@ async def retrying(
     """Await ``call()``, retrying the errors ``retryable`` accepts, within ``policy``.
 
     Pauses grow exponentially with full jitter, and are at least what a
-    ``Retry-After`` asked for. Retries stop, re-raising the last error unchanged,
-    when the attempts or ``max_elapsed`` (from the first failure) are spent, when a
-    pause would pass ``deadline`` (a ``loop.time()`` value) or ``policy.max_delay``.
+    ``Retry-After`` asked for (up to ``policy.max_retry_after``). Retries stop,
+    re-raising the last error (with a note saying why), when the attempts or
+    ``max_elapsed`` (from the first failure) are spent, when a pause would pass
+    ``deadline`` (a ``loop.time()`` value), or when ``Retry-After`` asks for more
+    than ``policy.max_retry_after``.
     """
     try:
         # Most calls succeed at once: the backoff machinery is built only on a failure.
@@ -89,10 +91,19 @@ async def retrying(
             pause = random.uniform(0, ceiling)
             asked = getattr(error, "retry_after", None)
             if asked is not None:
-                if asked > policy.max_delay:
+                if asked > policy.max_retry_after:
+                    error.add_note(
+                        f"not retried: the server asked for a {asked:g} s pause, more than "
+                        f"RetryPolicy.max_retry_after ({policy.max_retry_after:g} s)"
+                    )
                     return
                 pause = max(pause, asked)
             if stop is not None and loop.time() + pause >= stop:
+                if asked is not None:
+                    error.add_note(
+                        f"not retried: the server asked for a {asked:g} s pause, which does "
+                        "not fit in the time left"
+                    )
                 return
             error = yield pause
 

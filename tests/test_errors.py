@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -107,15 +108,42 @@ async def test_retry_after_is_honoured(client: sora2pro.Client, emulator: Emulat
     assert second - first >= 0.3
 
 
-async def test_retry_after_past_max_delay_gives_up(emulator: Emulator) -> None:
-    """A Retry-After longer than RetryPolicy.max_delay ends the retries at once."""
+async def test_retry_after_past_max_retry_after_gives_up_saying_why(emulator: Emulator) -> None:
+    """A Retry-After longer than RetryPolicy.max_retry_after ends the retries at once, noted."""
     emulator.inject(Fault.rate_limited(retry_after=60), Endpoint.CREDIT)
-    retry = sora2pro.RetryPolicy(attempts=5, base_delay=0.01, max_delay=1.0)
+    retry = sora2pro.RetryPolicy(attempts=5, base_delay=0.01, max_retry_after=1.0)
     async with sora2pro.Client(emulator.api_key, base_url=emulator.url, retry=retry) as client:
         with pytest.raises(sora2pro.RateLimitError) as caught:
             await client.credits()
     assert 60.0 == caught.value.retry_after
     assert 1 == emulator.count(Endpoint.CREDIT)
+    assert "max_retry_after" in " ".join(caught.value.__notes__)
+
+
+async def test_retry_after_longer_than_max_delay_is_honoured(emulator: Emulator) -> None:
+    """A create answered 429 with Retry-After past max_delay three times ends as one task."""
+    emulator.inject(Fault.rate_limited(retry_after=0.2), Endpoint.CREATE, times=3)
+    retry = sora2pro.RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.05)
+    async with sora2pro.Client(emulator.api_key, base_url=emulator.url, retry=retry) as client:
+        task_id = await client.submit("a dog")
+    assert [task_id] == list(emulator.tasks)
+    times = [r.time for r in emulator.requests if r.path.endswith("createTask")]
+    assert 4 == len(times)
+    assert all(later - earlier >= 0.2 for earlier, later in itertools.pairwise(times))
+
+
+async def test_a_retry_after_past_the_deadline_ends_the_wait_saying_why(
+    client: sora2pro.Client, emulator: Emulator
+) -> None:
+    """A 429 asking for more time than the deadline leaves ends the create at once, noted."""
+    emulator.inject(Fault.rate_limited(retry_after=5), Endpoint.CREATE)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(sora2pro.RateLimitError) as caught:
+        await client.generate("a dog", timeout=1.0)
+    assert loop.time() - started < 1.0
+    assert "does not fit" in " ".join(caught.value.__notes__)
+    assert 0 == len(emulator.tasks)
 
 
 @pytest.mark.parametrize("status", [502, 404])
