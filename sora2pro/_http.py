@@ -50,9 +50,16 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def safe_cause(exc: BaseException) -> BaseException | None:
-    """The exception to chain, or None for the kinds that carry the Authorization header."""
-    return None if isinstance(exc, aiohttp.ClientResponseError) else exc
+def safe_cause(exc: BaseException, description: str) -> BaseException:
+    """A stand-in for an aiohttp failure, to chain in its place.
+
+    aiohttp's exceptions can hold the request's headers (the key), the server's raw
+    answer or a chain of their own; the stand-in keeps only the kind (a timeout or a
+    connection failure) and the redacted description.
+    """
+    if isinstance(exc, TimeoutError):
+        return TimeoutError(description)
+    return ConnectionError(description)
 
 
 async def read_capped(content: aiohttp.StreamReader, limit: int) -> bytes | None:
@@ -228,18 +235,16 @@ class Transport:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 raw = await read_capped(response.content, _MAX_ANSWER)
         except _NOT_SENT as exc:
+            described = self.redact(describe_failure(exc))
             failure = TransportError(
-                f"{method} {path}: could not connect: {self.redact(describe_failure(exc))}",
-                request_sent=False,
+                f"{method} {path}: could not connect: {described}", request_sent=False
             )
-            failure.__cause__ = safe_cause(exc)
+            failure.__cause__ = safe_cause(exc, described)
         except (aiohttp.ClientError, TimeoutError) as exc:
+            described = self.redact(describe_failure(exc))
             what = "timed out" if isinstance(exc, TimeoutError) else "failed"
-            failure = TransportError(
-                f"{method} {path} {what}: {self.redact(describe_failure(exc))}",
-                request_sent=True,
-            )
-            failure.__cause__ = safe_cause(exc)
+            failure = TransportError(f"{method} {path} {what}: {described}", request_sent=True)
+            failure.__cause__ = safe_cause(exc, described)
         if failure is not None:
             # Raised here, outside the except clause, so no __context__ holds the headers.
             raise failure
@@ -259,15 +264,28 @@ class Transport:
     ) -> Envelope:
         try:
             payload = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            # Redact before cutting: a cut through an echoed key would leave part of it.
+        except (ValueError, RecursionError):
+            payload = _NOT_JSON
+        if payload is _NOT_JSON:
+            # Raised outside the except clause: the decode error's ``doc`` is the raw
+            # answer, which may echo the key. Redact before cutting: a cut through an
+            # echoed key would leave part of it.
             text = self.redact(raw.decode("utf-8", "replace"))
             snippet = " ".join(text.split())[:120]
             raise ResponseError(
                 f"{method} {path}: answer is not JSON: {snippet!r}",
                 http_status=status,
                 retry_after=retry_after,
-            ) from exc
+            )
+        if self._api_key.encode() in raw or b"\\u" in raw:
+            # An echo of the key (perhaps hidden in \u escapes) goes no further than
+            # this: not into a task, an error's data or a log line.
+            try:
+                payload = self._scrub(payload)
+            except RecursionError:  # carries no text of the answer
+                raise ResponseError(
+                    f"{method} {path}: answer nested too deep", http_status=status
+                ) from None
         envelope = decode_envelope(self._converter, payload, http_status=status)
         if envelope.code == 200 and status < 400:
             return envelope
@@ -280,3 +298,17 @@ class Transport:
             retry_after=retry_after,
             data=envelope.data,
         )
+
+    def _scrub(self, value: object) -> object:
+        """``value`` (decoded JSON) with the key replaced in every string, keys included."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, list):
+            return [self._scrub(item) for item in value]
+        if isinstance(value, dict):
+            return {self.redact(key): self._scrub(item) for key, item in value.items()}
+        return value
+
+
+#: Stands for an answer that did not parse as JSON (None is valid JSON).
+_NOT_JSON = object()

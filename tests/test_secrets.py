@@ -8,18 +8,26 @@ import traceback
 import pytest
 
 import sora2pro
-from sora2pro.testing import Emulator, Endpoint, Fault
+from sora2pro.testing import Emulator, Endpoint, Fault, FaultKind
 
 KEY = "sk-live-5ecret-value-0123456789"
 
 
 def everything_about(error: BaseException) -> str:
-    """Every text an error carries: message, repr, attributes, traceback, causes."""
+    """Every text an error carries: message, repr, attributes, notes, traceback, and the
+    same for every error down its ``__cause__`` and ``__context__`` chains."""
     parts = ["".join(traceback.format_exception(error))]
-    seen: BaseException | None = error
-    while seen is not None:
-        parts += [str(seen), repr(seen), repr(vars(seen))]
-        seen = seen.__cause__ or seen.__context__
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        parts += [str(current), repr(current), repr(current.args)]
+        parts += [repr(getattr(current, "__notes__", None)), repr(vars(current))]
+        parts += [repr(getattr(current, name, None)) for name in dir(current)]
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
     return "\n".join(parts)
 
 
@@ -76,3 +84,49 @@ async def test_key_is_redacted_before_an_error_page_is_cut() -> None:
                 await client.credits()
     assert "***" in str(caught.value)
     assert KEY[:8] not in str(caught.value)
+
+
+ECHOES = [
+    # A JSON error that echoes the headers in its message and in its data.
+    Fault.answer(
+        {"code": 401, "msg": f"bad key {KEY}", "data": {"Authorization": f"Bearer {KEY}"}},
+        http_status=401,
+    ),
+    # The same, with the key hidden in JSON's \\u escapes.
+    Fault.answer({"code": 500, "msg": "".join(f"\\u{ord(c):04x}" for c in KEY), "data": None}),
+    # An error page that is not JSON.
+    Fault.html(502, page=f"<pre>Authorization: Bearer {KEY}</pre>"),
+    # A 200 whose body is not JSON.
+    Fault.answer(None, http_status=200),
+    # A body code that is the key itself.
+    Fault.answer({"code": KEY, "msg": KEY, "data": None}),
+    # Task details whose JSON-in-a-string echo is broken and holds the key.
+    Fault.answer({"code": 200, "msg": "ok", "data": {"taskId": "t", "resultJson": "{" + KEY}}),
+    Fault.answer({"code": 200, "msg": "ok", "data": {"taskId": KEY, "state": KEY}}),
+]
+
+
+@pytest.mark.parametrize("echo", ECHOES)
+@pytest.mark.parametrize("endpoint", [Endpoint.CREATE, Endpoint.RECORD_INFO, Endpoint.CREDIT])
+async def test_no_error_carries_an_echoed_key(
+    echo: Fault, endpoint: Endpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever a server echoes, no error raised (down its whole chain) nor log holds the key."""
+    caplog.set_level(logging.DEBUG)
+    if echo.payload is None and echo.kind is FaultKind.ANSWER:
+        echo = Fault.html(200, page=f"Bearer {KEY} is not valid")
+    async with Emulator(api_key=KEY, not_visible_for=0.0) as emulator:
+        retry = sora2pro.RetryPolicy(attempts=2, base_delay=0.01)
+        async with sora2pro.Client(KEY, base_url=emulator.url, retry=retry) as client:
+            emulator.inject(echo, endpoint, times=2)
+            errors: list[BaseException] = []
+            for call in (client.submit("a dog"), client.get_task("t"), client.credits()):
+                try:
+                    await call
+                except sora2pro.Sora2ProError as error:
+                    errors.append(error)
+    assert errors
+    for error in errors:
+        assert KEY not in everything_about(error)
+    assert KEY not in caplog.text
+    assert all(KEY not in repr(vars(record)) for record in caplog.records)
