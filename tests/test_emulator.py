@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pathlib
 import typing
 
 import aiohttp
@@ -12,7 +13,7 @@ from aiohttp import web
 
 from sora2pro.testing import Emulator, Endpoint, Fault, openapi_document
 
-from .conftest import seed_document
+from .conftest import SEED, SHARED_SEED, seed_document
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -55,9 +56,12 @@ def message(answer: dict[str, typing.Any]) -> str:
     return str(answer.get("msg", answer.get("message")))
 
 
-def test_packaged_openapi_is_the_providers() -> None:
-    """The OpenAPI document shipped in sora2pro.testing is the seed document, unchanged."""
-    assert seed_document() == openapi_document()
+@pytest.mark.parametrize(
+    "copy", [SEED, *([SHARED_SEED] if SHARED_SEED.exists() else [])], ids=lambda p: p.parent.name
+)
+def test_packaged_openapi_is_the_providers(copy: pathlib.Path) -> None:
+    """The packaged JSON, the tests' YAML and the shared seed (if beside) are one document."""
+    assert seed_document(copy) == openapi_document()
 
 
 I2V = "sora-2-pro-image-to-video"
