@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import logging
 import pathlib
+import re
 import signal
 import sys
 import typing
@@ -20,6 +22,8 @@ from .conftest import SEED, SHARED_SEED, seed_document
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+pytest_plugins = ["pytester"]
 
 CREATE = "/api/v1/jobs/createTask"
 RECORD = "/api/v1/jobs/recordInfo"
@@ -417,3 +421,39 @@ async def test_ctrl_c_stops_the_cli_emulator_cleanly() -> None:
     assert "GET /api/v1/chat/credit 200 (Authorization: Bearer [redacted])" in output
     assert "error" not in output.lower()
     assert "Traceback" not in output
+
+
+def test_testing_extra_installs_what_the_plugin_imports() -> None:
+    """`pip install 'sora2pro[testing]'` brings pytest-asyncio, which the plugin's fixture needs."""
+    wanted = {
+        re.split(r"[<>=!~ ;\[]", requirement)[0].lower()
+        for requirement in importlib.metadata.requires("sora2pro") or []
+        if re.search(r"""extra\s*==\s*["']testing["']""", requirement)
+    }
+    assert {"jsonschema", "pytest-asyncio"} <= wanted
+
+
+PLUGIN_USER = """
+import pytest
+import sora2pro
+
+pytest_plugins = ["sora2pro.testing.pytest_plugin"]
+
+
+@pytest.mark.asyncio
+async def test_submit(sora2pro_emulator):
+    async with sora2pro.Client(
+        sora2pro_emulator.api_key, base_url=sora2pro_emulator.url
+    ) as client:
+        task_id = await client.submit("a happy dog")
+    assert [task_id] == list(sora2pro_emulator.tasks)
+"""
+
+
+def test_plugin_works_in_a_project_without_asyncio_auto_mode(pytester: pytest.Pytester) -> None:
+    """In pytest-asyncio's default strict mode, the fixture works with the asyncio marker."""
+    pytester.makepyfile(test_uses_plugin=PLUGIN_USER)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--assert=plain", "-W", "error")
+    result.assert_outcomes(passed=1)
+    assert "mode=Mode.STRICT" in result.stdout.str()
