@@ -6,10 +6,14 @@ Each is a ``run`` coroutine plus a :class:`Command` entry; ``_cli`` lists the en
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import pathlib
+import signal
 import typing
 
 from sora2pro._cli_common import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TASK_FAILED,
     Command,
@@ -292,13 +296,28 @@ CREDITS = Command(
 async def _emulate(args: argparse.Namespace, out: Output) -> int:
     from sora2pro.testing import Emulator  # noqa: PLC0415  # needs the cli extra
 
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C interrupts instead
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)  # the normal way to stop it
+    if args.log_requests:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        logging.getLogger("sora2pro.testing").addHandler(handler)
+        logging.getLogger("sora2pro.testing").setLevel(logging.INFO)
     async with Emulator(
-        host=args.host, port=args.port, duration=args.duration, fail_rate=args.fail_rate
+        host=args.host,
+        port=args.port,
+        duration=args.duration,
+        fail_rate=args.fail_rate,
+        log_requests=args.log_requests,
     ) as emulator:
         out.line(f"sora2pro emulator listening on {emulator.url} (Ctrl-C stops it)")
         out.line(f"export APIKLEY_BASE_URL={emulator.url} APIKLEY_API_KEY={emulator.api_key}")
-        await asyncio.Event().wait()
-    return EXIT_OK
+        await stop.wait()
+    out.note("sora2pro emulator stopped")
+    return EXIT_INTERRUPTED
 
 
 def _emulator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -310,6 +329,11 @@ def _emulator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fail-rate", type=float, default=0.0, help="share of tasks that fail (default 0)"
     )
+    parser.add_argument(
+        "--log-requests",
+        action="store_true",
+        help="log each request on stderr: method, path, status (never the key)",
+    )
 
 
 EMULATOR = Command(
@@ -320,7 +344,7 @@ EMULATOR = Command(
     "APIKLEY_API_KEY. Its tasks live as long as it runs.",
     exits=(
         (2, "the port is busy, or the cli extra is not installed"),
-        (130, "interrupted: the normal way to stop it"),
+        (130, "stopped by Ctrl-C (or SIGTERM): the normal way to stop it"),
     ),
     arguments=_emulator_arguments,
     run=_emulate,

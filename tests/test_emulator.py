@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
+import logging
+import pathlib
+import re
+import signal
+import sys
 import typing
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from sora2pro.testing import Emulator, Endpoint, Fault, openapi_document
+from sora2pro.testing import DEFAULT_API_KEY, Emulator, Endpoint, Fault, openapi_document
 
-from .conftest import seed_document
+from .conftest import SEED, SHARED_SEED, seed_document
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+pytest_plugins = ["pytester"]
 
 CREATE = "/api/v1/jobs/createTask"
 RECORD = "/api/v1/jobs/recordInfo"
@@ -55,9 +63,12 @@ def message(answer: dict[str, typing.Any]) -> str:
     return str(answer.get("msg", answer.get("message")))
 
 
-def test_packaged_openapi_is_the_providers() -> None:
-    """The OpenAPI document shipped in sora2pro.testing is the seed document, unchanged."""
-    assert seed_document() == openapi_document()
+@pytest.mark.parametrize(
+    "copy", [SEED, *([SHARED_SEED] if SHARED_SEED.exists() else [])], ids=lambda p: p.parent.name
+)
+def test_packaged_openapi_is_the_providers(copy: pathlib.Path) -> None:
+    """The packaged JSON, the tests' YAML and the shared seed (if beside) are one document."""
+    assert seed_document(copy) == openapi_document()
 
 
 I2V = "sora-2-pro-image-to-video"
@@ -337,3 +348,118 @@ async def test_create_with_a_model_of_the_wrong_type_is_a_422(raw: Raw, model: o
     status, answer = await raw.call("POST", CREATE, json={"model": model, "input": {}})
     assert (422, True) == (answer["code"], status in (200, 422))
     assert "model" in message(answer)
+
+
+async def first_task_id(emulator: Emulator) -> str:
+    """The id of the first task created on a fresh ``emulator``."""
+    async with emulator, aiohttp.ClientSession() as session:
+        created = await Raw(emulator, session).call("POST", CREATE, json=VALID)
+    return str(created[1]["data"]["taskId"])
+
+
+async def test_task_ids_differ_between_emulators() -> None:
+    """Two emulators never hand out the same first task id, so a kept id never matches."""
+    ids = [await first_task_id(Emulator()) for _ in range(4)]
+    assert 4 == len(set(ids))
+
+
+async def test_a_seed_repeats_the_task_ids() -> None:
+    """Two emulators with one seed hand out the same first task id."""
+    assert await first_task_id(Emulator(seed=0)) == await first_task_id(Emulator(seed=0))
+
+
+async def test_requests_can_be_logged_without_the_key(
+    raw: Raw, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With log_requests, each request is logged with method, path and status; never the key."""
+    emulator.log_requests = True
+    with caplog.at_level(logging.INFO, logger="sora2pro.testing"):
+        await raw.call("POST", CREATE, json=VALID)
+        await raw.call("GET", RECORD, params={"taskId": "nope"}, headers={"User-Agent": "raw"})
+        emulator.inject(Fault.disconnect())
+        with pytest.raises(aiohttp.ClientError):
+            await raw.call("POST", CREATE, json=VALID)
+    lines = [r.getMessage() for r in caplog.records if r.name == "sora2pro.testing"]
+    assert "POST /api/v1/jobs/createTask 200 (Authorization: Bearer [redacted])" == lines[0]
+    # The error code comes in the HTTP status, or in the body under HTTP 200.
+    assert lines[1] in (
+        "GET /api/v1/jobs/recordInfo?taskId=nope 401 (no Authorization)",
+        "GET /api/v1/jobs/recordInfo?taskId=nope 200 (code 401; no Authorization)",
+    )
+    fault = "POST /api/v1/jobs/createTask - (Authorization: Bearer [redacted]; fault: disconnect)"
+    assert [fault] == lines[2:]
+    assert emulator.api_key not in caplog.text
+
+
+async def test_requests_are_not_logged_by_default(
+    raw: Raw, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without log_requests, the emulator logs nothing per request."""
+    with caplog.at_level(logging.DEBUG, logger="sora2pro.testing"):
+        await raw.call("POST", CREATE, json=VALID)
+    assert [] == caplog.records
+
+
+async def test_ctrl_c_stops_the_cli_emulator_cleanly() -> None:
+    """SIGINT, the documented way to stop `sora2pro emulator`, exits 130 and prints no error."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sora2pro", "emulator", "--port", "0", "--log-requests",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    first = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
+    url = first.split(" on ")[1].split()[0]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            url + "/api/v1/chat/credit",
+            headers={"User-Agent": "raw", "Authorization": f"Bearer {DEFAULT_API_KEY}"},
+        ) as response,
+    ):
+        assert 200 == response.status
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 10)
+    output = first + stdout.decode() + stderr.decode()
+    assert 130 == process.returncode
+    assert "GET /api/v1/chat/credit 200 (Authorization: Bearer [redacted])" in output
+    assert "error" not in output.lower()
+    assert "Traceback" not in output
+
+
+def test_testing_extra_installs_what_the_plugin_imports() -> None:
+    """`pip install 'sora2pro[testing]'` brings pytest-asyncio, which the plugin's fixture needs."""
+    wanted = {
+        re.split(r"[<>=!~ ;\[]", requirement)[0].lower()
+        for requirement in importlib.metadata.requires("sora2pro") or []
+        if re.search(r"""extra\s*==\s*["']testing["']""", requirement)
+    }
+    assert {"jsonschema", "pytest-asyncio"} <= wanted
+
+
+PLUGIN_USER = """
+import pytest
+import sora2pro
+
+pytest_plugins = ["sora2pro.testing.pytest_plugin"]
+
+
+@pytest.mark.asyncio
+async def test_submit(sora2pro_emulator):
+    async with sora2pro.Client(
+        sora2pro_emulator.api_key, base_url=sora2pro_emulator.url
+    ) as client:
+        task_id = await client.submit("a happy dog")
+    assert [task_id] == list(sora2pro_emulator.tasks)
+"""
+
+
+def test_plugin_works_in_a_project_without_asyncio_auto_mode(pytester: pytest.Pytester) -> None:
+    """In pytest-asyncio's default strict mode, the fixture works with the asyncio marker."""
+    pytester.makepyfile(test_uses_plugin=PLUGIN_USER)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    # Without the plugins of this project's own tools, which a fresh project lacks.
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:xdist", "-W", "error"
+    )
+    result.assert_outcomes(passed=1)
+    assert "mode=Mode.STRICT" in result.stdout.str()

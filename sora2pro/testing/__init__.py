@@ -11,7 +11,8 @@
 
 Needs the ``testing`` extra (``pip install 'sora2pro[testing]'``). For pytest, add
 ``pytest_plugins = ["sora2pro.testing.pytest_plugin"]`` to get the
-``sora2pro_emulator`` fixture.
+``sora2pro_emulator`` fixture, and mark the tests that use it with
+``@pytest.mark.asyncio`` (unless ``asyncio_mode = "auto"``).
 """
 
 from sora2pro.testing._emulator import DEFAULT_API_KEY, Emulator, RecordedRequest, Upload

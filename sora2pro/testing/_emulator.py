@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import contextlib
 import datetime as dt
 import http
 import importlib.resources
@@ -164,7 +165,11 @@ class Emulator:
         ranges: Answer ``Range: bytes=N-`` on result files with 206 and
             ``Content-Range``, or 416 when N is past the last byte; False answers
             every file request whole with 200, as hosts that ignore ranges do.
-        seed: Seeds every random quirk, so a run can be repeated.
+        seed: Seeds every random quirk and the task ids, so a run can be repeated.
+            None (the default): both differ in every run, so a task id kept from one
+            emulator never names a task of another.
+        log_requests: Log each request at INFO on the ``sora2pro.testing`` logger:
+            method, path, status and any injected fault; the key is never logged.
         host: Address to listen on (loopback by default).
         port: Port to listen on; 0 picks a free one.
 
@@ -185,7 +190,8 @@ class Emulator:
         callbacks: bool = True,
         callback_hmac_key: str | bytes | None = None,
         ranges: bool = True,
-        seed: int = 0,
+        seed: int | None = None,
+        log_requests: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -206,6 +212,7 @@ class Emulator:
         self.host = host
         self.port = port
         self.rng = random.Random(seed)
+        self.log_requests = log_requests
         self.tasks: dict[str, EmulatedTask] = {}
         self.requests: list[RecordedRequest] = []
         #: 429 answers the rate limits gave, by endpoint.
@@ -353,15 +360,50 @@ class Emulator:
                 time=asyncio.get_running_loop().time(),
             )
         )
-        if not request.headers.get("User-Agent"):
-            return web.Response(
-                status=403, text=_HTML_PAGE.format("403 Forbidden"), content_type="text/html"
-            )
-        endpoint = _endpoint(request.path)
-        queue = self._faults[endpoint]
-        if queue:
-            return await self._misbehave(queue.popleft(), endpoint, request, handler)
-        return await self._serve(endpoint, request, handler)
+        fault = None
+        try:
+            if not request.headers.get("User-Agent"):
+                response: web.StreamResponse = web.Response(
+                    status=403, text=_HTML_PAGE.format("403 Forbidden"), content_type="text/html"
+                )
+            elif queue := self._faults[endpoint := _endpoint(request.path)]:
+                fault = queue.popleft()
+                response = await self._misbehave(fault, endpoint, request, handler)
+            else:
+                response = await self._serve(endpoint, request, handler)
+        except web.HTTPException as exc:  # no such route, or a method it does not take
+            self._log(request, exc, fault)
+            raise
+        self._log(request, response, fault)
+        return response
+
+    def _log(self, request: web.Request, response: web.StreamResponse, fault: Fault | None) -> None:
+        """Log one request if asked to: method, path, status, body code, never the key."""
+        if not self.log_requests:
+            return
+        status = response.status
+        notes = []
+        body = response.body if isinstance(response, web.Response) else None
+        if isinstance(body, bytes) and response.content_type == "application/json":
+            with contextlib.suppress(ValueError, AttributeError):
+                code = json.loads(body).get("code")
+                if code != status:
+                    notes.append(f"code {code}")
+        auth = request.headers.get("Authorization")
+        notes.append(
+            "no Authorization"
+            if auth is None
+            else f"Authorization: {'Bearer ' if auth.startswith('Bearer ') else ''}[redacted]"
+        )
+        shown: object = status
+        if fault is not None:
+            notes.append(f"fault: {fault.kind.value}")
+            if fault.kind is FaultKind.DISCONNECT:
+                shown = "-"  # no answer was sent
+        path = (
+            request.path_qs.replace(self.api_key, "[redacted]") if self.api_key else request.path_qs
+        )
+        logger.info("%s %s %s (%s)", request.method, path, shown, "; ".join(notes))
 
     async def _serve(
         self, endpoint: Endpoint, request: web.Request, handler: Handler
@@ -464,10 +506,14 @@ class Emulator:
             return self._error(402, "Credits insufficient")
         self.credits -= self.cost
         loop = asyncio.get_running_loop()
-        if self.rng.random() < 0.5:
-            task_id = f"task_{body['model']}_{int(time.time() * 1000)}{len(self.tasks):04d}"
-        else:
-            task_id = uuid.UUID(int=self.rng.getrandbits(128)).hex
+        task_id = ""
+        while not task_id or task_id in self.tasks:
+            if self.rng.random() < 0.5:
+                task_id = (
+                    f"task_{body['model']}_{int(time.time() * 1000)}{self.rng.randrange(10**6):06d}"
+                )
+            else:
+                task_id = uuid.UUID(int=self.rng.getrandbits(128)).hex
         duration = self.duration(self.rng) if callable(self.duration) else self.duration
         task = EmulatedTask(
             id=task_id,
