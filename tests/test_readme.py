@@ -25,7 +25,6 @@ import typing
 
 import pytest
 
-import sora2pro
 from sora2pro.testing import Emulator
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -36,15 +35,7 @@ PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
     "0000000b49444154789c6360000200000500017a5eab3f0000000049454e44ae426082"
 )
-# Strict: it fails the run as soon as the client does what the README says, so that
-# this mark is removed then.
 pytest_plugins = ["pytester"]
-PENDING = pytest.mark.xfail(
-    raises=sora2pro.UnprocessableError,
-    strict=True,
-    reason="get_task() right after submit() still raises '422 recordInfo is null' instead "
-    "of reporting a task this client submitted as waiting (the client change is pending)",
-)
 BLOCK = re.compile(r"(?:<!-- not run: (?P<reason>[^>]*?) -->\n)?```python\n(?P<code>.*?)```", re.S)
 
 
@@ -74,7 +65,7 @@ def is_test_module(code: str) -> bool:
 def cases(tests: bool) -> list[typing.Any]:
     """The blocks that run, programs or test modules, named by their line in the README."""
     return [
-        pytest.param(line, code, id=f"line-{line}", marks=PENDING if "get_task(" in code else ())
+        pytest.param(line, code, id=f"line-{line}")
         for line, code, why in blocks()
         if why is None and is_test_module(code) is tests
     ]

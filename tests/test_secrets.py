@@ -14,8 +14,10 @@ KEY = "sk-live-5ecret-value-0123456789"
 
 
 def everything_about(error: BaseException) -> str:
-    """Every text an error carries: message, repr, attributes, notes, traceback, and the
-    same for every error down its ``__cause__`` and ``__context__`` chains."""
+    """Every text an error carries, and every error down its cause and context chains.
+
+    Message, repr, args, notes, attributes and the formatted traceback of each.
+    """
     parts = ["".join(traceback.format_exception(error))]
     pending: list[BaseException] = [error]
     seen: set[int] = set()
