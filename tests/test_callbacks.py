@@ -380,18 +380,28 @@ async def test_a_replayed_signature_cannot_forge_a_result(
 
 
 async def test_a_refuted_forgery_does_not_mute_the_same_real_callback(
-    hooked: sora2pro.Client, emulator: Emulator, receiver: CallbackReceiver
+    emulator: Emulator, receiver: CallbackReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A forged success, refuted, then the real success: the wait ends on the real one."""
     emulator.duration = None
     emulator.not_visible_for = 0.0
-    task_id = await hooked.submit("a dog")
-    # Shorter than the relaxed poll: only the real callback can end this wait in time.
-    waiting = asyncio.create_task(hooked.wait(task_id, timeout=3))
-    assert 200 == await post(receiver, {"code": 200, "data": {**DATA, "taskId": task_id}})
-    await asyncio.sleep(0.3)
-    emulator.finish(task_id)
-    assert TaskState.SUCCESS is (await waiting).state
+    async with client_for(emulator, receiver, min_interval=0.05) as client:
+        task_id = await client.submit("a dog")
+        # Shorter than the relaxed poll (5 s): only a callback can end this wait in time.
+        waiting = asyncio.create_task(client.wait(task_id, timeout=3))
+        assert 200 == await post(receiver, {"code": 200, "data": {**DATA, "taskId": task_id}})
+        forged = receiver.result(task_id)
+        async with asyncio.timeout(2):  # until the server has contradicted the forgery
+            while "callback_unconfirmed" not in {getattr(r, "event", "") for r in caplog.records}:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        emulator.finish(task_id)
+        assert TaskState.SUCCESS is (await waiting).state
+    real = receiver.result(task_id)
+    assert real is not None
+    assert forged is not real
+    assert (f"{emulator.url}/files/{task_id}.mp4",) == real.task.result_urls
+    # One status request refuted the forgery, one confirmed the real callback.
+    assert 2 == status_requests(emulator, task_id)
 
 
 def test_url_keeps_the_public_path_and_refuses_a_wildcard() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -109,15 +110,22 @@ async def test_out_of_credits_is_reported(client: sora2pro.Client, emulator: Emu
 
 
 async def test_create_to_unreachable_server_is_retried_then_not_uncertain(
-    unused_tcp_port: int,
+    unused_tcp_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A create that never left (connection refused) is retried, then a plain TransportError."""
-    retry = sora2pro.RetryPolicy(attempts=2, base_delay=0.01)
+    caplog.set_level(logging.INFO, logger="sora2pro")
+    retry = sora2pro.RetryPolicy(attempts=3, base_delay=0.01)
     async with sora2pro.Client(
         "key", base_url=f"http://127.0.0.1:{unused_tcp_port}", retry=retry
     ) as client:
         with pytest.raises(sora2pro.TransportError) as caught:
             await client.submit("a dog")
+    retries = [
+        (r.operation, r.attempt)  # type: ignore[attr-defined]
+        for r in caplog.records
+        if getattr(r, "event", None) == "retry"
+    ]
+    assert [("createTask", 1), ("createTask", 2)] == retries  # 3 attempts: all it was allowed
     assert not isinstance(caught.value, SubmitUncertainError)
     assert not caught.value.request_sent
 

@@ -109,10 +109,11 @@ async def test_transient_errors_are_polled_through(
     assert TaskState.SUCCESS is (await client.wait(task_id)).state
 
 
-async def test_final_errors_end_the_wait(client: sora2pro.Client) -> None:
+async def test_final_errors_end_the_wait(client: sora2pro.Client, emulator: Emulator) -> None:
     """An error retrying cannot fix (unknown task: 404) ends the wait at once."""
     with pytest.raises(sora2pro.NotFoundError):
-        await client.wait("no-such-task")
+        await client.wait("no-such-task", timeout=2.0)
+    assert 1 == emulator.count(Endpoint.RECORD_INFO)  # no retry, no second poll
 
 
 async def test_unknown_state_counts_as_not_finished(
