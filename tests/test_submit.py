@@ -201,3 +201,21 @@ async def test_a_create_in_flight_outlives_the_generate_deadline(
     with pytest.raises(sora2pro.WaitTimeoutError) as caught:
         await client.generate("a dog", timeout=0.1)
     assert [caught.value.task_id] == list(emulator.tasks)
+
+
+async def test_a_submit_cancelled_on_the_wire_keeps_its_task(
+    client: sora2pro.Client, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A submit cancelled with its create on the wire keeps the task it made: pending, logged."""
+    emulator.inject(Fault.delay(0.3), Endpoint.CREATE)
+    submitting = asyncio.create_task(client.submit("a dog"))
+    while 0 == emulator.count(Endpoint.CREATE):  # noqa: ASYNC110  # the create has left
+        await asyncio.sleep(0.01)
+    assert {} == emulator.tasks  # the server has not made it yet: the cancel comes first
+    submitting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await submitting
+    (task_id,) = emulator.tasks
+    assert [task_id] == list(client.pending)
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [True] == [task_id in r.getMessage() for r in warned]

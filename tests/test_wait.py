@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import typing
 
 import attrs
 import pytest
@@ -148,13 +149,50 @@ async def test_on_update_sees_each_change_once(client: sora2pro.Client, emulator
     assert (TaskState.SUCCESS, 100) == seen[-1]
 
 
-async def test_generate_errors_carry_the_task_id(emulator: Emulator) -> None:
-    """An error raised after generate() submitted names the task id, so it is never lost."""
+def never_visible(emulator: Emulator) -> None:
     emulator.not_visible_for = 10.0
+
+
+def never_ends(emulator: Emulator) -> None:
+    emulator.duration = None
+
+
+def ends_in_failure(emulator: Emulator) -> None:
+    emulator.duration = 0.05
+    emulator.fail_rate = 1.0
+
+
+def status_answers(fault: Fault) -> typing.Callable[[Emulator], None]:
+    def setup(emulator: Emulator) -> None:
+        emulator.inject(fault, Endpoint.RECORD_INFO, times=1000)
+
+    return setup
+
+
+@pytest.mark.parametrize(
+    ("setup", "error"),
+    [
+        (never_visible, sora2pro.UnprocessableError),
+        (never_ends, sora2pro.WaitTimeoutError),
+        (ends_in_failure, sora2pro.TaskFailedError),
+        (status_answers(Fault.error(404)), sora2pro.NotFoundError),
+        (status_answers(Fault.error(401)), sora2pro.AuthenticationError),
+        (status_answers(Fault.error(200)), sora2pro.ResponseError),  # no task in the answer
+    ],
+    ids=["not-visible", "timeout", "failed", "404", "401", "no-task"],
+)
+async def test_generate_errors_carry_the_task_id(
+    emulator: Emulator,
+    setup: typing.Callable[[Emulator], None],
+    error: type[sora2pro.Sora2ProError],
+) -> None:
+    """Every error raised after generate() submitted names the task id, so it is never lost."""
+    emulator.not_visible_for = 0.0
+    setup(emulator)
     policy = PollPolicy(min_interval=0.01, max_interval=0.01, not_visible_for=0.05)
     async with sora2pro.Client(emulator.api_key, base_url=emulator.url, poll=policy) as client:
-        with pytest.raises(sora2pro.UnprocessableError) as caught:
-            await client.generate("a dog")
+        with pytest.raises(error) as caught:
+            await client.generate("a dog", timeout=0.5)
     assert [caught.value.task_id] == list(emulator.tasks)
 
 
