@@ -223,12 +223,14 @@ async def test_wait_ends_on_the_callback_with_one_status_request(
 ) -> None:
     """The callback ends the wait at once, confirmed by a single status request."""
     task = await hooked.generate("a dog")
-    finished_at = time.time()
+    ended = emulator.tasks[task.id].end_time()  # when the emulator sent the callback
+    assert ended is not None
+    late = asyncio.get_running_loop().time() - ended
     assert TaskState.SUCCESS is task.state
-    callback = receiver.result(task.id)
-    assert callback is not None
-    # 50 ms is the benchmark's target; a loaded CI machine gets some slack here.
-    assert finished_at - callback.received_at < 0.25
+    assert receiver.result(task.id) is not None
+    # The relaxed poll could end it only 5 s in; 50 ms is the benchmark's target, and
+    # 1 s leaves a loaded machine 20 times that.
+    assert late < 1.0
     assert 1 == status_requests(emulator, task.id)
     (body,) = emulator.create_bodies
     assert receiver.url == body["callBackUrl"]  # type: ignore[index]
