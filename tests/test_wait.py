@@ -169,28 +169,33 @@ def status_answers(fault: Fault) -> typing.Callable[[Emulator], None]:
     return setup
 
 
+FAST = PollPolicy(min_interval=0.01, max_interval=0.01, not_visible_for=0.05)
+# One poll at once, then the deadline passes in the pause before the next.
+SLOW = PollPolicy(min_interval=1.0, max_interval=1.0)
+
+
 @pytest.mark.parametrize(
-    ("setup", "error"),
+    ("setup", "poll", "error"),
     [
-        (never_visible, sora2pro.UnprocessableError),
-        (never_ends, sora2pro.WaitTimeoutError),
-        (ends_in_failure, sora2pro.TaskFailedError),
-        (status_answers(Fault.error(404)), sora2pro.NotFoundError),
-        (status_answers(Fault.error(401)), sora2pro.AuthenticationError),
-        (status_answers(Fault.error(200)), sora2pro.ResponseError),  # no task in the answer
+        (never_visible, FAST, sora2pro.UnprocessableError),
+        (never_ends, SLOW, sora2pro.WaitTimeoutError),
+        (ends_in_failure, FAST, sora2pro.TaskFailedError),
+        (status_answers(Fault.error(404)), FAST, sora2pro.NotFoundError),
+        (status_answers(Fault.error(401)), FAST, sora2pro.AuthenticationError),
+        (status_answers(Fault.error(200)), FAST, sora2pro.ResponseError),  # no task in it
     ],
     ids=["not-visible", "timeout", "failed", "404", "401", "no-task"],
 )
 async def test_generate_errors_carry_the_task_id(
     emulator: Emulator,
     setup: typing.Callable[[Emulator], None],
+    poll: PollPolicy,
     error: type[sora2pro.Sora2ProError],
 ) -> None:
     """Every error raised after generate() submitted names the task id, so it is never lost."""
     emulator.not_visible_for = 0.0
     setup(emulator)
-    policy = PollPolicy(min_interval=0.01, max_interval=0.01, not_visible_for=0.05)
-    async with sora2pro.Client(emulator.api_key, base_url=emulator.url, poll=policy) as client:
+    async with sora2pro.Client(emulator.api_key, base_url=emulator.url, poll=poll) as client:
         with pytest.raises(error) as caught:
             await client.generate("a dog", timeout=0.5)
     assert [caught.value.task_id] == list(emulator.tasks)
