@@ -13,6 +13,7 @@ from sora2pro import BatchResult, RateLimits, TextToVideo
 from sora2pro.testing import Emulator, Endpoint, Fault
 
 from .conftest import FAST_POLL, FAST_RETRY
+from .test_scheduling import RecordingPacer
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -139,44 +140,63 @@ async def test_a_429_pauses_every_caller_together(
     """After a 429 with Retry-After, no request of that kind leaves the client until it ends."""
     emulator.not_visible_for = 0.0
     emulator.inject(Fault.rate_limited(retry_after=0.3), endpoint)
-    events: collections.Counter[str] = collections.Counter()
-    results = await limited.gather(
-        [f"p{n}" for n in range(10)],
-        on_event=lambda event: events.update([type(event).__name__]),
-    )
+    # Watched where slots are handed out: a request sent before the 429 came back may
+    # reach the emulator later, and proves nothing either way.
+    if endpoint is Endpoint.CREATE:
+        pacer = limited._create_pacer = RecordingPacer(SCALED.creates_per_second)
+    else:
+        pacer = limited._status_pacer = RecordingPacer(SCALED.status_per_second)
+    loop = asyncio.get_running_loop()
+    held: list[tuple[float, float]] = []
+
+    def on_event(event: sora2pro.BatchEvent) -> None:
+        if isinstance(event, sora2pro.RateLimited):
+            held.append((loop.time(), event.pause))
+
+    results = await limited.gather([f"p{n}" for n in range(10)], on_event=on_event)
     assert all(r.ok for r in results)
-    refused, following = [r.time for r in emulator.requests if r.path.endswith(endpoint)][:2]
-    assert following - refused >= 0.3
-    assert 1 == events["RateLimited"]
+    ((held_at, pause),) = held
+    assert 0.3 == pause
+    # The event comes microseconds after the hold began: 1 ms of margin at the end.
+    assert [] == [t for t in pacer.handed_out if held_at <= t < held_at + pause - 0.001]
+    assert pacer.handed_out[-1] >= held_at + pause - 0.001  # and slots came again after
 
 
 async def test_cancelling_the_iteration_stops_submitting(
     limited: sora2pro.Client, emulator: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Cancelling the consumer stops new creates at once and logs the tasks not delivered."""
-    emulator.duration = 0.05  # slots free up quickly: only the cancel can stop the feeder
+    """A cancelled consumer pays for nothing more, and closing logs the tasks not delivered."""
+    emulator.duration = 0.05  # items end quickly: only the stopped consumer holds their slots
     emulator.not_visible_for = 0.0
-    five_in_flight = asyncio.Event()
+    sixth_submitted = asyncio.Event()
+    all_ended = asyncio.Event()
+    finished = 0
 
     def on_event(event: sora2pro.BatchEvent) -> None:
-        if isinstance(event, sora2pro.Submitted) and event.index == 4:
-            five_in_flight.set()
+        nonlocal finished
+        if isinstance(event, sora2pro.Submitted) and event.index == 5:
+            sixth_submitted.set()  # five slots, one freed by the result handed over
+        elif isinstance(event, sora2pro.Finished):
+            finished += 1
+            if finished == 6:
+                all_ended.set()
+
+    batch = limited.batch([f"p{n}" for n in range(100)], concurrency=5, on_event=on_event)
 
     async def consume() -> None:
-        async for _ in limited.batch(
-            [f"p{n}" for n in range(100)], concurrency=5, on_event=on_event
-        ):
+        async for _ in batch:
             await asyncio.sleep(10)  # a slow consumer, cancelled below
 
     consumer = asyncio.create_task(consume())
-    await five_in_flight.wait()
+    await sixth_submitted.wait()
     consumer.cancel()
     with pytest.raises(asyncio.CancelledError):
         await consumer
-    creates = emulator.count(Endpoint.CREATE)
-    await asyncio.sleep(0.3)
-    assert creates == emulator.count(Endpoint.CREATE) < 100
-    assert "were not delivered" in caplog.text
+    await all_ended.wait()  # every slot would be free again, were it not for the consumer
+    assert 6 == emulator.count(Endpoint.CREATE)
+    await batch.aclose()
+    assert 6 == emulator.count(Endpoint.CREATE)
+    assert "5 task(s) created for it were not delivered" in caplog.text
 
 
 async def test_break_stops_paying_without_closing(
@@ -185,11 +205,21 @@ async def test_break_stops_paying_without_closing(
     """After a break, with the generator still open, no further item is paid for."""
     emulator.duration = 0.05
     emulator.not_visible_for = 0.0
-    batch = limited.batch([f"p{n}" for n in range(40)], concurrency=2)
+    all_ended = asyncio.Event()
+    finished = 0
+
+    def on_event(event: sora2pro.BatchEvent) -> None:
+        nonlocal finished
+        if isinstance(event, sora2pro.Finished):
+            finished += 1
+            if finished == 3:  # two slots, one freed by the result handed over
+                all_ended.set()
+
+    batch = limited.batch([f"p{n}" for n in range(40)], concurrency=2, on_event=on_event)
     async for _ in batch:
         break
-    await asyncio.sleep(0.5)  # long enough for every slot to free up many times
-    assert emulator.count(Endpoint.CREATE) <= 3
+    await all_ended.wait()  # every slot would be free again, were it not for the consumer
+    assert 3 == emulator.count(Endpoint.CREATE)
     await batch.aclose()
 
 

@@ -229,12 +229,14 @@ async def test_wait_ends_on_the_callback_with_one_status_request(
 ) -> None:
     """The callback ends the wait at once, confirmed by a single status request."""
     task = await hooked.generate("a dog")
-    finished_at = time.time()
+    ended = emulator.tasks[task.id].end_time()  # when the emulator sent the callback
+    assert ended is not None
+    late = asyncio.get_running_loop().time() - ended
     assert TaskState.SUCCESS is task.state
-    callback = receiver.result(task.id)
-    assert callback is not None
-    # 50 ms is the benchmark's target; a loaded CI machine gets some slack here.
-    assert finished_at - callback.received_at < 0.25
+    assert receiver.result(task.id) is not None
+    # The relaxed poll could end it only 5 s in; 50 ms is the benchmark's target, and
+    # 1 s leaves a loaded machine 20 times that.
+    assert late < 1.0
     assert 1 == status_requests(emulator, task.id)
     (body,) = emulator.create_bodies
     assert receiver.url == body["callBackUrl"]  # type: ignore[index]
@@ -386,18 +388,28 @@ async def test_a_replayed_signature_cannot_forge_a_result(
 
 
 async def test_a_refuted_forgery_does_not_mute_the_same_real_callback(
-    hooked: sora2pro.Client, emulator: Emulator, receiver: CallbackReceiver
+    emulator: Emulator, receiver: CallbackReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A forged success, refuted, then the real success: the wait ends on the real one."""
     emulator.duration = None
     emulator.not_visible_for = 0.0
-    task_id = await hooked.submit("a dog")
-    # Shorter than the relaxed poll: only the real callback can end this wait in time.
-    waiting = asyncio.create_task(hooked.wait(task_id, timeout=3))
-    assert 200 == await post(receiver, {"code": 200, "data": {**DATA, "taskId": task_id}})
-    await asyncio.sleep(0.3)
-    emulator.finish(task_id)
-    assert TaskState.SUCCESS is (await waiting).state
+    async with client_for(emulator, receiver, min_interval=0.05) as client:
+        task_id = await client.submit("a dog")
+        # Shorter than the relaxed poll (5 s): only a callback can end this wait in time.
+        waiting = asyncio.create_task(client.wait(task_id, timeout=3))
+        assert 200 == await post(receiver, {"code": 200, "data": {**DATA, "taskId": task_id}})
+        forged = receiver.result(task_id)
+        async with asyncio.timeout(2):  # until the server has contradicted the forgery
+            while "callback_unconfirmed" not in {getattr(r, "event", "") for r in caplog.records}:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        emulator.finish(task_id)
+        assert TaskState.SUCCESS is (await waiting).state
+    real = receiver.result(task_id)
+    assert real is not None
+    assert forged is not real
+    assert (f"{emulator.url}/files/{task_id}.mp4",) == real.task.result_urls
+    # One status request refuted the forgery, one confirmed the real callback.
+    assert 2 == status_requests(emulator, task_id)
 
 
 def test_url_keeps_the_public_path_and_refuses_a_wildcard() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import typing
 
 import pytest
 
@@ -10,6 +11,9 @@ import sora2pro
 from sora2pro import CharacterRequest, ImageToVideo, InvalidInputError, TextToVideo
 
 from .files import write
+
+if typing.TYPE_CHECKING:
+    from sora2pro.testing import Emulator
 
 
 @pytest.mark.parametrize("name", ["a.png", "a.jpg", "A.JPEG", "a.webp"])
@@ -98,7 +102,10 @@ def test_image_to_video_shares_the_video_rules() -> None:
         ImageToVideo("", image=image)
 
 
-async def test_options_a_request_type_lacks_are_refused(client: sora2pro.Client) -> None:
+async def test_options_a_request_type_lacks_are_refused(
+    client: sora2pro.Client, emulator: Emulator
+) -> None:
     """Submit refuses video options on a characters request, before sending anything."""
     with pytest.raises(InvalidInputError, match="CharacterRequest has no aspect_ratio"):
         await client.submit(CharacterRequest("https://example.com/c.mp4"), aspect_ratio="portrait")
+    assert [] == emulator.requests

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -128,15 +129,22 @@ async def test_out_of_credits_is_reported(client: sora2pro.Client, emulator: Emu
 
 
 async def test_create_to_unreachable_server_is_retried_then_not_uncertain(
-    unused_tcp_port: int,
+    unused_tcp_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A create that never left (connection refused) is retried, then a plain TransportError."""
-    retry = sora2pro.RetryPolicy(attempts=2, base_delay=0.01)
+    caplog.set_level(logging.INFO, logger="sora2pro")
+    retry = sora2pro.RetryPolicy(attempts=3, base_delay=0.01)
     async with sora2pro.Client(
         "key", base_url=f"http://127.0.0.1:{unused_tcp_port}", retry=retry
     ) as client:
         with pytest.raises(sora2pro.TransportError) as caught:
             await client.submit("a dog")
+    retries = [
+        (r.operation, r.attempt)  # type: ignore[attr-defined]
+        for r in caplog.records
+        if getattr(r, "event", None) == "retry"
+    ]
+    assert [("createTask", 1), ("createTask", 2)] == retries  # 3 attempts: all it was allowed
     assert not isinstance(caught.value, SubmitUncertainError)
     assert not caught.value.request_sent
 
@@ -212,3 +220,21 @@ async def test_a_create_in_flight_outlives_the_generate_deadline(
     with pytest.raises(sora2pro.WaitTimeoutError) as caught:
         await client.generate("a dog", timeout=0.1)
     assert [caught.value.task_id] == list(emulator.tasks)
+
+
+async def test_a_submit_cancelled_on_the_wire_keeps_its_task(
+    client: sora2pro.Client, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A submit cancelled with its create on the wire keeps the task it made: pending, logged."""
+    emulator.inject(Fault.delay(0.3), Endpoint.CREATE)
+    submitting = asyncio.create_task(client.submit("a dog"))
+    while 0 == emulator.count(Endpoint.CREATE):  # noqa: ASYNC110  # the create has left
+        await asyncio.sleep(0.01)
+    assert {} == emulator.tasks  # the server has not made it yet: the cancel comes first
+    submitting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await submitting
+    (task_id,) = emulator.tasks
+    assert [task_id] == list(client.pending)
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [True] == [task_id in r.getMessage() for r in warned]

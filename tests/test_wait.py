@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import typing
 
 import attrs
 import pytest
@@ -122,10 +123,11 @@ async def test_transient_errors_are_polled_through(
     assert TaskState.SUCCESS is (await client.wait(task_id)).state
 
 
-async def test_final_errors_end_the_wait(client: sora2pro.Client) -> None:
+async def test_final_errors_end_the_wait(client: sora2pro.Client, emulator: Emulator) -> None:
     """An error retrying cannot fix (unknown task: 404) ends the wait at once."""
     with pytest.raises(sora2pro.NotFoundError):
-        await client.wait("no-such-task")
+        await client.wait("no-such-task", timeout=2.0)
+    assert 1 == emulator.count(Endpoint.RECORD_INFO)  # no retry, no second poll
 
 
 async def test_unknown_state_counts_as_not_finished(
@@ -160,13 +162,55 @@ async def test_on_update_sees_each_change_once(client: sora2pro.Client, emulator
     assert (TaskState.SUCCESS, 100) == seen[-1]
 
 
-async def test_generate_errors_carry_the_task_id(emulator: Emulator) -> None:
-    """An error raised after generate() submitted names the task id, so it is never lost."""
+def never_visible(emulator: Emulator) -> None:
     emulator.not_visible_for = 10.0
-    policy = PollPolicy(min_interval=0.01, max_interval=0.01, not_visible_for=0.05)
-    async with sora2pro.Client(emulator.api_key, base_url=emulator.url, poll=policy) as client:
-        with pytest.raises(sora2pro.UnprocessableError) as caught:
-            await client.generate("a dog")
+
+
+def never_ends(emulator: Emulator) -> None:
+    emulator.duration = None
+
+
+def ends_in_failure(emulator: Emulator) -> None:
+    emulator.duration = 0.05
+    emulator.fail_rate = 1.0
+
+
+def status_answers(fault: Fault) -> typing.Callable[[Emulator], None]:
+    def setup(emulator: Emulator) -> None:
+        emulator.inject(fault, Endpoint.RECORD_INFO, times=1000)
+
+    return setup
+
+
+FAST = PollPolicy(min_interval=0.01, max_interval=0.01, not_visible_for=0.05)
+# One poll at once, then the deadline passes in the pause before the next.
+SLOW = PollPolicy(min_interval=1.0, max_interval=1.0)
+
+
+@pytest.mark.parametrize(
+    ("setup", "poll", "error"),
+    [
+        (never_visible, FAST, sora2pro.UnprocessableError),
+        (never_ends, SLOW, sora2pro.WaitTimeoutError),
+        (ends_in_failure, FAST, sora2pro.TaskFailedError),
+        (status_answers(Fault.error(404)), FAST, sora2pro.NotFoundError),
+        (status_answers(Fault.error(401)), FAST, sora2pro.AuthenticationError),
+        (status_answers(Fault.error(200)), FAST, sora2pro.ResponseError),  # no task in it
+    ],
+    ids=["not-visible", "timeout", "failed", "404", "401", "no-task"],
+)
+async def test_generate_errors_carry_the_task_id(
+    emulator: Emulator,
+    setup: typing.Callable[[Emulator], None],
+    poll: PollPolicy,
+    error: type[sora2pro.Sora2ProError],
+) -> None:
+    """Every error raised after generate() submitted names the task id, so it is never lost."""
+    emulator.not_visible_for = 0.0
+    setup(emulator)
+    async with sora2pro.Client(emulator.api_key, base_url=emulator.url, poll=poll) as client:
+        with pytest.raises(error) as caught:
+            await client.generate("a dog", timeout=0.5)
     assert [caught.value.task_id] == list(emulator.tasks)
 
 
