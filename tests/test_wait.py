@@ -195,7 +195,11 @@ SLOW = PollPolicy(min_interval=1.0, max_interval=1.0)
         (ends_in_failure, FAST, sora2pro.TaskFailedError),
         (status_answers(Fault.error(404)), FAST, sora2pro.NotFoundError),
         (status_answers(Fault.error(401)), FAST, sora2pro.AuthenticationError),
-        (status_answers(Fault.error(200)), FAST, sora2pro.ResponseError),  # no task in it
+        (
+            status_answers(Fault.answer({"code": 200, "msg": "success", "data": ["no task"]})),
+            FAST,
+            sora2pro.ResponseError,
+        ),
     ],
     ids=["not-visible", "timeout", "failed", "404", "401", "no-task"],
 )
