@@ -87,6 +87,8 @@ def to_request(item: BatchItem) -> Request:
         return TextToVideo(item)
     if isinstance(item, Mapping):
         fields = dict(item)
+        if not all(isinstance(name, str) for name in fields):
+            raise InvalidInputError("item", "a mapping's keys must be field names (strings)")
         kind = ImageToVideo if "image" in fields else TextToVideo
         unknown = set(fields) - set(attrs.fields_dict(kind))
         if unknown:
@@ -377,13 +379,16 @@ def _prepare(
     for index, item in enumerate(items):
         try:
             request = to_request(item)
+            body = encode_create(client._converter, request)
+            digest = request_digest(body)
         except InvalidInputError as error:
             yield index, error, None
             continue
+        except (TypeError, ValueError) as error:  # an item no check foresaw: still its own
+            yield index, InvalidInputError("item", f"cannot be sent: {error}"), None
+            continue
         book = None
         if journal is not None:
-            body = encode_create(client._converter, request)
-            digest = request_digest(body)
             book = _Book(journal, index, body, (digest, seen[digest]))
             seen[digest] += 1
         yield index, request, book

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import collections.abc
 import contextlib
 import functools
 import logging
@@ -15,9 +16,11 @@ import types
 import typing
 import warnings
 
+import aiohttp
 import attrs
 
 from sora2pro._batch import Runs, run_batch
+from sora2pro._callbacks import CallbackReceiver
 from sora2pro._config import (
     DEFAULT_POLL,
     DEFAULT_RATE_LIMITS,
@@ -28,6 +31,8 @@ from sora2pro._config import (
     RateLimits,
     RetryPolicy,
     Timeouts,
+    check_callable,
+    check_instance,
     check_timeout,
 )
 from sora2pro._convert import decode_credits, decode_task, decode_task_id, encode_create
@@ -73,10 +78,8 @@ from sora2pro._upload import DEFAULT_UPLOAD_PATH, Source, upload
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 
-    import aiohttp
-
     from sora2pro._batch import BatchItem, BatchResult
-    from sora2pro._callbacks import Callback, CallbackReceiver
+    from sora2pro._callbacks import Callback
     from sora2pro._convert import Envelope
 
 __all__ = [
@@ -121,6 +124,25 @@ def _surely_not_run(error: TransportError | ResponseError) -> bool:
     return error.http_status is not None and 400 <= error.http_status < 500
 
 
+def _check_settings(**settings: object) -> None:
+    """Refuse a Client setting of the wrong type before anything can be sent with it."""
+    kinds: dict[str, tuple[type, str]] = {
+        "api_key": (str, "a string"),
+        "base_url": (str, "a URL string"),
+        "poll": (PollPolicy, "a sora2pro.PollPolicy"),
+        "retry": (RetryPolicy, "a sora2pro.RetryPolicy"),
+        # Deadlines go to wait() and generate(); Timeouts bound each HTTP exchange.
+        "timeout": (Timeouts, "a sora2pro.Timeouts (a deadline goes to wait() or generate())"),
+        "session": (aiohttp.ClientSession, "an aiohttp.ClientSession"),
+        "rate_limits": (RateLimits, "a sora2pro.RateLimits"),
+        "callbacks": (CallbackReceiver, "a sora2pro.CallbackReceiver"),
+    }
+    for name, value in settings.items():
+        if value is not None:
+            kind, what = kinds[name]
+            check_instance(name, value, kind, f"{what} or None")
+
+
 def _task_id_in(data: object) -> str | None:
     try:
         return decode_task_id(data)
@@ -130,6 +152,9 @@ def _task_id_in(data: object) -> str | None:
 
 def _request(request: str | Request, options: TextToVideoOptions) -> Request:
     if isinstance(request, str):
+        unknown = set(options) - set(attrs.fields_dict(TextToVideo))
+        if unknown:
+            raise InvalidInputError("options", f"TextToVideo has no {', '.join(sorted(unknown))}")
         return TextToVideo(request, **options)
     if not isinstance(request, REQUEST_TYPES):
         raise InvalidInputError(
@@ -141,6 +166,25 @@ def _request(request: str | Request, options: TextToVideoOptions) -> Request:
             "options", f"{type(request).__name__} has no {', '.join(sorted(unknown))}"
         )
     return with_changes(request, options) if options else request
+
+
+def _check_items(items: object) -> None:
+    """Refuse what is not a collection of batch items, above all one prompt.
+
+    A string is iterable: taken as items, it would pay for one video per letter.
+    """
+    if isinstance(items, str | bytes | bytearray):
+        raise InvalidInputError(
+            "items", "is one prompt, not a list of them: pass [prompt], or use generate()"
+        )
+    if isinstance(items, (collections.abc.Mapping, *REQUEST_TYPES)):
+        raise InvalidInputError(
+            "items", f"is one item ({type(items).__name__}), not a list of them: pass [item]"
+        )
+    if not isinstance(items, collections.abc.Iterable):
+        raise InvalidInputError(
+            "items", f"must be a list or other iterable of items, not {type(items).__name__}"
+        )
 
 
 def _deadline(timeout: float | None) -> float | None:
@@ -208,6 +252,16 @@ class Client:
         rate_limits: RateLimits | None = None,
         callbacks: CallbackReceiver | None = None,
     ) -> None:
+        _check_settings(
+            api_key=api_key,
+            base_url=base_url,
+            poll=poll,
+            retry=retry,
+            timeout=timeout,
+            session=session,
+            rate_limits=rate_limits,
+            callbacks=callbacks,
+        )
         # A key read from a file often ends in a newline; surrounding blanks never belong.
         key = (api_key if api_key is not None else os.environ.get("APIKLEY_API_KEY", "")).strip()
         if not key:
@@ -593,6 +647,9 @@ class Client:
         self._check_open()
         _check_task_id(task_id)
         check_timeout("timeout", timeout)
+        if poll is not None:
+            check_instance("poll", poll, PollPolicy, "a sora2pro.PollPolicy or None")
+        check_callable("on_update", on_update)
         return await self._wait(task_id, timeout, _deadline(timeout), poll, on_update)
 
     async def _wait(
@@ -713,6 +770,7 @@ class Client:
         """
         self._check_open()
         check_timeout("timeout", timeout)
+        check_callable("on_update", on_update)
         deadline = _deadline(timeout)
         task_id = await self._submit(_request(request, options), deadline)
         try:
@@ -809,6 +867,10 @@ class Client:
         """
         self._check_open()
         check_timeout("timeout", timeout)
+        check_instance("upload_path", upload_path, str, "a string")
+        if file_name is not None:
+            check_instance("file_name", file_name, str, "a string or None")
+        check_instance("as_base64", as_base64, bool, "True or False")
         return await upload(
             self._transport,
             self._converter,
@@ -886,6 +948,17 @@ class Client:
         self._check_open()
         check_timeout("timeout", timeout)
         check_max_bytes(max_bytes)
+        check_instance("dest", dest, (str, os.PathLike), "a file path")
+        check_instance("index", index, int, "a whole number")
+        for name, flag in (
+            ("watermark", watermark),
+            ("overwrite", overwrite),
+            ("allow_private_redirects", allow_private_redirects),
+        ):
+            check_instance(name, flag, bool, "True or False")
+        check_callable("on_progress", on_progress)
+        if index < 0:
+            raise InvalidInputError("index", f"must be 0 or more, not {index}")
         path = pathlib.Path(dest)
         if path.is_dir():  # noqa: ASYNC240  # one stat, cheaper than a thread hop
             raise InvalidInputError("dest", f"{path} is a directory; name the file to write")
@@ -988,6 +1061,12 @@ class Client:
 
         """
         self._check_open()
+        _check_items(items)
+        check_callable("on_event", on_event)
+        if journal is not None:
+            check_instance("journal", journal, (str, os.PathLike), "a file path or None")
+        check_instance("ordered", ordered, bool, "True or False")
+        check_instance("resubmit_uncertain", resubmit_uncertain, bool, "True or False")
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidInputError(
                 "concurrency", f"must be a whole number >= 1, not {concurrency!r}"

@@ -19,6 +19,8 @@ __all__ = [
     "RateLimits",
     "RetryPolicy",
     "Timeouts",
+    "check_callable",
+    "check_instance",
     "check_timeout",
 ]
 
@@ -39,6 +41,32 @@ def check_timeout(name: str, value: float | None) -> None:
         raise InvalidInputError(name, f"must be a number of seconds or None, not {value!r}")
     if not math.isfinite(value) or value <= 0:
         raise InvalidInputError(name, f"must be positive (None means no limit), not {value!r}")
+
+
+def check_instance(name: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
+    """Refuse a value of the wrong type at once, naming the argument and what it takes.
+
+    Raises:
+        InvalidInputError: if ``value`` is not an instance of ``kind``.
+
+    """
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _types(kind)):
+        raise InvalidInputError(name, f"must be {what}, not {type(value).__name__}")
+
+
+def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def check_callable(name: str, value: object) -> None:
+    """Refuse a callback that cannot be called (None is no callback).
+
+    Raises:
+        InvalidInputError: if ``value`` is neither None nor callable.
+
+    """
+    if value is not None and not callable(value):
+        raise InvalidInputError(name, f"must be a function or None, not {type(value).__name__}")
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[typing.Any], value: float) -> None:

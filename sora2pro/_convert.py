@@ -31,6 +31,7 @@ from sora2pro._requests import (
     CharacterRequest,
     Request,
     is_http_url,
+    is_text,
 )
 
 __all__ = [
@@ -216,17 +217,9 @@ def _structure_task_id(value: object, _: object) -> str:
     """A task id: opaque, but printable text that a URL and a log line can carry."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError("taskId must be a non-empty string")
-    if not value.isprintable() or not _encodable(value):
+    if not value.isprintable() or not is_text(value):
         raise ValueError("taskId holds characters that are not printable text")
     return value
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, from a JSON escape such as \ud800
-        return False
-    return True
 
 
 def _structure_envelope(value: object, _: object) -> Envelope:

@@ -38,6 +38,7 @@ __all__ = [
     "TextToVideoOptions",
     "check_callback_url",
     "is_http_url",
+    "is_text",
     "local_file",
     "with_changes",
 ]
@@ -99,8 +100,19 @@ def check_callback_url(name: str, value: str | None) -> None:
         raise InvalidInputError(name, f"must be an absolute http(s) URL, not {value!r}")
 
 
+def is_text(value: str) -> bool:
+    """Whether ``value`` is text that can be sent: it holds no lone surrogate."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def is_http_url(value: str) -> bool:
     """Whether ``value`` is an absolute http(s) URL with a host and a valid port."""
+    if not is_text(value) or not value.isprintable():
+        return False
     try:
         parts = urllib.parse.urlsplit(value)
         _ = parts.port  # raises ValueError for a port that is not a number in range
@@ -172,6 +184,8 @@ def _check_text(
             raise InvalidInputError(attribute.name, f"must be a string, not {type(value).__name__}")
         if not value.strip():
             raise InvalidInputError(attribute.name, "must not be empty")
+        if not is_text(value):
+            raise InvalidInputError(attribute.name, "holds a lone surrogate, which is not text")
         if len(value) > limit:
             raise InvalidInputError(
                 attribute.name, f"has {len(value):,} characters; at most {limit:,} are allowed"
@@ -208,7 +222,7 @@ def _to_character_ids(value: Iterable[str]) -> tuple[str, ...]:
             "character_ids", f"has {len(ids)} ids; at most {MAX_CHARACTERS} are allowed"
         )
     for item in ids:
-        if not isinstance(item, str) or not item.strip():
+        if not isinstance(item, str) or not item.strip() or not is_text(item):
             raise InvalidInputError("character_ids", f"must hold non-empty strings, not {item!r}")
     return ids
 
