@@ -292,7 +292,8 @@ class Client:
         # When each pending task was submitted (loop time): live answers carry no
         # useful updateTime, so a task's running time is counted on the client's clock.
         self._submitted_at: dict[str, float] = {}
-        # Creates whose caller was cancelled while they were on the wire.
+        # Creates on the wire, and those whose caller was cancelled meanwhile.
+        self._creates: set[asyncio.Future[str]] = set()
         self._cancelled_creates: set[asyncio.Future[str]] = set()
         self._callbacks = callbacks
         # Batches not wound down yet: close() ends them and releases their journals.
@@ -323,10 +324,16 @@ class Client:
         """Close the client: end its unfinished batches, then the HTTP session it opened.
 
         A batch whose iteration was left (``break``) is stopped here and its journal
-        released, so the same batch can run again at once. A session passed in stays
-        open.
+        released, so the same batch can run again at once. A create still on the wire
+        (its caller was cancelled) is given its answer first (within
+        ``Timeouts.request``), so the task it made lands in :attr:`pending` and the
+        log. A session passed in stays open.
         """
         await self._batches.close()
+        if self._creates:
+            # A create on the wire (its caller cancelled) may still bring a task id:
+            # closing the session now would lose it.
+            await asyncio.wait(self._creates)
         await self._transport.close()
 
     @property
@@ -453,6 +460,7 @@ class Client:
             # Whoever is still there when the answer comes, the task id is kept by the
             # callback, exactly once: a second cancel must not lose it.
             sending = asyncio.ensure_future(self._create_once(body, req))
+            self._creates.add(sending)
             sending.add_done_callback(functools.partial(self._settled, req, on_task_id))
             try:
                 return await asyncio.shield(sending)
@@ -511,12 +519,13 @@ class Client:
         """Keep the task a create made: in :attr:`pending`, with the caller, in the log."""
         cancelled = sending in self._cancelled_creates
         self._cancelled_creates.discard(sending)
+        self._creates.discard(sending)
         error = None if sending.cancelled() else sending.exception()
         if error is not None or sending.cancelled():
             if cancelled:
                 logger.warning(
                     "createTask cancelled in flight without an answer; the task may exist",
-                    extra={"event": "submit_cancelled"},
+                    extra={"event": "submit_cancelled", "request": req},
                 )
             return
         task_id = sending.result()

@@ -37,7 +37,7 @@ from sora2pro.testing._schema import create_errors
 from sora2pro.testing._tasks import EmulatedTask
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
 __all__ = ["DEFAULT_API_KEY", "MAX_UPLOAD", "Emulator", "RecordedRequest", "Upload"]
 
@@ -160,6 +160,9 @@ class Emulator:
             else HTTP 429. None: no limit.
         status_limit: The same for recordInfo queries.
         callbacks: POST the result to ``callBackUrl`` when a task ends.
+        callback_loss: Share of callbacks never sent.
+        callback_duplicates: Share of callbacks sent a second time.
+        callback_delay: Up to this many seconds (drawn at random) before each callback.
         callback_hmac_key: Sign callbacks as the upstream platform does when an
             account enables it (``X-Webhook-Timestamp``, ``X-Webhook-Signature``).
         ranges: Answer ``Range: bytes=N-`` on result files with 206 and
@@ -188,6 +191,9 @@ class Emulator:
         create_limit: tuple[int, float] | None = None,
         status_limit: tuple[int, float] | None = None,
         callbacks: bool = True,
+        callback_loss: float = 0.0,
+        callback_duplicates: float = 0.0,
+        callback_delay: float = 0.0,
         callback_hmac_key: str | bytes | None = None,
         ranges: bool = True,
         seed: int | None = None,
@@ -205,6 +211,9 @@ class Emulator:
         self.create_limit = create_limit
         self.status_limit = status_limit
         self.callbacks = callbacks
+        self.callback_loss = callback_loss
+        self.callback_duplicates = callback_duplicates
+        self.callback_delay = callback_delay
         self.callback_hmac_key = (
             callback_hmac_key.encode() if isinstance(callback_hmac_key, str) else callback_hmac_key
         )
@@ -222,10 +231,14 @@ class Emulator:
         self._faults: dict[Endpoint, collections.deque[Fault]] = collections.defaultdict(
             collections.deque
         )
+        self._chaos: dict[Endpoint, tuple[tuple[Fault, ...], float]] = {}
+        #: Callback POSTs never sent (``callback_loss``), for tests to count.
+        self.callbacks_lost = 0
         self._windows: dict[Endpoint, collections.deque[float]] = collections.defaultdict(
             collections.deque
         )
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._echoes: list[asyncio.TimerHandle] = []  # duplicate callbacks
         self._background: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -272,9 +285,10 @@ class Emulator:
 
     async def close(self) -> None:
         """Stop listening, cancel pending callbacks, and release everything."""
-        for timer in self._timers.values():
+        for timer in [*self._timers.values(), *self._echoes]:
             timer.cancel()
         self._timers.clear()
+        self._echoes.clear()
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -297,6 +311,26 @@ class Emulator:
     ) -> None:
         """Make the next ``times`` requests to ``endpoint`` misbehave as ``fault`` says."""
         self._faults[Endpoint(endpoint)].extend([fault] * times)
+
+    def inject_randomly(
+        self, faults: Sequence[Fault], endpoint: Endpoint | str, *, rate: float
+    ) -> None:
+        """Make each request to ``endpoint`` misbehave, with probability ``rate``.
+
+        The fault is drawn from ``faults`` with the emulator's seeded random
+        generator, so a seeded run repeats. Faults queued by :meth:`inject` come first.
+        ``rate`` 0 (or no faults) ends it.
+        """
+        self._chaos[Endpoint(endpoint)] = (tuple(faults), rate)
+
+    def _next_fault(self, endpoint: Endpoint) -> Fault | None:
+        queue = self._faults[endpoint]
+        if queue:
+            return queue.popleft()
+        faults, rate = self._chaos.get(endpoint, ((), 0.0))
+        if faults and self.rng.random() < rate:
+            return self.rng.choice(faults)
+        return None
 
     def finish(
         self,
@@ -366,8 +400,7 @@ class Emulator:
                 response: web.StreamResponse = web.Response(
                     status=403, text=_HTML_PAGE.format("403 Forbidden"), content_type="text/html"
                 )
-            elif queue := self._faults[endpoint := _endpoint(request.path)]:
-                fault = queue.popleft()
+            elif fault := self._next_fault(endpoint := _endpoint(request.path)):
                 response = await self._misbehave(fault, endpoint, request, handler)
             else:
                 response = await self._serve(endpoint, request, handler)
@@ -706,17 +739,31 @@ class Emulator:
         timer = self._timers.pop(task.id, None)
         if timer is not None:
             timer.cancel()
-        self._timers[task.id] = asyncio.get_running_loop().call_later(
+        # No retry policy is documented and duplicates happen (API.md section 4).
+        if self.rng.random() < self.callback_loss:
+            self.callbacks_lost += 1
+            return
+        loop = asyncio.get_running_loop()
+        delay += self.rng.uniform(0.0, self.callback_delay)
+        self._timers[task.id] = loop.call_later(
             delay, self._spawn, lambda: self._send_callback(task, url)
         )
+        if self.rng.random() < self.callback_duplicates:
+            again = delay + self.rng.uniform(0.0, self.callback_delay)
+            self._echoes.append(
+                loop.call_later(
+                    again, self._spawn, lambda: self._send_callback(task, url, echo=True)
+                )
+            )
 
     def _spawn(self, make: Callable[[], Awaitable[None]]) -> None:
         job = asyncio.ensure_future(make())
         self._background.add(job)
         job.add_done_callback(self._background.discard)
 
-    async def _send_callback(self, task: EmulatedTask, url: str) -> None:
-        self._timers.pop(task.id, None)
+    async def _send_callback(self, task: EmulatedTask, url: str, *, echo: bool = False) -> None:
+        if not echo:
+            self._timers.pop(task.id, None)
         now = asyncio.get_running_loop().time()
         data = task.record(
             now,
