@@ -382,3 +382,14 @@ def test_interrupted_wait_reports_130_as_json(served: Emulator) -> None:
     assert {"error": "KeyboardInterrupt", "task_id": task_id, "exit_code": 130}.items() <= (
         json.loads(stdout).items()
     )
+
+
+def test_a_create_refused_with_body_code_500_exits_3_with_the_servers_message(
+    served: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: pathlib.Path
+) -> None:
+    """A create answered HTTP 200, body code 500, exits 3 (refused), not 5 (uncertain)."""
+    message = "aspect_ratio is not within the range of allowed options"
+    served.inject(Fault.error(500, message=message), Endpoint.CREATE)
+    assert 3 == main(["generate", "a dog", "--output", str(tmp_path / "v.mp4")])
+    assert message in capsys.readouterr().err
+    assert ({}, 1) == (served.tasks, served.count(Endpoint.CREATE))
