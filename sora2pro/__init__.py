@@ -44,12 +44,9 @@ from sora2pro._errors import (
     ResponseError,
     ServerError,
     Sora2ProError,
-    SubmitUncertainError,
-    TaskFailedError,
     TaskNotVisibleError,
     TransportError,
     UnprocessableError,
-    WaitTimeoutError,
 )
 from sora2pro._events import (
     BatchEvent,
@@ -60,9 +57,8 @@ from sora2pro._events import (
     StateChanged,
     Submitted,
 )
-from sora2pro._models import Character, Task, TaskState, UploadedFile
-from sora2pro._polling import OnUpdate
-from sora2pro._requests import (
+from sora2pro._model._failures import SubmitUncertainError, TaskFailedError, WaitTimeoutError
+from sora2pro._model._requests import (
     AspectRatio,
     CharacterRequest,
     Frames,
@@ -72,6 +68,8 @@ from sora2pro._requests import (
     TextToVideo,
     TextToVideoOptions,
 )
+from sora2pro._model._task import Character, Task, TaskState, UploadedFile
+from sora2pro._polling import OnUpdate
 from sora2pro._version import VERSION as _VERSION
 
 __all__ = [

@@ -11,23 +11,19 @@ from collections.abc import Mapping
 import attrs
 
 from sora2pro._convert import encode_create
-from sora2pro._errors import (
-    InvalidInputError,
-    Sora2ProError,
-    SubmitUncertainError,
-    TaskFailedError,
-)
+from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
 from sora2pro._http import retrieve_exception
 from sora2pro._journal import Entry, Journal, Status, request_digest
-from sora2pro._requests import REQUEST_TYPES, ImageToVideo, Request, TextToVideo
+from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
+from sora2pro._model._requests import REQUEST_TYPES, ImageToVideo, Request, TextToVideo
 
 if typing.TYPE_CHECKING:
     import os
     from collections.abc import AsyncGenerator, Iterable, Iterator
 
     from sora2pro._client import Client
-    from sora2pro._models import Task
+    from sora2pro._model._task import Task
 
 __all__ = ["BatchItem", "BatchResult", "Runs", "run_batch", "to_request"]
 

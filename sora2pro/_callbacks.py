@@ -29,12 +29,12 @@ from aiohttp import web
 from sora2pro._convert import decode_task, make_converter
 from sora2pro._errors import InvalidInputError, ResponseError
 from sora2pro._http import read_capped
-from sora2pro._requests import check_callback_url
+from sora2pro._model._requests import check_callback_url
 
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from sora2pro._models import Task
+    from sora2pro._model._task import Task
 
 __all__ = ["Callback", "CallbackReceiver", "sign"]
 

@@ -33,7 +33,7 @@ from sora2pro._client import DEFAULT_CONCURRENCY
 from sora2pro._config import DEFAULT_WAIT_TIMEOUT
 from sora2pro._errors import DownloadError, InvalidInputError
 from sora2pro._events import BatchEvent, Finished, StateChanged, Submitted
-from sora2pro._requests import Request, TextToVideo
+from sora2pro._model._requests import Request, TextToVideo
 
 if typing.TYPE_CHECKING:
     from sora2pro._batch import BatchResult

@@ -31,16 +31,17 @@ from sora2pro._cli_common import (
 from sora2pro._cli_output import describe, task_document
 from sora2pro._client import DEFAULT_DOWNLOAD_TIMEOUT
 from sora2pro._config import DEFAULT_WAIT_TIMEOUT
-from sora2pro._errors import InvalidInputError, TaskFailedError
-from sora2pro._models import TaskState
-from sora2pro._requests import ImageToVideo, Request, TextToVideo
+from sora2pro._errors import InvalidInputError
+from sora2pro._model._failures import TaskFailedError
+from sora2pro._model._requests import ImageToVideo, Request, TextToVideo
+from sora2pro._model._task import TaskState
 
 if typing.TYPE_CHECKING:
     import argparse
 
     from sora2pro._cli_output import Output
     from sora2pro._client import Client
-    from sora2pro._models import Task
+    from sora2pro._model._task import Task
 
 __all__ = ["CREDITS", "DOWNLOAD", "EMULATOR", "GENERATE", "STATUS", "WAIT"]
 

@@ -14,20 +14,15 @@ import attrs
 
 from sora2pro._client import Client
 from sora2pro._config import PollPolicy
-from sora2pro._errors import (
-    InvalidInputError,
-    Sora2ProError,
-    SubmitUncertainError,
-    TaskFailedError,
-    WaitTimeoutError,
-)
+from sora2pro._errors import InvalidInputError, Sora2ProError
+from sora2pro._model._failures import SubmitUncertainError, TaskFailedError, WaitTimeoutError
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
 
     from sora2pro._cli_output import Output
-    from sora2pro._models import Task
-    from sora2pro._requests import Request, TextToVideoOptions
+    from sora2pro._model._requests import Request, TextToVideoOptions
+    from sora2pro._model._task import Task
 
 __all__ = [
     "ENVIRONMENT",

@@ -15,8 +15,8 @@ from sora2pro._cli_common import (
 )
 from sora2pro._cli_output import as_document
 from sora2pro._config import DEFAULT_WAIT_TIMEOUT
-from sora2pro._models import Character
-from sora2pro._requests import CharacterRequest
+from sora2pro._model._requests import CharacterRequest
+from sora2pro._model._task import Character
 from sora2pro._upload import DEFAULT_UPLOAD_PATH
 
 if typing.TYPE_CHECKING:

@@ -18,13 +18,13 @@ import typing
 
 import attrs
 
-from sora2pro._errors import TaskFailedError, WaitTimeoutError
-from sora2pro._models import TaskState
+from sora2pro._model._failures import TaskFailedError, WaitTimeoutError
+from sora2pro._model._task import TaskState
 
 if typing.TYPE_CHECKING:
     from types import TracebackType
 
-    from sora2pro._models import Task
+    from sora2pro._model._task import Task
 
 __all__ = ["Output", "Status", "as_document", "describe", "task_document"]
 

@@ -50,18 +50,14 @@ from sora2pro._errors import (
     RateLimitError,
     ResponseError,
     Sora2ProError,
-    SubmitUncertainError,
-    TaskFailedError,
     TaskNotVisibleError,
     TransportError,
     UnprocessableError,
 )
 from sora2pro._events import OnEvent, RateLimited, current_index, emit
 from sora2pro._http import Transport
-from sora2pro._models import Character, Task, TaskState, UploadedFile
-from sora2pro._polling import OnUpdate, notify, poll_until_done
-from sora2pro._ratelimit import PriorityPacer
-from sora2pro._requests import (
+from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
+from sora2pro._model._requests import (
     REQUEST_TYPES,
     UPLOAD,
     CharacterRequest,
@@ -72,6 +68,9 @@ from sora2pro._requests import (
     local_file,
     with_changes,
 )
+from sora2pro._model._task import Character, Task, TaskState, UploadedFile
+from sora2pro._polling import OnUpdate, notify, poll_until_done
+from sora2pro._ratelimit import PriorityPacer
 from sora2pro._retry import is_transient, retrying
 from sora2pro._upload import DEFAULT_UPLOAD_PATH, Source, upload
 

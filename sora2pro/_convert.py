@@ -21,8 +21,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from sora2pro._errors import InvalidInputError, ResponseError
-from sora2pro._models import Task, TaskState, UploadedFile
-from sora2pro._requests import (
+from sora2pro._model._requests import (
     AS_LIST,
     AS_TEXT,
     REQUEST_TYPES,
@@ -33,6 +32,7 @@ from sora2pro._requests import (
     is_http_url,
     is_text,
 )
+from sora2pro._model._task import Task, TaskState, UploadedFile
 
 __all__ = [
     "Envelope",

@@ -23,16 +23,13 @@
     ├── TaskFailedError                    the task ended in state ``fail``
     └── WaitTimeoutError (TimeoutError)    the wait's deadline passed first
 
-No message, repr or attribute of these errors holds the API key.
+No message, repr or attribute of these errors holds the API key. The errors that
+carry a task or a request (``SubmitUncertainError``, ``TaskFailedError``,
+``WaitTimeoutError``) live beside those in ``_model``; this module imports nothing of
+sora2pro's.
 """
 
 from __future__ import annotations
-
-import typing
-
-if typing.TYPE_CHECKING:
-    from sora2pro._models import Task
-    from sora2pro._requests import Request
 
 __all__ = [
     "APIError",
@@ -49,12 +46,9 @@ __all__ = [
     "ResponseError",
     "ServerError",
     "Sora2ProError",
-    "SubmitUncertainError",
-    "TaskFailedError",
     "TaskNotVisibleError",
     "TransportError",
     "UnprocessableError",
-    "WaitTimeoutError",
     "api_error",
 ]
 
@@ -199,22 +193,6 @@ class TransportError(Sora2ProError):
         self.request_sent = request_sent
 
 
-class SubmitUncertainError(TransportError):
-    """A create request may have reached the server, but no usable answer came back.
-
-    The task may exist and be billed. It is never re-sent automatically: look for
-    it, or submit again knowing it may run twice.
-
-    Attributes:
-        request: The request that was sent.
-
-    """
-
-    def __init__(self, message: str, *, request: Request) -> None:
-        super().__init__(message, request_sent=True)
-        self.request = request
-
-
 class DownloadError(Sora2ProError):
     """A result video could not be fetched, or arrived incomplete.
 
@@ -230,37 +208,6 @@ class DownloadError(Sora2ProError):
         super().__init__(message)
         self.http_status = http_status
         self.retry_after = retry_after
-
-
-class TaskFailedError(Sora2ProError):
-    """The task ended in state ``fail``.
-
-    Attributes:
-        task: The final snapshot, with ``fail_code`` and ``fail_message``.
-
-    """
-
-    def __init__(self, task: Task) -> None:
-        reason = " ".join(part for part in (task.fail_code, task.fail_message) if part)
-        super().__init__(f"task {task.id} failed" + (f": {reason}" if reason else ""))
-        self.task = task
-        self.task_id = task.id
-
-
-class WaitTimeoutError(Sora2ProError, TimeoutError):
-    """The wait's deadline passed before the task finished. The task may still run.
-
-    Attributes:
-        task_id: The task waited for.
-        last: The last snapshot seen, or None if none was.
-
-    """
-
-    def __init__(self, task_id: str, last: Task | None, timeout: float) -> None:
-        state = "never seen" if last is None else f"last seen {last.state.value}"
-        super().__init__(f"task {task_id} not finished after {timeout:g} s ({state})")
-        self.task_id = task_id
-        self.last = last
 
 
 _BY_CODE: dict[int, type[APIError]] = {

@@ -18,7 +18,7 @@ if typing.TYPE_CHECKING:
 
     from sora2pro._batch import BatchResult
     from sora2pro._errors import Sora2ProError
-    from sora2pro._models import Task
+    from sora2pro._model._task import Task
 
 __all__ = [
     "BatchEvent",

@@ -10,13 +10,9 @@ import random
 import typing
 from collections.abc import Awaitable, Callable
 
-from sora2pro._errors import (
-    Sora2ProError,
-    TaskFailedError,
-    TaskNotVisibleError,
-    WaitTimeoutError,
-)
-from sora2pro._models import Task, TaskState
+from sora2pro._errors import Sora2ProError, TaskNotVisibleError
+from sora2pro._model._failures import TaskFailedError, WaitTimeoutError
+from sora2pro._model._task import Task, TaskState
 from sora2pro._retry import is_transient
 
 if typing.TYPE_CHECKING:

@@ -15,7 +15,7 @@ import aiohttp
 
 from sora2pro._convert import decode_upload
 from sora2pro._errors import InvalidInputError
-from sora2pro._requests import is_http_url
+from sora2pro._model._requests import is_http_url
 from sora2pro._retry import is_transient, retrying
 
 if typing.TYPE_CHECKING:
@@ -24,7 +24,7 @@ if typing.TYPE_CHECKING:
     from sora2pro._config import RetryPolicy
     from sora2pro._convert import Envelope
     from sora2pro._http import Transport
-    from sora2pro._models import UploadedFile
+    from sora2pro._model._task import UploadedFile
 
 __all__ = ["DEFAULT_UPLOAD_PATH", "Source", "upload"]
 

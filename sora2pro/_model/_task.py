@@ -14,7 +14,7 @@ import attrs
 from sora2pro._errors import ResponseError
 
 if typing.TYPE_CHECKING:
-    from sora2pro._requests import Request
+    from sora2pro._model._requests import Request
 
 __all__ = ["Character", "Task", "TaskState", "UploadedFile"]
 
