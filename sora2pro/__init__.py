@@ -10,7 +10,7 @@
 """
 
 from sora2pro._batch import BatchItem, BatchResult
-from sora2pro._callbacks import Callback, CallbackReceiver
+from sora2pro._callbacks import CallbackReceiver
 from sora2pro._client import (
     DEFAULT_BASE_URL,
     DEFAULT_CONCURRENCY,
@@ -28,6 +28,8 @@ from sora2pro._config import (
     RetryPolicy,
     Timeouts,
 )
+from sora2pro._coordination._local import LocalCoordination
+from sora2pro._coordination._protocols import Coordination
 from sora2pro._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from sora2pro._errors import (
     APIError,
@@ -68,7 +70,7 @@ from sora2pro._model._requests import (
     TextToVideo,
     TextToVideoOptions,
 )
-from sora2pro._model._task import Character, Task, TaskState, UploadedFile
+from sora2pro._model._task import Callback, Character, Task, TaskState, UploadedFile
 from sora2pro._polling import OnUpdate
 from sora2pro._version import VERSION as _VERSION
 
@@ -93,6 +95,7 @@ __all__ = [
     "Character",
     "CharacterRequest",
     "Client",
+    "Coordination",
     "DownloadError",
     "FeatureDisabledError",
     "Finished",
@@ -101,6 +104,7 @@ __all__ = [
     "ImageToVideo",
     "InsufficientCreditsError",
     "InvalidInputError",
+    "LocalCoordination",
     "MaintenanceError",
     "NotFoundError",
     "OnEvent",

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 import attrs
 
 from sora2pro._convert import encode_create
+from sora2pro._coordination._journal import Entry, Status, request_digest
 from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
 from sora2pro._http import retrieve_exception
-from sora2pro._journal import Entry, Journal, Status, request_digest
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
 from sora2pro._model._requests import REQUEST_TYPES, ImageToVideo, Request, TextToVideo
 
@@ -23,6 +23,7 @@ if typing.TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterable, Iterator
 
     from sora2pro._client import Client
+    from sora2pro._coordination._protocols import Ledger
     from sora2pro._model._task import Task
 
 __all__ = ["BatchItem", "BatchResult", "Runs", "run_batch", "to_request"]
@@ -99,7 +100,7 @@ def to_request(item: BatchItem) -> Request:
 class _Book:
     """One item's row in the journal."""
 
-    journal: Journal
+    journal: Ledger
     index: int
     request: dict[str, object]
     key: tuple[str, int]
@@ -147,7 +148,7 @@ class _Run:
     resubmit_uncertain: bool
     on_event: OnEvent | None
     slots: asyncio.Semaphore
-    journal: Journal | None
+    journal: Ledger | None
     #: Results for the consumer, a _Broken when a worker failed, None at the end.
     done: asyncio.Queue[BatchResult | _Broken | None] = attrs.Factory(asyncio.Queue)
     workers: set[asyncio.Task[None]] = attrs.Factory(set)
@@ -182,7 +183,7 @@ class _Run:
             if self.unseen and not self.finished:
                 _log_unseen(sorted(self.unseen))
 
-    async def feed(self, items: Iterable[BatchItem], journal: Journal | None) -> None:
+    async def feed(self, items: Iterable[BatchItem], journal: Ledger | None) -> None:
         """Start a worker per item as slots free up; None on the queue at the end."""
         for index, request, book in _prepare(items, journal, self.client):
             await self.slots.acquire()
@@ -315,7 +316,7 @@ async def run_batch(
     """
     # A run of this client stopped just before may still be releasing the same journal.
     await client._batches.settle()
-    journal = None if journal_path is None else await Journal.open(journal_path)
+    journal = None if journal_path is None else await client._coordination.open_ledger(journal_path)
     run = _Run(
         client, timeout, resubmit_uncertain, on_event, asyncio.Semaphore(concurrency), journal
     )
@@ -364,7 +365,7 @@ class Runs:
 
 
 def _prepare(
-    items: Iterable[BatchItem], journal: Journal | None, client: Client
+    items: Iterable[BatchItem], journal: Ledger | None, client: Client
 ) -> Iterator[tuple[int, Request | InvalidInputError, _Book | None]]:
     """Each item as a request (or why it is not one) with its journal row, lazily.
 

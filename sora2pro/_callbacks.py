@@ -23,20 +23,19 @@ import math
 import time
 import typing
 
-import attrs
 from aiohttp import web
 
 from sora2pro._convert import decode_task, make_converter
 from sora2pro._errors import InvalidInputError, ResponseError
 from sora2pro._http import read_capped
 from sora2pro._model._requests import check_callback_url
+from sora2pro._model._task import Callback
 
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from sora2pro._model._task import Task
 
-__all__ = ["Callback", "CallbackReceiver", "sign"]
+__all__ = ["CallbackReceiver", "sign"]
 
 logger = logging.getLogger("sora2pro")
 
@@ -49,22 +48,6 @@ DEFAULT_TOLERANCE = 300.0
 DEFAULT_READ_TIMEOUT = 10.0
 #: The most bytes of callback bodies kept for result() at once.
 _KEEP_BYTES = 16 * 1024 * 1024
-
-
-@attrs.frozen
-class Callback:
-    """One completion callback as received.
-
-    Attributes:
-        task: The task as the body describes it.
-        verified: Whether its signature checked out against the receiver's HMAC key.
-        received_at: When it arrived (``time.time()``).
-
-    """
-
-    task: Task
-    verified: bool
-    received_at: float
 
 
 def sign(key: bytes, task_id: str, timestamp: int) -> str:

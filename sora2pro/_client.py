@@ -12,7 +12,6 @@ import math
 import os
 import pathlib
 import statistics
-import types
 import typing
 import warnings
 
@@ -37,6 +36,8 @@ from sora2pro._config import (
 )
 from sora2pro._convert import decode_credits, decode_task, decode_task_id, encode_create
 from sora2pro._convert import make_converter as _make_converter
+from sora2pro._coordination._local import LocalCoordination
+from sora2pro._coordination._protocols import Coordination, Pacer
 from sora2pro._download import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
     OnProgress,
@@ -70,7 +71,6 @@ from sora2pro._model._requests import (
 )
 from sora2pro._model._task import Character, Task, TaskState, UploadedFile
 from sora2pro._polling import OnUpdate, notify, poll_until_done
-from sora2pro._ratelimit import PriorityPacer
 from sora2pro._retry import is_transient, retrying
 from sora2pro._upload import DEFAULT_UPLOAD_PATH, Source, upload
 
@@ -78,8 +78,8 @@ if typing.TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 
     from sora2pro._batch import BatchItem, BatchResult
-    from sora2pro._callbacks import Callback
     from sora2pro._convert import Envelope
+    from sora2pro._model._task import Callback
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -135,6 +135,7 @@ def _check_settings(**settings: object) -> None:
         "session": (aiohttp.ClientSession, "an aiohttp.ClientSession"),
         "rate_limits": (RateLimits, "a sora2pro.RateLimits"),
         "callbacks": (CallbackReceiver, "a sora2pro.CallbackReceiver"),
+        "coordination": (Coordination, "a coordination backend (sora2pro.LocalCoordination)"),
     }
     for name, value in settings.items():
         if value is not None:
@@ -191,9 +192,7 @@ def _deadline(timeout: float | None) -> float | None:
     return None if timeout is None else asyncio.get_running_loop().time() + timeout
 
 
-async def _take_slot(
-    pacer: PriorityPacer, deadline: float | None, urgency: float, operation: str
-) -> None:
+async def _take_slot(pacer: Pacer, deadline: float | None, urgency: float, operation: str) -> None:
     """Wait for ``pacer``'s next slot, but not past ``deadline``."""
     try:
         # Safe as a scope: nothing inside sets timers of its own (aiohttp's would race it).
@@ -232,6 +231,10 @@ class Client:
             arrives, confirmed by one status fetch (the signature, when there is
             one, does not cover the body) unless the receiver has ``trust_body``;
             relaxed polling is the fallback.
+        coordination: Where the state shared by this client's flows lives: its rate
+            limits, its pending tasks, its batches' journals. None means a
+            :class:`LocalCoordination` of its own; pass one to several clients of a
+            process to have them share an account's limits.
 
     Raises:
         Sora2ProError: no API key was given or found in ``APIKLEY_API_KEY``.
@@ -250,6 +253,7 @@ class Client:
         session: aiohttp.ClientSession | None = None,
         rate_limits: RateLimits | None = None,
         callbacks: CallbackReceiver | None = None,
+        coordination: Coordination | None = None,
     ) -> None:
         _check_settings(
             api_key=api_key,
@@ -260,6 +264,7 @@ class Client:
             session=session,
             rate_limits=rate_limits,
             callbacks=callbacks,
+            coordination=coordination,
         )
         # A key read from a file often ends in a newline; surrounding blanks never belong.
         key = (api_key if api_key is not None else os.environ.get("APIKLEY_API_KEY", "")).strip()
@@ -283,11 +288,12 @@ class Client:
             session=session,
         )
         self._limits = rate_limits or DEFAULT_RATE_LIMITS
-        self._create_pacer = PriorityPacer(self._limits.creates_per_second)
-        self._status_pacer = PriorityPacer(self._limits.status_per_second)
+        self._coordination = coordination or LocalCoordination()
+        self._create_pacer = self._coordination.pacer("createTask", self._limits.creates_per_second)
+        self._status_pacer = self._coordination.pacer("recordInfo", self._limits.status_per_second)
         # How long this client's own tasks took, for polling the likely finished first.
         self._durations: collections.deque[float] = collections.deque(maxlen=256)
-        self._pending: dict[str, Request] = {}
+        self._registry = self._coordination.registry()
         # When each pending task was submitted (loop time): live answers carry no
         # useful updateTime, so a task's running time is counted on the client's clock.
         self._submitted_at: dict[str, float] = {}
@@ -347,11 +353,11 @@ class Client:
         A task id the server gave is never lost: after a cancelled ``generate()``
         or a crash of the caller's own code, the task is still listed here.
         """
-        return types.MappingProxyType(self._pending)
+        return self._registry.pending()
 
     async def _paced(
         self,
-        pacer: PriorityPacer,
+        pacer: Pacer,
         operation: str,
         method: str,
         path: str,
@@ -528,7 +534,7 @@ class Client:
                 )
             return
         task_id = sending.result()
-        self._pending[task_id] = req
+        self._registry.add(task_id, req)
         self._submitted_at[task_id] = asyncio.get_running_loop().time()
         if on_task_id is not None:
             on_task_id(task_id)
@@ -543,7 +549,7 @@ class Client:
     def _finished(self, task_id: str) -> Request | None:
         """Forget a task seen to end; its request, if this client submitted it."""
         self._submitted_at.pop(task_id, None)
-        return self._pending.pop(task_id, None)
+        return self._registry.finish(task_id)
 
     async def get_task(self, task_id: str) -> Task:
         """Fetch the current state of a task.
@@ -568,7 +574,7 @@ class Client:
             # Asked for by the user, not by a wait: ahead of every poll.
             return await self._fetch_task(task_id, None, math.inf)
         except TaskNotVisibleError:
-            request = self._pending.get(task_id)
+            request = self._registry.pending().get(task_id)
             if request is None:
                 raise
             return Task(

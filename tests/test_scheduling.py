@@ -9,8 +9,8 @@ import pytest
 
 import sora2pro
 from sora2pro import PollPolicy, Task, TaskState
+from sora2pro._coordination._pacer import PriorityPacer
 from sora2pro._polling import urgency
-from sora2pro._ratelimit import PriorityPacer
 from sora2pro.testing import Emulator, Endpoint
 
 from .conftest import FAST_RETRY, snapshot

@@ -16,7 +16,7 @@ from sora2pro._errors import ResponseError
 if typing.TYPE_CHECKING:
     from sora2pro._model._requests import Request
 
-__all__ = ["Character", "Task", "TaskState", "UploadedFile"]
+__all__ = ["Callback", "Character", "Task", "TaskState", "UploadedFile"]
 
 
 class TaskState(enum.StrEnum):
@@ -132,3 +132,19 @@ class Character:
             error.task_id = task.id
             raise error
         return cls(id=task.character_id, task=task)
+
+
+@attrs.frozen
+class Callback:
+    """One completion callback as received.
+
+    Attributes:
+        task: The task as the body describes it.
+        verified: Whether its signature checked out against the receiver's HMAC key.
+        received_at: When it arrived (``time.time()``).
+
+    """
+
+    task: Task
+    verified: bool
+    received_at: float

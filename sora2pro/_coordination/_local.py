@@ -1,0 +1,65 @@
+"""The coordination of one process: today's behaviour, and the default of every client."""
+
+from __future__ import annotations
+
+import types
+import typing
+
+from sora2pro._coordination._journal import Journal
+from sora2pro._coordination._pacer import PriorityPacer
+
+if typing.TYPE_CHECKING:
+    import os
+    from collections.abc import Mapping
+
+    from sora2pro._model._requests import Request
+
+__all__ = ["LocalCoordination"]
+
+
+class _Registry:
+    """Pending tasks in a dict of this process."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Request] = {}
+
+    def add(self, task_id: str, request: Request) -> None:
+        self._tasks[task_id] = request
+
+    def finish(self, task_id: str) -> Request | None:
+        return self._tasks.pop(task_id, None)
+
+    def pending(self) -> Mapping[str, Request]:
+        return types.MappingProxyType(self._tasks)
+
+
+class LocalCoordination:
+    """Limits, pending tasks and journals kept in this process.
+
+    Every client makes its own unless given one: ``Client(coordination=shared)`` for
+    several clients of one process that share an account, so that they pace their
+    requests together and see each other's pending tasks. A pacer is made at the
+    rate of the first client that asks for it. Journals are SQLite files, locked so
+    that one run at a time holds each.
+    """
+
+    def __init__(self) -> None:
+        self._pacers: dict[str, PriorityPacer] = {}
+        self._registry = _Registry()
+
+    def __repr__(self) -> str:
+        return f"<sora2pro.LocalCoordination pending={len(self._registry.pending())}>"
+
+    def pacer(self, name: str, per_second: float) -> PriorityPacer:
+        """The pacer of the limit ``name``, made at ``per_second`` on first use."""
+        if name not in self._pacers:
+            self._pacers[name] = PriorityPacer(per_second)
+        return self._pacers[name]
+
+    def registry(self) -> _Registry:
+        """The pending tasks of every client using this coordination."""
+        return self._registry
+
+    async def open_ledger(self, path: str | os.PathLike[str]) -> Journal:
+        """Open (or create) the SQLite journal at ``path``, for this run alone."""
+        return await Journal.open(path)

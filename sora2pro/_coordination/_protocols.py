@@ -1,0 +1,78 @@
+"""What a coordination backend provides to a client: the seam for shared state."""
+
+from __future__ import annotations
+
+import typing
+
+if typing.TYPE_CHECKING:
+    import concurrent.futures
+    import os
+    from collections.abc import Mapping
+
+    from sora2pro._coordination._journal import Entry, Status
+    from sora2pro._model._requests import Request
+
+__all__ = ["Coordination", "Ledger", "Pacer", "TaskRegistry"]
+
+
+class Pacer(typing.Protocol):
+    """Hands out the slots of one rate limit, the most overdue caller first."""
+
+    async def acquire(self, urgency: float = 0.0) -> None:
+        """Wait for a slot; ``urgency`` seconds overdue go first."""
+
+    def hold(self, seconds: float) -> None:
+        """Hand out no slot for ``seconds`` (after a 429): every caller pauses."""
+
+
+class TaskRegistry(typing.Protocol):
+    """The tasks submitted and not yet seen to end: a task id is never lost."""
+
+    def add(self, task_id: str, request: Request) -> None:
+        """Keep a task the server just created."""
+
+    def finish(self, task_id: str) -> Request | None:
+        """Forget a task seen to end; its request, if it was kept."""
+
+    def pending(self) -> Mapping[str, Request]:
+        """A read-only view of the tasks kept, by id."""
+
+
+class Ledger(typing.Protocol):
+    """A batch's journal: each item's state, so a rerun pays nothing twice."""
+
+    async def find(self, digest: str, occurrence: int) -> Entry | None:
+        """The row an earlier run wrote for this item, if any."""
+
+    def record_soon(
+        self,
+        key: tuple[str, int],
+        index: int,
+        request: dict[str, object],
+        status: Status,
+        *,
+        task_id: str | None = None,
+        error: str | None = None,
+    ) -> concurrent.futures.Future[None]:
+        """Queue a write of an item's state, at once; the future ends when it landed."""
+
+    async def close(self) -> None:
+        """Finish pending writes and let another run have the journal."""
+
+
+@typing.runtime_checkable
+class Coordination(typing.Protocol):
+    """Where a client keeps the state its flows share (``Client(coordination=...)``).
+
+    One instance may serve several clients: they then share its limits, its
+    registry of pending tasks, and its journals.
+    """
+
+    def pacer(self, name: str, per_second: float) -> Pacer:
+        """The pacer of the limit ``name`` ("createTask", "recordInfo")."""
+
+    def registry(self) -> TaskRegistry:
+        """The pending tasks."""
+
+    async def open_ledger(self, path: str | os.PathLike[str]) -> Ledger:
+        """Open the journal at ``path`` for this run alone."""
