@@ -9,7 +9,7 @@
 ``sora2pro.testing`` holds an emulator of the API for offline runs and tests.
 """
 
-from sora2pro._batch import BatchItem, BatchResult
+from sora2pro._batch import BatchItem, BatchResult, to_request
 from sora2pro._callbacks import Callback, CallbackReceiver
 from sora2pro._client import (
     DEFAULT_BASE_URL,
@@ -72,6 +72,7 @@ from sora2pro._requests import (
     TextToVideo,
     TextToVideoOptions,
 )
+from sora2pro._upload import DEFAULT_UPLOAD_PATH
 from sora2pro._version import VERSION as _VERSION
 
 __all__ = [
@@ -83,6 +84,7 @@ __all__ = [
     "DEFAULT_RATE_LIMITS",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUTS",
+    "DEFAULT_UPLOAD_PATH",
     "DEFAULT_WAIT_TIMEOUT",
     "APIError",
     "AspectRatio",
@@ -134,6 +136,7 @@ __all__ = [
     "UploadedFile",
     "WaitTimeoutError",
     "__version__",
+    "to_request",
 ]
 
 __version__ = _VERSION

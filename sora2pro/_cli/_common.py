@@ -12,10 +12,10 @@ import typing
 
 import attrs
 
-from sora2pro._client import Client
-from sora2pro._config import PollPolicy
-from sora2pro._errors import (
+from sora2pro import (
+    Client,
     InvalidInputError,
+    PollPolicy,
     Sora2ProError,
     SubmitUncertainError,
     TaskFailedError,
@@ -25,9 +25,8 @@ from sora2pro._errors import (
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
 
-    from sora2pro._cli_output import Output
-    from sora2pro._models import Task
-    from sora2pro._requests import Request, TextToVideoOptions
+    from sora2pro import Request, Task, TextToVideoOptions
+    from sora2pro._cli._output import Output
 
 __all__ = [
     "ENVIRONMENT",

@@ -18,13 +18,12 @@ import typing
 
 import attrs
 
-from sora2pro._errors import TaskFailedError, WaitTimeoutError
-from sora2pro._models import TaskState
+from sora2pro import TaskFailedError, TaskState, WaitTimeoutError
 
 if typing.TYPE_CHECKING:
     from types import TracebackType
 
-    from sora2pro._models import Task
+    from sora2pro import Task
 
 __all__ = ["Output", "Status", "as_document", "describe", "task_document"]
 
