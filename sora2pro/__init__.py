@@ -9,7 +9,7 @@
 ``sora2pro.testing`` holds an emulator of the API for offline runs and tests.
 """
 
-from sora2pro._batch import BatchItem, BatchResult
+from sora2pro._batch import BatchItem, BatchResult, to_request
 from sora2pro._callbacks import CallbackReceiver
 from sora2pro._client import (
     DEFAULT_BASE_URL,
@@ -72,6 +72,7 @@ from sora2pro._model._requests import (
 )
 from sora2pro._model._task import Callback, Character, Task, TaskState, UploadedFile
 from sora2pro._polling import OnUpdate
+from sora2pro._upload import DEFAULT_UPLOAD_PATH
 from sora2pro._version import VERSION as _VERSION
 
 __all__ = [
@@ -83,6 +84,7 @@ __all__ = [
     "DEFAULT_RATE_LIMITS",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUTS",
+    "DEFAULT_UPLOAD_PATH",
     "DEFAULT_WAIT_TIMEOUT",
     "APIError",
     "AspectRatio",
@@ -136,6 +138,7 @@ __all__ = [
     "UploadedFile",
     "WaitTimeoutError",
     "__version__",
+    "to_request",
 ]
 
 __version__ = _VERSION

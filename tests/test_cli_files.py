@@ -8,7 +8,7 @@ import typing
 
 import pytest
 
-from sora2pro import _cli_common
+from sora2pro._cli import _common as _cli_common
 from sora2pro._cli import main
 from sora2pro.testing import Endpoint, Fault
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 
 import sora2pro
-from sora2pro.testing import Emulator
 
 from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY
+
+if typing.TYPE_CHECKING:
+    from sora2pro.testing import Emulator
 
 
 def client_of(emulator: Emulator, coordination: sora2pro.Coordination | None) -> sora2pro.Client:

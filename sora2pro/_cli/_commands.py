@@ -12,7 +12,17 @@ import pathlib
 import signal
 import typing
 
-from sora2pro._cli_common import (
+from sora2pro import (
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_WAIT_TIMEOUT,
+    ImageToVideo,
+    InvalidInputError,
+    Request,
+    TaskFailedError,
+    TaskState,
+    TextToVideo,
+)
+from sora2pro._cli._common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TASK_FAILED,
@@ -28,20 +38,13 @@ from sora2pro._cli_common import (
     submit_and_wait,
     whole_number,
 )
-from sora2pro._cli_output import describe, task_document
-from sora2pro._client import DEFAULT_DOWNLOAD_TIMEOUT
-from sora2pro._config import DEFAULT_WAIT_TIMEOUT
-from sora2pro._errors import InvalidInputError
-from sora2pro._model._failures import TaskFailedError
-from sora2pro._model._requests import ImageToVideo, Request, TextToVideo
-from sora2pro._model._task import TaskState
+from sora2pro._cli._output import describe, task_document
 
 if typing.TYPE_CHECKING:
     import argparse
 
-    from sora2pro._cli_output import Output
-    from sora2pro._client import Client
-    from sora2pro._model._task import Task
+    from sora2pro import Client, Task
+    from sora2pro._cli._output import Output
 
 __all__ = ["CREDITS", "DOWNLOAD", "EMULATOR", "GENERATE", "STATUS", "WAIT"]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typing
 
-from sora2pro._cli_common import (
+from sora2pro import DEFAULT_UPLOAD_PATH, DEFAULT_WAIT_TIMEOUT, Character, CharacterRequest
+from sora2pro._cli._common import (
     EXIT_OK,
     Command,
     add_offline_option,
@@ -13,16 +14,12 @@ from sora2pro._cli_common import (
     open_client,
     submit_and_wait,
 )
-from sora2pro._cli_output import as_document
-from sora2pro._config import DEFAULT_WAIT_TIMEOUT
-from sora2pro._model._requests import CharacterRequest
-from sora2pro._model._task import Character
-from sora2pro._upload import DEFAULT_UPLOAD_PATH
+from sora2pro._cli._output import as_document
 
 if typing.TYPE_CHECKING:
     import argparse
 
-    from sora2pro._cli_output import Output
+    from sora2pro._cli._output import Output
 
 __all__ = ["CHARACTER", "UPLOAD"]
 

@@ -12,17 +12,21 @@ import typing
 
 import attrs
 
-from sora2pro._client import Client
-from sora2pro._config import PollPolicy
-from sora2pro._errors import InvalidInputError, Sora2ProError
-from sora2pro._model._failures import SubmitUncertainError, TaskFailedError, WaitTimeoutError
+from sora2pro import (
+    Client,
+    InvalidInputError,
+    PollPolicy,
+    Sora2ProError,
+    SubmitUncertainError,
+    TaskFailedError,
+    WaitTimeoutError,
+)
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
 
-    from sora2pro._cli_output import Output
-    from sora2pro._model._requests import Request, TextToVideoOptions
-    from sora2pro._model._task import Task
+    from sora2pro import Request, Task, TextToVideoOptions
+    from sora2pro._cli._output import Output
 
 __all__ = [
     "ENVIRONMENT",

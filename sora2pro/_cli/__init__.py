@@ -2,7 +2,7 @@
 
 Commands: ``generate``, ``status``, ``wait``, ``download``, ``credits``, ``upload``,
 ``character create``, ``batch``, ``emulator``. Each is a
-:class:`~sora2pro._cli_common.Command` in :data:`COMMANDS`: adding one is a ``run``
+:class:`~sora2pro._cli._common.Command` in :data:`COMMANDS`: adding one is a ``run``
 coroutine and an entry there.
 
 Exit codes: 0 success, 1 the task failed, 2 usage error, 3 API error (or a failed
@@ -16,19 +16,18 @@ import asyncio
 import sqlite3
 import typing
 
-from sora2pro._cli_batch import BATCH
-from sora2pro._cli_commands import CREDITS, DOWNLOAD, EMULATOR, GENERATE, STATUS, WAIT
-from sora2pro._cli_common import (
+from sora2pro import Sora2ProError, __version__
+from sora2pro._cli._batch import BATCH
+from sora2pro._cli._commands import CREDITS, DOWNLOAD, EMULATOR, GENERATE, STATUS, WAIT
+from sora2pro._cli._common import (
     ENVIRONMENT,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     exit_code,
     paragraph,
 )
-from sora2pro._cli_files import CHARACTER, UPLOAD
-from sora2pro._cli_output import Output
-from sora2pro._errors import Sora2ProError
-from sora2pro._version import VERSION
+from sora2pro._cli._files import CHARACTER, UPLOAD
+from sora2pro._cli._output import Output
 
 if typing.TYPE_CHECKING:
     from collections.abc import Sequence
@@ -81,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"sora2pro {VERSION}")
+    parser.add_argument("--version", action="version", version=f"sora2pro {__version__}")
     parser.set_defaults(json=False, quiet=False)  # for the commands without these options
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:

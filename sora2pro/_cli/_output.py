@@ -18,13 +18,12 @@ import typing
 
 import attrs
 
-from sora2pro._model._failures import TaskFailedError, WaitTimeoutError
-from sora2pro._model._task import TaskState
+from sora2pro import TaskFailedError, TaskState, WaitTimeoutError
 
 if typing.TYPE_CHECKING:
     from types import TracebackType
 
-    from sora2pro._model._task import Task
+    from sora2pro import Task
 
 __all__ = ["Output", "Status", "as_document", "describe", "task_document"]
 

@@ -13,8 +13,20 @@ import sys
 import time
 import typing
 
-from sora2pro._batch import to_request
-from sora2pro._cli_common import (
+from sora2pro import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_WAIT_TIMEOUT,
+    BatchEvent,
+    DownloadError,
+    Finished,
+    InvalidInputError,
+    Request,
+    StateChanged,
+    Submitted,
+    TextToVideo,
+    to_request,
+)
+from sora2pro._cli._common import (
     EXIT_API_ERROR,
     EXIT_OK,
     EXIT_TASK_FAILED,
@@ -29,16 +41,10 @@ from sora2pro._cli_common import (
     request_options,
     whole_number,
 )
-from sora2pro._client import DEFAULT_CONCURRENCY
-from sora2pro._config import DEFAULT_WAIT_TIMEOUT
-from sora2pro._errors import DownloadError, InvalidInputError
-from sora2pro._events import BatchEvent, Finished, StateChanged, Submitted
-from sora2pro._model._requests import Request, TextToVideo
 
 if typing.TYPE_CHECKING:
-    from sora2pro._batch import BatchResult
-    from sora2pro._cli_output import Output
-    from sora2pro._client import Client
+    from sora2pro import BatchResult, Client
+    from sora2pro._cli._output import Output
 
 __all__ = ["BATCH", "read_requests"]
 
