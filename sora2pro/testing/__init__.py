@@ -15,9 +15,10 @@ Needs the ``testing`` extra (``pip install 'sora2pro[testing]'``). For pytest, a
 ``@pytest.mark.asyncio`` (unless ``asyncio_mode = "auto"``).
 """
 
-from sora2pro.testing._emulator import DEFAULT_API_KEY, Emulator, RecordedRequest, Upload
+from sora2pro.testing._emulator import Emulator
 from sora2pro.testing._faults import Endpoint, Fault, FaultKind
 from sora2pro.testing._schema import create_errors, create_schemas, openapi_document
+from sora2pro.testing._state import DEFAULT_API_KEY, RecordedRequest, Upload
 from sora2pro.testing._tasks import EmulatedTask
 
 __all__ = [
