@@ -361,7 +361,11 @@ class Runs:
     async def close(self) -> None:
         """Stop every run and release its journal."""
         if self._runs:
-            await asyncio.gather(*(run.shut() for run in list(self._runs)), return_exceptions=True)
+            # Shielded: cancelling close() must not cancel a wind-down midway.
+            stopping = asyncio.gather(
+                *(run.shut() for run in list(self._runs)), return_exceptions=True
+            )
+            await asyncio.shield(stopping)
 
 
 def _prepare(

@@ -56,7 +56,7 @@ from sora2pro._errors import (
     UnprocessableError,
 )
 from sora2pro._events import OnEvent, RateLimited, current_index, emit
-from sora2pro._http import Transport
+from sora2pro._http import Transport, retrieve_exception
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
 from sora2pro._model._requests import (
     REQUEST_TYPES,
@@ -70,7 +70,7 @@ from sora2pro._model._requests import (
     with_changes,
 )
 from sora2pro._model._task import Character, Task, TaskState, UploadedFile
-from sora2pro._polling import OnUpdate, notify, poll_until_done
+from sora2pro._polling import OnUpdate, notify_within, poll_until_done
 from sora2pro._retry import is_transient, retrying
 from sora2pro._upload import DEFAULT_UPLOAD_PATH, Source, upload
 
@@ -152,7 +152,7 @@ def _task_id_in(data: object) -> str | None:
 
 def _request(request: str | Request, options: TextToVideoOptions) -> Request:
     if isinstance(request, str):
-        unknown = set(options) - set(attrs.fields_dict(TextToVideo))
+        unknown = set(options) - set(attrs.fields_dict(TextToVideo)) | {"prompt"} & set(options)
         if unknown:
             raise InvalidInputError("options", f"TextToVideo has no {', '.join(sorted(unknown))}")
         return TextToVideo(request, **options)
@@ -301,6 +301,7 @@ class Client:
         self._creates: set[asyncio.Future[str]] = set()
         self._cancelled_creates: set[asyncio.Future[str]] = set()
         self._callbacks = callbacks
+        self._closing: asyncio.Future[None] | None = None
         # Batches not wound down yet: close() ends them and releases their journals.
         self._batches = Runs()
 
@@ -332,13 +333,20 @@ class Client:
         released, so the same batch can run again at once. A create still on the wire
         (its caller was cancelled) is given its answer first (within
         ``Timeouts.request``), so the task it made lands in :attr:`pending` and the
-        log. A session passed in stays open.
+        log. No create leaves once close() began. A session passed in stays open.
+        Cancelling close() does not stop it: it goes on to the end in the background.
         """
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shut_down())
+            self._closing.add_done_callback(retrieve_exception)
+        await asyncio.shield(self._closing)
+
+    async def _shut_down(self) -> None:
         await self._batches.close()
-        if self._creates:
-            # A create on the wire (its caller cancelled) may still bring a task id:
-            # closing the session now would lose it.
-            await asyncio.wait(self._creates)
+        # A create on the wire (its caller cancelled) may still bring a task id:
+        # closing the session before its answer would lose it.
+        while self._creates:
+            await asyncio.wait(set(self._creates))
         await self._transport.close()
 
     @property
@@ -406,7 +414,7 @@ class Client:
         return attrs.evolve(request, callback_url=url)
 
     def _check_open(self) -> None:
-        if self._transport.closed:
+        if self._closing is not None:
             raise Sora2ProError("this sora2pro.Client is closed")
 
     async def submit(
@@ -458,6 +466,10 @@ class Client:
 
         async def attempt() -> str:
             await _take_slot(self._create_pacer, deadline, 0.0, "createTask")
+            if self._closing is not None:
+                raise TransportError(
+                    "createTask not sent: the client is closing", request_sent=False
+                )
             if before_send is not None:
                 await before_send()
             # Not cut short by the deadline nor by a cancel: a create once sent may
@@ -502,9 +514,12 @@ class Client:
                     extra={"event": "create_mismatch", "task_id": task_id},
                 )
                 return task_id
-            # A well-formed error envelope is the server's answer, a refusal (even a
-            # body code 500: see API.md section 8), not a lost one. Never re-sent.
-            raise
+            # A well-formed error envelope under a 2xx-4xx status is the server's
+            # answer, a refusal (even body code 500: see API.md section 8). Under a
+            # 5xx status it may come from a gateway while the create still runs.
+            if exc.http_status < 500:
+                raise
+            lost: Sora2ProError = exc
         except (TransportError, ResponseError) as exc:
             if _surely_not_run(exc):
                 raise
@@ -572,7 +587,7 @@ class Client:
         _check_task_id(task_id)
         try:
             # Asked for by the user, not by a wait: ahead of every poll.
-            return await self._fetch_task(task_id, None, math.inf)
+            task = await self._fetch_task(task_id, None, math.inf)
         except TaskNotVisibleError:
             request = self._registry.pending().get(task_id)
             if request is None:
@@ -584,6 +599,9 @@ class Client:
                 raw_state="",
                 request=request,
             )
+        if task.done:
+            self._finished(task_id)
+        return task
 
     async def _fetch_task(self, task_id: str, deadline: float | None, urgency: float) -> Task:
         async def attempt() -> Task:
@@ -611,7 +629,9 @@ class Client:
             if task.id != task_id:
                 raise ResponseError(f"asked for task {task_id}, got task {task.id}")
             if task.done:
-                ours = self._finished(task_id)
+                # Kept in pending until the caller has it: a cancel in between must not
+                # lose it (wait() and get_task() forget it when they hand it over).
+                ours = self._registry.pending().get(task_id)
                 # Only videos: a character takes far less, and would skew the schedule.
                 video = ours is not None and not isinstance(ours, CharacterRequest)
                 if video and task.created_at is not None and task.completed_at is not None:
@@ -674,6 +694,23 @@ class Client:
         poll: PollPolicy | None,
         on_update: OnUpdate | None,
     ) -> Task:
+        """Wait for the task's end; forget it from pending only as it is handed over."""
+        try:
+            task = await self._until_done(task_id, timeout, deadline, poll, on_update)
+        except TaskFailedError:
+            self._finished(task_id)
+            raise
+        self._finished(task_id)
+        return task
+
+    async def _until_done(
+        self,
+        task_id: str,
+        timeout: float | None,
+        deadline: float | None,
+        poll: PollPolicy | None,
+        on_update: OnUpdate | None,
+    ) -> Task:
         policy = poll or self._poll
         if self._callbacks is None:
             return await self._poll_task(task_id, timeout, deadline, policy, on_update)
@@ -705,7 +742,7 @@ class Client:
                 await asyncio.wait({polling}, timeout=policy.min_interval)
                 if polling.done():
                     return polling.result()
-            await notify(on_update, task)
+            await notify_within(on_update, task, deadline, timeout)
             if task.state is TaskState.FAIL:
                 raise TaskFailedError(task)
             return task
@@ -740,7 +777,6 @@ class Client:
         assert self._callbacks is not None  # noqa: S101  # only used with callbacks
         if self._callbacks.trust_body:
             task = callback.task
-            self._finished(task.id)
         else:
             try:
                 task = await self._fetch_task(callback.task.id, deadline, math.inf)
@@ -962,6 +998,7 @@ class Client:
         self._check_open()
         check_timeout("timeout", timeout)
         check_max_bytes(max_bytes)
+        check_instance("task", task, (Task, str), "a Task or a task id")
         check_instance("dest", dest, (str, os.PathLike), "a file path")
         check_instance("index", index, int, "a whole number")
         for name, flag in (

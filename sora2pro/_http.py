@@ -79,14 +79,14 @@ async def within(work: Awaitable[T], deadline: float | None) -> T | None:
 
     ``work`` runs as a task of its own, so aiohttp's timers live there: they can turn
     a cancel that coincides with them into a timeout (their nested contexts uncancel
-    it), and that must never swallow the deadline or a cancel of the caller.
+    it), and that must never swallow the deadline or a cancel of the caller. So even
+    without a deadline: a cancel then may meet the request's own timeouts.
     """
-    if deadline is None:
-        return await work
     inner = asyncio.ensure_future(work)
     inner.add_done_callback(retrieve_exception)
+    left = None if deadline is None else deadline - asyncio.get_running_loop().time()
     try:
-        await asyncio.wait({inner}, timeout=deadline - asyncio.get_running_loop().time())
+        await asyncio.wait({inner}, timeout=left)
     finally:
         if not inner.done():
             inner.cancel()
@@ -263,7 +263,10 @@ class Transport:
         self, method: str, path: str, raw: bytes, status: int, retry_after: float | None
     ) -> Envelope:
         try:
-            payload = json.loads(raw)
+            # As json.loads(bytes) would, UTF-16 and UTF-32 included, so that the key is
+            # looked for in the very text that is parsed.
+            text = raw.decode(json.detect_encoding(raw))
+            payload = json.loads(text)
         except (ValueError, RecursionError):
             payload = _NOT_JSON
         if payload is _NOT_JSON:
@@ -277,7 +280,7 @@ class Transport:
                 http_status=status,
                 retry_after=retry_after,
             )
-        if self._api_key.encode() in raw or b"\\u" in raw:
+        if self._api_key in text or "\\u" in text:
             # An echo of the key (perhaps hidden in \u escapes) goes no further than
             # this: not into a task, an error's data or a log line.
             try:

@@ -23,6 +23,7 @@ __all__ = [
     "expected_remaining",
     "next_delay",
     "notify",
+    "notify_within",
     "poll_until_done",
     "urgency",
 ]
@@ -170,7 +171,7 @@ async def poll_until_done(
             hint = last
         else:
             if last is None or (task.state, task.progress) != (last.state, last.progress):
-                await _notify_within(on_update, task, deadline, timed_out)
+                await notify_within(on_update, task, deadline, timeout)
             last = task
             seen = loop.time()
             if task.state is TaskState.SUCCESS:
@@ -183,13 +184,15 @@ async def poll_until_done(
     raise timed_out()
 
 
-async def _notify_within(
-    on_update: OnUpdate | None,
-    task: Task,
-    deadline: float | None,
-    timed_out: Callable[[], WaitTimeoutError],
+async def notify_within(
+    on_update: OnUpdate | None, task: Task, deadline: float | None, timeout: float | None
 ) -> None:
-    """Call ``on_update``, but no later than ``deadline``: it is the caller's code."""
+    """Call ``on_update``, but no later than ``deadline``: it is the caller's code.
+
+    Raises:
+        WaitTimeoutError: ``on_update`` was still running at the deadline.
+
+    """
     if on_update is None:
         return
     scope = asyncio.timeout_at(deadline)
@@ -198,5 +201,6 @@ async def _notify_within(
             await notify(on_update, task)
     except TimeoutError:
         if scope.expired():
-            raise timed_out() from None
+            assert timeout is not None  # noqa: S101  # only a deadline expires
+            raise WaitTimeoutError(task.id, task, timeout) from None
         raise

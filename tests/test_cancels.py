@@ -123,3 +123,52 @@ async def test_a_batch_iterated_after_its_client_closed_raises_a_typed_error(
     with pytest.raises(sora2pro.Sora2ProError, match="client was closed"):
         await pulling
     await batch.aclose()
+
+
+async def test_no_create_leaves_once_close_began(
+    client: sora2pro.Client, emulator: Emulator
+) -> None:
+    """A submit that gets its slot while close() waits for a create is refused, not cut off."""
+    emulator.inject(Fault.delay(0.3), Endpoint.CREATE)
+    first = asyncio.ensure_future(client.submit("a dog"))
+    await until(lambda: emulator.count(Endpoint.CREATE) == 1)
+    closing = asyncio.ensure_future(client.close())
+    await asyncio.sleep(0.05)  # close() now waits for the first create's answer
+    with pytest.raises(sora2pro.Sora2ProError, match="clos") as late:
+        await client.submit("a cat")
+    assert not isinstance(late.value, sora2pro.SubmitUncertainError)
+    task_id = await first
+    await closing
+    assert ([task_id], 1) == (list(client.pending), emulator.count(Endpoint.CREATE))
+
+
+async def test_cancelling_close_still_releases_a_left_batchs_journal(
+    emulator: Emulator, tmp_path: typing.Any
+) -> None:
+    """A close() cancelled at once still winds the batch down: the journal is free again."""
+    emulator.not_visible_for = 0.0
+    journal = tmp_path / "j.sqlite"
+    prompts = [f"dog {n}" for n in range(4)]
+
+    def make() -> sora2pro.Client:
+        return sora2pro.Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            poll=FAST_POLL,
+            retry=FAST_RETRY,
+            rate_limits=FAST_LIMITS,
+        )
+
+    client = make()
+    async for _ in client.batch(prompts, concurrency=2, journal=journal):
+        break
+    closing = asyncio.ensure_future(client.close())
+    await asyncio.sleep(0)
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    await client.close()  # returns once the first close() has ended
+    async with make() as again:
+        results = await again.gather(prompts, journal=journal)
+    assert all(r.ok for r in results)
+    assert 4 == emulator.count(Endpoint.CREATE)

@@ -100,3 +100,55 @@ async def test_download_ends_at_its_deadline_with_the_file_request_in_flight(
         await asyncio.wait_for(client.download(task, tmp_path / "v.mp4", timeout=0.5), 10)
     assert loop.time() - started < 0.5 + MARGIN
     assert [] == list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("offset", [-0.004, -0.002, 0.0, 0.002, 0.004])
+async def test_a_cancel_at_the_requests_own_timeout_comes_out_as_a_cancel(
+    emulator: Emulator, offset: float
+) -> None:
+    """Without a deadline, a cancel that meets the request's own timeout is still a cancel."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    async with sora2pro.Client(
+        emulator.api_key,
+        base_url=emulator.url,
+        poll=FAST_POLL,
+        retry=FAST_RETRY,
+        rate_limits=FAST_LIMITS,
+        timeout=sora2pro.Timeouts(request=0.2),
+    ) as client:
+        task_id = await client.submit("a dog")
+        emulator.inject(Fault.delay(30.0), Endpoint.RECORD_INFO, times=1000)
+        loop = asyncio.get_running_loop()
+        waiting = asyncio.ensure_future(client.wait(task_id, timeout=None))
+        await until(lambda: emulator.count(Endpoint.RECORD_INFO) > 0)
+        loop.call_at(emulator.requests[-1].time + 0.2 + offset, waiting.cancel)
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiting, 5)
+
+
+async def test_a_slow_on_update_is_bounded_by_the_deadline_with_callbacks(
+    emulator: Emulator,
+) -> None:
+    """With a receiver, an on_update still running at the deadline ends the wait on time."""
+    emulator.not_visible_for = 0.0
+
+    async def slow(_task: sora2pro.Task) -> None:
+        await asyncio.sleep(30)
+
+    async with (
+        sora2pro.CallbackReceiver(trust_body=True) as receiver,
+        sora2pro.Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            poll=FAST_POLL,
+            retry=FAST_RETRY,
+            rate_limits=FAST_LIMITS,
+            callbacks=receiver,
+        ) as client,
+    ):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(sora2pro.WaitTimeoutError):
+            await asyncio.wait_for(client.generate("a dog", timeout=1.0, on_update=slow), 10)
+        assert loop.time() - started < 1.0 + MARGIN

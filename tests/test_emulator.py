@@ -144,7 +144,7 @@ async def test_record_info_errors(raw: Raw) -> None:
 
 async def test_task_life_and_its_quirks(raw: Raw, emulator: Emulator) -> None:
     """A task is not shown (both live forms), then reports JSON in strings and epoch ms."""
-    emulator.not_visible_for = 0.1
+    emulator.not_visible_for = 60.0  # until finish(), however slow the 20 calls below
     _, created = await raw.call("POST", CREATE, json=VALID)
     task_id = created["data"]["taskId"]
     forms = set()

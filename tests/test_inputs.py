@@ -61,6 +61,9 @@ CALLS: list[tuple[str, Callable[[sora2pro.Client], Awaitable[object]]]] = [
     ("overwrite", lambda c: c.download("t", "v.mp4", overwrite="yes")),  # type: ignore[arg-type]
     ("as_base64", lambda c: c.upload(b"x", as_base64=1)),  # type: ignore[arg-type]
     ("prompt", lambda c: c.submit("\ud800")),
+    ("options", lambda c: c.submit("a dog", prompt="a cat")),  # type: ignore[call-arg]
+    ("task", lambda c: c.download(42, "v.mp4")),  # type: ignore[arg-type]
+    ("task", lambda c: c.download(None, "v.mp4")),  # type: ignore[arg-type]
     ("task_id", lambda c: c.get_task(7)),  # type: ignore[arg-type]
 ]
 

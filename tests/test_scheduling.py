@@ -65,7 +65,8 @@ class RecordingPacer(PriorityPacer):
         before = self._next  # moves on exactly when a slot is handed out
         super()._grant()
         if self._next != before:
-            self.handed_out.append(asyncio.get_running_loop().time())
+            # The time the pacer itself took for this grant, not a later reading.
+            self.handed_out.append(self._next - self._interval)
 
 
 async def test_pace_holds_with_priorities() -> None:

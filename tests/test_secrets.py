@@ -105,6 +105,9 @@ ECHOES = [
     # Task details whose JSON-in-a-string echo is broken and holds the key.
     Fault.answer({"code": 200, "msg": "ok", "data": {"taskId": "t", "resultJson": "{" + KEY}}),
     Fault.answer({"code": 200, "msg": "ok", "data": {"taskId": KEY, "state": KEY}}),
+    # JSON in UTF-16 or UTF-32, as JSON allows: the key is not in the raw bytes as such.
+    Fault.answer({"code": 422, "msg": f"Bearer {KEY}", "data": {"k": KEY}}, encoding="utf-16"),
+    Fault.answer({"code": 200, "msg": "ok", "data": {"taskId": KEY}}, encoding="utf-32"),
 ]
 
 

@@ -19,6 +19,8 @@ from sora2pro.testing import Emulator, Endpoint, Fault
         Fault.truncate(after_create=True),
         Fault.garbage(after_create=True),
         Fault.disconnect(),
+        Fault.error(500, http_status=500),
+        Fault.error(502, http_status=502, message="Bad gateway"),
         Fault.html(502),
         Fault.html(504),
     ],
@@ -40,7 +42,6 @@ async def test_lost_create_answer_is_uncertain_and_not_resent(
     ("fault", "kind"),
     [
         (Fault.error(500, message="aspect_ratio is not within the range"), sora2pro.ServerError),
-        (Fault.error(500, http_status=500, message="Server error"), sora2pro.ServerError),
         (Fault.error(501, message="generation failed"), sora2pro.GenerationFailedError),
         (Fault.error(505, message="feature disabled"), sora2pro.FeatureDisabledError),
     ],

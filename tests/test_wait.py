@@ -214,7 +214,7 @@ async def test_generate_errors_carry_the_task_id(
     setup(emulator)
     async with sora2pro.Client(emulator.api_key, base_url=emulator.url, poll=poll) as client:
         with pytest.raises(error) as caught:
-            await client.generate("a dog", timeout=0.5)
+            await client.generate("a dog", timeout=0.5 if poll is SLOW else 10.0)
     assert [caught.value.task_id] == list(emulator.tasks)
 
 

@@ -139,6 +139,9 @@ class Fault:
         return cls(FaultKind.MISPLACED_RANGE, at=at)
 
     @classmethod
-    def answer(cls, payload: object, *, http_status: int = 200) -> Fault:
-        """Answer ``payload`` as JSON, exactly as given: a recorded or odd answer."""
-        return cls(FaultKind.ANSWER, http_status=http_status, payload=payload)
+    def answer(cls, payload: object, *, http_status: int = 200, encoding: str = "utf-8") -> Fault:
+        """Answer ``payload`` as JSON, exactly as given: a recorded or odd answer.
+
+        ``encoding`` may be any JSON allows (``utf-16`` and ``utf-32`` too).
+        """
+        return cls(FaultKind.ANSWER, http_status=http_status, payload=payload, message=encoding)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http
+import json
 import typing
 
 from aiohttp import web
@@ -41,7 +42,11 @@ async def misbehave(
         return answer
     if kind in (FaultKind.ERROR, FaultKind.ANSWER):
         answer = (
-            web.json_response(fault.payload, status=fault.http_status)
+            web.Response(
+                body=json.dumps(fault.payload).encode(fault.message),
+                status=fault.http_status,
+                content_type="application/json",
+            )
             if kind is FaultKind.ANSWER
             else envelope(rng, fault.code, fault.message, http_status=fault.http_status)
         )
