@@ -260,7 +260,7 @@ class _Transfer:
                 headers=headers,
                 allow_redirects=False,
                 raise_for_status=False,  # a session passed in may raise; statuses are read here
-                timeout=self._transport.client_timeout(None, whole=False),
+                timeout=self._transport.client_timeout(whole=False),
             ) as response:
                 if response.status not in _REDIRECTS:
                     yield response

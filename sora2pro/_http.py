@@ -162,14 +162,12 @@ class Transport:
         """Remove the API key from text the server sent back (some proxies echo headers)."""
         return text.replace(self._api_key, "***") if self._api_key in text else text
 
-    def client_timeout(
-        self, deadline: float | None, *, whole: bool = True
-    ) -> aiohttp.ClientTimeout:
-        """The aiohttp timeout for one exchange, cut short by ``deadline`` if sooner."""
+    def client_timeout(self, *, whole: bool = True) -> aiohttp.ClientTimeout:
+        """The aiohttp timeout for one exchange (``whole``) or one transfer's pieces.
+
+        A caller's deadline is not among them: it is kept from outside (:func:`within`).
+        """
         total = self.timeouts.request if whole else None
-        if deadline is not None:
-            left = max(0.001, deadline - asyncio.get_running_loop().time())
-            total = left if total is None else min(total, left)
         return aiohttp.ClientTimeout(
             total=total, sock_connect=self.timeouts.connect, sock_read=self.timeouts.read
         )
@@ -227,7 +225,7 @@ class Transport:
                 json=body,
                 data=form,
                 headers=headers,
-                timeout=self.client_timeout(None),
+                timeout=self.client_timeout(),
                 allow_redirects=False,
                 raise_for_status=False,
             ) as response:

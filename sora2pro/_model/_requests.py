@@ -222,7 +222,12 @@ def _to_character_ids(value: Iterable[str]) -> tuple[str, ...]:
             "character_ids", f"has {len(ids)} ids; at most {MAX_CHARACTERS} are allowed"
         )
     for item in ids:
-        if not isinstance(item, str) or not item.strip() or not is_text(item):
+        if (
+            not isinstance(item, str)
+            or not item.strip()
+            or not is_text(item)
+            or not item.isprintable()
+        ):
             raise InvalidInputError("character_ids", f"must hold non-empty strings, not {item!r}")
     return ids
 
