@@ -34,8 +34,6 @@ from sora2pro._config import (
     check_instance,
     check_timeout,
 )
-from sora2pro._convert import decode_credits, decode_task, decode_task_id, encode_create
-from sora2pro._convert import make_converter as _make_converter
 from sora2pro._coordination._local import LocalCoordination
 from sora2pro._coordination._protocols import Coordination, Pacer
 from sora2pro._download import (
@@ -73,13 +71,15 @@ from sora2pro._model._task import Character, Task, TaskState, UploadedFile
 from sora2pro._polling import OnUpdate, notify_within, poll_until_done
 from sora2pro._retry import is_transient, retrying
 from sora2pro._upload import DEFAULT_UPLOAD_PATH, Source, upload
+from sora2pro._wire import decode_credits, decode_task, decode_task_id, encode_create
+from sora2pro._wire import make_converter as _make_converter
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 
     from sora2pro._batch import BatchItem, BatchResult
-    from sora2pro._convert import Envelope
     from sora2pro._model._task import Callback
+    from sora2pro._wire import Envelope
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -13,9 +13,9 @@ from collections.abc import Awaitable
 
 import aiohttp
 
-from sora2pro._convert import Envelope, decode_envelope
 from sora2pro._errors import ResponseError, Sora2ProError, TransportError, api_error
 from sora2pro._version import VERSION
+from sora2pro._wire import Envelope, decode_envelope
 
 if typing.TYPE_CHECKING:
     import cattrs

@@ -21,7 +21,7 @@ from sora2pro import (
     TextToVideo,
     UploadedFile,
 )
-from sora2pro._convert import (
+from sora2pro._wire import (
     decode_credits,
     decode_envelope,
     decode_task,
@@ -391,7 +391,9 @@ video_options = {
     "n_frames": st.sampled_from([10, 15, "10", "15"]),
     "size": st.sampled_from(["standard", "high"]),
     "remove_watermark": st.none() | st.booleans(),
-    "character_ids": st.lists(st.text(min_size=1, max_size=10).filter(str.strip), max_size=5),
+    "character_ids": st.lists(
+        st.text(min_size=1, max_size=10).filter(str.strip).filter(str.isprintable), max_size=5
+    ),
     "callback_url": callback_urls,
 }
 requests: st.SearchStrategy[Request] = st.one_of(

@@ -9,8 +9,8 @@ import sqlite3
 import pytest
 
 import sora2pro
-from sora2pro._convert import encode_create, make_converter
 from sora2pro._coordination._journal import Journal, Status, request_digest
+from sora2pro._wire import encode_create, make_converter
 from sora2pro.testing import Emulator, Endpoint, Fault
 
 PROMPTS = [f"dog number {n}" for n in range(12)]

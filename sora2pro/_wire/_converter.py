@@ -1,4 +1,4 @@
-"""Wire conversion: the API's JSON in and out of sora2pro's plain values.
+"""The converter: how each wire value becomes a plain one, and each request goes out.
 
 Every quirk of the wire lives here and nowhere else: camelCase keys, ``msg`` or
 ``message``, JSON encoded inside strings (sometimes twice), epoch milliseconds,
@@ -20,30 +20,18 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from sora2pro._errors import InvalidInputError, ResponseError
 from sora2pro._model._requests import (
     AS_LIST,
     AS_TEXT,
     REQUEST_TYPES,
     UPLOAD,
     WIRE,
-    CharacterRequest,
     Request,
     is_http_url,
     is_text,
 )
-from sora2pro._model._task import Task, TaskState, UploadedFile
 
-__all__ = [
-    "Envelope",
-    "decode_credits",
-    "decode_envelope",
-    "decode_task",
-    "decode_task_id",
-    "decode_upload",
-    "encode_create",
-    "make_converter",
-]
+__all__ = ["DECODE_ERRORS", "Envelope", "WireTask", "WireUpload", "describe", "make_converter"]
 
 logger = logging.getLogger("sora2pro")
 
@@ -68,7 +56,7 @@ class Envelope:
 
 
 @attrs.frozen
-class _WireTask:
+class WireTask:
     """The ``data`` of a task-details answer (or a callback), as sent."""
 
     task_id: _TaskId
@@ -88,7 +76,7 @@ class _WireTask:
 
 
 @attrs.frozen
-class _WireUpload:
+class WireUpload:
     """The ``data`` of a file-upload answer, as sent."""
 
     download_url: str
@@ -208,7 +196,7 @@ def _structure_echo(value: object, _: object) -> dict[str, object] | None:
     """
     try:
         return _structure_json_object(value, _)
-    except _DECODE_ERRORS:
+    except DECODE_ERRORS:
         logger.debug("task param is not a JSON object; request left unknown")
         return None
 
@@ -311,7 +299,7 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(_TaskId, _structure_task_id)
     converter.register_structure_hook(str, _structure_text)
     converter.register_structure_hook(Envelope, _structure_envelope)
-    for wire_type in (_WireTask, _WireUpload):
+    for wire_type in (WireTask, WireUpload):
         camel: dict[str, typing.Any] = {
             name: override(rename=_camel(name)) for name in attrs.fields_dict(wire_type)
         }
@@ -333,184 +321,12 @@ def _camel(name: str) -> str:
     return "".join(part.title() if i else part for i, part in enumerate(name.split("_")))
 
 
-def _describe(exc: Exception) -> str:
+def describe(exc: Exception) -> str:
+    """What went wrong in a decode, without the values decoded."""
     if isinstance(exc, cattrs.BaseValidationError):
         return "; ".join(cattrs.transform_error(exc))
     return str(exc)
 
 
 # RecursionError: JSON nested deeper than Python's stack, sent on purpose or not.
-_DECODE_ERRORS = (cattrs.BaseValidationError, ValueError, TypeError, RecursionError)
-
-
-def decode_envelope(converter: cattrs.Converter, payload: object, *, http_status: int) -> Envelope:
-    """Read the wrapper of an answer.
-
-    Raises:
-        ResponseError: if ``payload`` is not an object with a numeric ``code``.
-
-    """
-    try:
-        return converter.structure(payload, Envelope)
-    except _DECODE_ERRORS as exc:
-        raise ResponseError(
-            f"unexpected answer: {_describe(exc)}", http_status=http_status
-        ) from exc
-
-
-def encode_create(converter: cattrs.Converter, request: Request) -> dict[str, object]:
-    """Build the createTask body for ``request``."""
-    body: dict[str, object] = {
-        "model": request.MODEL,
-        "input": converter.unstructure(request, type(request)),
-    }
-    if request.callback_url is not None:
-        body["callBackUrl"] = request.callback_url
-    return body
-
-
-def decode_task_id(data: object) -> str:
-    """Read the task id from a createTask answer's ``data``.
-
-    Raises:
-        ResponseError: if there is no non-empty string ``taskId``.
-
-    """
-    task_id = data.get("taskId") if isinstance(data, Mapping) else None
-    try:
-        return _structure_task_id(task_id, None)
-    except ValueError:
-        pass
-    # Raised outside the except clause: no context to carry the answer's text.
-    raise ResponseError(f"createTask answered without a usable task id ({type(data).__name__})")
-
-
-def decode_credits(data: object) -> float:
-    """Read the balance from a credit answer's ``data``.
-
-    Raises:
-        ResponseError: if ``data`` is not a number.
-
-    """
-    try:
-        return _number(data)
-    except (ValueError, TypeError) as exc:
-        raise ResponseError(f"credit answer is not a number: {exc}") from exc
-
-
-def decode_upload(converter: cattrs.Converter, data: object) -> UploadedFile:
-    """Read the stored file from a file-upload answer's ``data``.
-
-    Raises:
-        ResponseError: if ``data`` does not describe a file with an http(s) URL.
-
-    """
-    try:
-        if not isinstance(data, Mapping):
-            raise TypeError(f"expected a file object, got {type(data).__name__}")
-        wire = converter.structure(data, _WireUpload)
-        if not is_http_url(wire.download_url):
-            raise ValueError("downloadUrl is not an http(s) URL")
-    except _DECODE_ERRORS as exc:
-        raise ResponseError(f"malformed upload answer: {_describe(exc)}") from exc
-    return UploadedFile(
-        url=wire.download_url,
-        file_name=wire.file_name or wire.file_path.rpartition("/")[2],
-        size=wire.file_size,
-        mime_type=wire.mime_type,
-        uploaded_at=wire.uploaded_at,
-    )
-
-
-_BY_MODEL = {request_type.MODEL: request_type for request_type in REQUEST_TYPES}
-
-
-def _decode_request(converter: cattrs.Converter, param: dict[str, object]) -> Request | None:
-    """Rebuild the request from a task's ``param``, if it is one sora2pro knows."""
-    model = param.get("model")
-    request_type = _BY_MODEL.get(model) if isinstance(model, str) else None
-    if request_type is None:
-        return None
-    try:
-        fields = _structure_json_object(param.get("input"), None) or {}
-        request: Request = converter.structure(fields, request_type)
-        callback_url = param.get("callBackUrl")
-        if isinstance(callback_url, str) and callback_url:
-            request = attrs.evolve(request, callback_url=callback_url)
-    except (*_DECODE_ERRORS, InvalidInputError) as exc:
-        logger.debug("task param not decoded", extra={"reason": _describe(exc)})
-        return None
-    return request
-
-
-def _urls(result: dict[str, object], key: str) -> tuple[str, ...]:
-    urls = result.get(key)
-    if urls is None:
-        return ()
-    if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
-        raise ValueError(f"resultJson.{key} must be a list of strings")
-    return tuple(urls)
-
-
-def _character_id(result: dict[str, object]) -> str | None:
-    """The id a characters task made, under either key API.md names."""
-    found = result.get("character_id")
-    if found is None:
-        found = result.get("character_id_list")
-    if isinstance(found, list) and len(found) == 1:
-        found = found[0]
-    if found is None:
-        return None
-    if not isinstance(found, str) or not found.strip():
-        raise ValueError("resultJson.character_id must be one non-empty string")
-    return found
-
-
-def decode_task(converter: cattrs.Converter, data: object) -> Task:
-    """Read a task from a task-details answer's ``data`` (or a callback's).
-
-    Raises:
-        ResponseError: if ``data`` does not describe a task.
-
-    """
-    try:
-        if not isinstance(data, Mapping):
-            raise TypeError(f"expected a task object, got {type(data).__name__}")
-        wire = converter.structure(data, _WireTask)
-        result: dict[str, object] = wire.result_json or {}
-        result_urls = _urls(result, "resultUrls")
-        watermark_urls = _urls(result, "resultWaterMarkUrls")
-        character_id = _character_id(result) if wire.model == CharacterRequest.MODEL else None
-    except _DECODE_ERRORS as exc:
-        raise ResponseError(f"malformed task details: {_describe(exc)}") from exc
-    try:
-        state = TaskState(wire.state)
-    except ValueError:
-        state = TaskState.UNKNOWN
-    if state is TaskState.UNKNOWN:
-        logger.warning(
-            "task %.80s in undocumented state %.40r; treated as not finished",
-            wire.task_id,
-            wire.state,
-            extra={"event": "unknown_state", "task_id": wire.task_id, "state": wire.state},
-        )
-    return Task(
-        id=wire.task_id,
-        model=wire.model,
-        state=state,
-        raw_state=wire.state,
-        progress=wire.progress,
-        result_urls=result_urls,
-        watermark_urls=watermark_urls,
-        fail_code=wire.fail_code,
-        fail_message=wire.fail_msg,
-        created_at=wire.create_time,
-        updated_at=wire.update_time,
-        completed_at=wire.complete_time,
-        cost_time=wire.cost_time,
-        credits_consumed=(
-            wire.credits_consumed if wire.credits_consumed is not None else wire.consume_credits
-        ),
-        character_id=character_id,
-        request=None if wire.param is None else _decode_request(converter, wire.param),
-    )
+DECODE_ERRORS = (cattrs.BaseValidationError, ValueError, TypeError, RecursionError)
