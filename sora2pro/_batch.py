@@ -13,9 +13,9 @@ import attrs
 from sora2pro._coordination._journal import Entry, Status, request_digest
 from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
-from sora2pro._http import retrieve_exception
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
 from sora2pro._model._requests import REQUEST_TYPES, ImageToVideo, Request, TextToVideo
+from sora2pro._transport._transport import retrieve_exception
 from sora2pro._wire import encode_create
 
 if typing.TYPE_CHECKING:

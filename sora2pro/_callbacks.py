@@ -26,9 +26,9 @@ import typing
 from aiohttp import web
 
 from sora2pro._errors import InvalidInputError, ResponseError
-from sora2pro._http import read_capped
 from sora2pro._model._requests import check_callback_url
 from sora2pro._model._task import Callback
+from sora2pro._transport._transport import read_capped
 from sora2pro._wire import decode_task, make_converter
 
 if typing.TYPE_CHECKING:

@@ -53,8 +53,6 @@ from sora2pro._errors import (
     TransportError,
     UnprocessableError,
 )
-from sora2pro._events import OnEvent, RateLimited, current_index, emit
-from sora2pro._http import Transport, retrieve_exception
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
 from sora2pro._model._requests import (
     REQUEST_TYPES,
@@ -69,7 +67,9 @@ from sora2pro._model._requests import (
 )
 from sora2pro._model._task import Character, Task, TaskState, UploadedFile
 from sora2pro._polling import OnUpdate, notify_within, poll_until_done
-from sora2pro._retry import is_transient, retrying
+from sora2pro._transport._paced import paced_exchange, take_slot
+from sora2pro._transport._retry import is_transient, retrying
+from sora2pro._transport._transport import Transport, retrieve_exception
 from sora2pro._upload import DEFAULT_UPLOAD_PATH, Source, upload
 from sora2pro._wire import decode_credits, decode_task, decode_task_id, encode_create
 from sora2pro._wire import make_converter as _make_converter
@@ -78,6 +78,7 @@ if typing.TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 
     from sora2pro._batch import BatchItem, BatchResult
+    from sora2pro._events import OnEvent
     from sora2pro._model._task import Callback
     from sora2pro._wire import Envelope
 
@@ -190,19 +191,6 @@ def _check_items(items: object) -> None:
 def _deadline(timeout: float | None) -> float | None:
     """The ``loop.time()`` at which ``timeout`` seconds from now end."""
     return None if timeout is None else asyncio.get_running_loop().time() + timeout
-
-
-async def _take_slot(pacer: Pacer, deadline: float | None, urgency: float, operation: str) -> None:
-    """Wait for ``pacer``'s next slot, but not past ``deadline``."""
-    try:
-        # Safe as a scope: nothing inside sets timers of its own (aiohttp's would race it).
-        async with asyncio.timeout_at(deadline):
-            await pacer.acquire(urgency)
-    except TimeoutError:
-        raise TransportError(
-            f"{operation} not sent: the deadline passed while waiting for a rate-limit slot",
-            request_sent=False,
-        ) from None
 
 
 def _check_task_id(task_id: str) -> None:
@@ -364,24 +352,19 @@ class Client:
         return self._registry.pending()
 
     async def _paced(
-        self,
-        pacer: Pacer,
-        operation: str,
-        method: str,
-        path: str,
-        **request: typing.Any,
+        self, pacer: Pacer, operation: str, method: str, path: str, **request: typing.Any
     ) -> Envelope:
-        """Send one request; on a 429, hold ``pacer`` so every caller of it pauses together."""
-        try:
-            return await self._transport.exchange(method, path, **request)
-        except (RateLimitError, ResponseError) as exc:
-            if isinstance(exc, RateLimitError) or exc.http_status == 429:
-                # Capped: one huge Retry-After must not freeze every request of the client.
-                asked = self._limits.pause if exc.retry_after is None else exc.retry_after
-                pause = min(asked, self._retry.max_retry_after)
-                pacer.hold(pause)
-                await emit(RateLimited(current_index(), operation, pause))
-            raise
+        """One request through ``pacer``'s 429 hold, with the client's pause bounds."""
+        return await paced_exchange(
+            self._transport,
+            pacer,
+            operation,
+            method,
+            path,
+            default_pause=self._limits.pause,
+            max_pause=self._retry.max_retry_after,
+            **request,
+        )
 
     async def _with_uploads(self, request: Request, deadline: float | None) -> Request:
         """The request with each local file it names uploaded, and named by its URL."""
@@ -465,7 +448,7 @@ class Client:
         body = encode_create(self._converter, req)
 
         async def attempt() -> str:
-            await _take_slot(self._create_pacer, deadline, 0.0, "createTask")
+            await take_slot(self._create_pacer, deadline, 0.0, "createTask")
             if self._closing is not None:
                 raise TransportError(
                     "createTask not sent: the client is closing", request_sent=False
@@ -605,7 +588,7 @@ class Client:
 
     async def _fetch_task(self, task_id: str, deadline: float | None, urgency: float) -> Task:
         async def attempt() -> Task:
-            await _take_slot(self._status_pacer, deadline, urgency, "recordInfo")
+            await take_slot(self._status_pacer, deadline, urgency, "recordInfo")
             try:
                 envelope = await self._paced(
                     self._status_pacer,

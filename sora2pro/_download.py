@@ -37,14 +37,14 @@ import aiohttp
 import yarl
 
 from sora2pro._errors import DownloadError, InvalidInputError, Sora2ProError
-from sora2pro._http import USER_AGENT, describe_failure, parse_retry_after, within
-from sora2pro._retry import retrying
+from sora2pro._transport._retry import retrying
+from sora2pro._transport._transport import USER_AGENT, describe_failure, parse_retry_after, within
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from sora2pro._config import RetryPolicy
-    from sora2pro._http import Transport
+    from sora2pro._transport._transport import Transport
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD_BYTES",
@@ -252,16 +252,9 @@ class _Transfer:
 
         The same headers go to every hop: a User-Agent and the Range, never the key.
         """
-        session = self._transport.session()
         link: str | yarl.URL = url
         for _ in range(MAX_REDIRECTS + 1):
-            async with session.get(
-                link,
-                headers=headers,
-                allow_redirects=False,
-                raise_for_status=False,  # a session passed in may raise; statuses are read here
-                timeout=self._transport.client_timeout(whole=False),
-            ) as response:
+            async with self._transport.fetch(link, headers) as response:
                 if response.status not in _REDIRECTS:
                     yield response
                     return

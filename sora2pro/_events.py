@@ -13,6 +13,8 @@ import typing
 
 import attrs
 
+from sora2pro._transport import _instrument as instrument
+
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable
 
@@ -28,7 +30,6 @@ __all__ = [
     "Retried",
     "StateChanged",
     "Submitted",
-    "current_index",
     "emit",
     "listen",
 ]
@@ -91,15 +92,22 @@ _index: contextvars.ContextVar[int | None] = contextvars.ContextVar("sora2pro_in
 def listen(on_event: OnEvent | None, index: int) -> None:
     """Send the current task's events to ``on_event``, tagged with item ``index``.
 
-    Call it at the start of a task: each asyncio task has its own context.
+    Call it at the start of a task: each asyncio task has its own context. The
+    transport's reports of retries and pauses become :class:`Retried` and
+    :class:`RateLimited` events of the item.
     """
     _sink.set(on_event)
     _index.set(index)
+    instrument.listen(_as_event if on_event is not None else None)
 
 
-def current_index() -> int | None:
-    """The item index of the current task, if it works for a batch."""
-    return _index.get()
+async def _as_event(details: instrument.Report) -> None:
+    """Turn one of the transport's reports into the event of the current item."""
+    index = _index.get()
+    if isinstance(details, instrument.RetryScheduled):
+        await emit(Retried(index, details.operation, details.attempt, details.error, details.delay))
+    else:
+        await emit(RateLimited(index, details.operation, details.pause))
 
 
 async def emit(event: BatchEvent) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from sora2pro._errors import Sora2ProError, TaskNotVisibleError
 from sora2pro._model._failures import TaskFailedError, WaitTimeoutError
 from sora2pro._model._task import Task, TaskState
-from sora2pro._retry import is_transient
+from sora2pro._transport._retry import is_transient
 
 if typing.TYPE_CHECKING:
     from sora2pro._config import PollPolicy

@@ -15,15 +15,15 @@ import aiohttp
 
 from sora2pro._errors import InvalidInputError
 from sora2pro._model._requests import is_http_url
-from sora2pro._retry import is_transient, retrying
+from sora2pro._transport._retry import is_transient, retrying
 from sora2pro._wire import decode_upload
 
 if typing.TYPE_CHECKING:
     import cattrs
 
     from sora2pro._config import RetryPolicy
-    from sora2pro._http import Transport
     from sora2pro._model._task import UploadedFile
+    from sora2pro._transport._transport import Transport
     from sora2pro._wire import Envelope
 
 __all__ = ["DEFAULT_UPLOAD_PATH", "Source", "upload"]

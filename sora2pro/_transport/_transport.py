@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import email.utils
 import json
@@ -19,6 +20,7 @@ from sora2pro._wire import Envelope, decode_envelope
 
 if typing.TYPE_CHECKING:
     import cattrs
+    import yarl
 
     from sora2pro._config import Timeouts
 
@@ -150,6 +152,18 @@ class Transport:
         elif self._session.closed:
             raise Sora2ProError("the aiohttp session given to this sora2pro.Client is closed")
         return self._session
+
+    def fetch(
+        self, url: str | yarl.URL, headers: dict[str, str]
+    ) -> contextlib.AbstractAsyncContextManager[aiohttp.ClientResponse]:
+        """One GET of a file: no key, no redirect followed, every status handed back."""
+        return self.session().get(
+            url,
+            headers=headers,
+            allow_redirects=False,
+            raise_for_status=False,  # a session passed in may raise; statuses are read here
+            timeout=self.client_timeout(whole=False),
+        )
 
     async def close(self) -> None:
         """Close the session if this transport opened it; a session passed in stays open."""

@@ -20,7 +20,7 @@ from sora2pro._errors import (
     Sora2ProError,
     TransportError,
 )
-from sora2pro._events import Retried, current_index, emit
+from sora2pro._transport._instrument import RetryScheduled, report
 
 if typing.TYPE_CHECKING:
     from sora2pro._config import RetryPolicy
@@ -109,7 +109,7 @@ async def retrying(
 
     async def log_retry(details: typing.Any) -> None:
         error = details["exception"]
-        await emit(Retried(current_index(), operation, details["tries"], error, details["wait"]))
+        await report(RetryScheduled(operation, details["tries"], error, details["wait"]))
         logger.info(
             "%s failed (%s); retry %d in %.2f s",
             operation,

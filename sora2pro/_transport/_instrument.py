@@ -1,0 +1,63 @@
+"""How the transport reports what it does, retries and pauses, to whoever listens.
+
+The listener travels in a context variable, so that each asyncio task hears only
+its own requests (a batch's worker, its item's) and nothing at this level knows who
+listens or why: stamina's instrumentation hooks over frozen details are the model.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import typing
+
+import attrs
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from sora2pro._errors import Sora2ProError
+
+__all__ = ["Listener", "Paused", "Report", "RetryScheduled", "listen", "report"]
+
+
+@attrs.frozen
+class RetryScheduled:
+    """``operation`` failed with ``error`` on try ``attempt``; it goes again in ``delay`` s."""
+
+    operation: str
+    attempt: int
+    error: Sora2ProError
+    delay: float
+
+
+@attrs.frozen
+class Paused:
+    """The server answered 429: every ``operation`` of the pacer pauses ``pause`` seconds."""
+
+    operation: str
+    pause: float
+
+
+Report = RetryScheduled | Paused
+#: Receives each report; a plain function or a coroutine function.
+Listener = typing.Callable[[Report], "Awaitable[None] | None"]
+
+_listener: contextvars.ContextVar[Listener | None] = contextvars.ContextVar(
+    "sora2pro_listener", default=None
+)
+
+
+def listen(listener: Listener | None) -> None:
+    """Send the reports of the current task (and the tasks it starts) to ``listener``."""
+    _listener.set(listener)
+
+
+async def report(details: Report) -> None:
+    """Hand ``details`` to the listener of the current task, if any."""
+    listener = _listener.get()
+    if listener is None:
+        return
+    result = listener(details)
+    if inspect.isawaitable(result):
+        await result

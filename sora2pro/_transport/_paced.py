@@ -1,0 +1,61 @@
+"""Pacing around the transport: a slot before each request, a shared pause after a 429."""
+
+from __future__ import annotations
+
+import asyncio
+import typing
+
+from sora2pro._errors import RateLimitError, ResponseError, TransportError
+from sora2pro._transport._instrument import Paused, report
+
+if typing.TYPE_CHECKING:
+    from sora2pro._coordination._protocols import Pacer
+    from sora2pro._transport._transport import Transport
+    from sora2pro._wire import Envelope
+
+__all__ = ["paced_exchange", "take_slot"]
+
+
+async def take_slot(pacer: Pacer, deadline: float | None, urgency: float, operation: str) -> None:
+    """Wait for ``pacer``'s next slot, but not past ``deadline``.
+
+    Raises:
+        TransportError: the deadline passed first (``request_sent`` False).
+
+    """
+    try:
+        # Safe as a scope: nothing inside sets timers of its own (aiohttp's would race it).
+        async with asyncio.timeout_at(deadline):
+            await pacer.acquire(urgency)
+    except TimeoutError:
+        raise TransportError(
+            f"{operation} not sent: the deadline passed while waiting for a rate-limit slot",
+            request_sent=False,
+        ) from None
+
+
+async def paced_exchange(
+    transport: Transport,
+    pacer: Pacer,
+    operation: str,
+    method: str,
+    path: str,
+    *,
+    default_pause: float,
+    max_pause: float,
+    **request: typing.Any,
+) -> Envelope:
+    """Send one request; on a 429, hold ``pacer`` so every caller of it pauses together.
+
+    The pause is the answer's ``Retry-After``, else ``default_pause``, at most
+    ``max_pause``: one huge ``Retry-After`` must not freeze every request.
+    """
+    try:
+        return await transport.exchange(method, path, **request)
+    except (RateLimitError, ResponseError) as exc:
+        if isinstance(exc, RateLimitError) or exc.http_status == 429:
+            asked = default_pause if exc.retry_after is None else exc.retry_after
+            pause = min(asked, max_pause)
+            pacer.hold(pause)
+            await report(Paused(operation, pause))
+        raise
