@@ -10,7 +10,7 @@
 """
 
 from sora2pro._batch import BatchItem, BatchResult, to_request
-from sora2pro._callbacks import CallbackReceiver
+from sora2pro._callbacks._receiver import CallbackReceiver
 from sora2pro._client import (
     DEFAULT_BASE_URL,
     DEFAULT_CONCURRENCY,

@@ -19,7 +19,7 @@ import aiohttp
 import attrs
 
 from sora2pro._batch import Runs, run_batch
-from sora2pro._callbacks import CallbackReceiver
+from sora2pro._callbacks._receiver import CallbackReceiver
 from sora2pro._config import (
     DEFAULT_POLL,
     DEFAULT_RATE_LIMITS,

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 import sora2pro
 from sora2pro import CallbackReceiver, TaskState
-from sora2pro._callbacks import DEFAULT_TOLERANCE, sign
+from sora2pro._callbacks._receiver import DEFAULT_TOLERANCE
+from sora2pro._callbacks._signing import sign
 
 from .conftest import FAST_LIMITS, FAST_RETRY
 

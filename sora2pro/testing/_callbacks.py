@@ -13,7 +13,7 @@ import typing
 
 import aiohttp
 
-from sora2pro._callbacks import sign
+from sora2pro._callbacks._signing import sign
 from sora2pro.testing._state import FILES, EmulatorState
 
 if typing.TYPE_CHECKING:

@@ -13,9 +13,7 @@ senders cannot pin sockets.
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
-import hashlib
 import hmac
 import json
 import logging
@@ -25,6 +23,7 @@ import typing
 
 from aiohttp import web
 
+from sora2pro._callbacks._signing import sign
 from sora2pro._errors import InvalidInputError, ResponseError
 from sora2pro._model._requests import check_callback_url
 from sora2pro._model._task import Callback
@@ -35,7 +34,7 @@ if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 
-__all__ = ["CallbackReceiver", "sign"]
+__all__ = ["CallbackReceiver"]
 
 logger = logging.getLogger("sora2pro")
 
@@ -48,12 +47,6 @@ DEFAULT_TOLERANCE = 300.0
 DEFAULT_READ_TIMEOUT = 10.0
 #: The most bytes of callback bodies kept for result() at once.
 _KEEP_BYTES = 16 * 1024 * 1024
-
-
-def sign(key: bytes, task_id: str, timestamp: int) -> str:
-    """The signature the platform sends for ``task_id`` at ``timestamp`` (Unix seconds)."""
-    digest = hmac.new(key, f"{task_id}.{timestamp}".encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
 
 
 def _as_key(value: str | bytes | None) -> bytes | None:
