@@ -9,7 +9,6 @@
 ``sora2pro.testing`` holds an emulator of the API for offline runs and tests.
 """
 
-from sora2pro._batch import BatchItem, BatchResult, to_request
 from sora2pro._callbacks._receiver import CallbackReceiver
 from sora2pro._client import (
     DEFAULT_BASE_URL,
@@ -30,7 +29,6 @@ from sora2pro._config import (
 )
 from sora2pro._coordination._local import LocalCoordination
 from sora2pro._coordination._protocols import Coordination
-from sora2pro._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from sora2pro._errors import (
     APIError,
     AuthenticationError,
@@ -50,7 +48,9 @@ from sora2pro._errors import (
     TransportError,
     UnprocessableError,
 )
-from sora2pro._events import (
+from sora2pro._flows._batch import BatchItem, BatchResult, to_request
+from sora2pro._flows._download import DEFAULT_MAX_DOWNLOAD_BYTES
+from sora2pro._flows._events import (
     BatchEvent,
     Finished,
     OnEvent,
@@ -59,6 +59,8 @@ from sora2pro._events import (
     StateChanged,
     Submitted,
 )
+from sora2pro._flows._polling import OnUpdate
+from sora2pro._flows._upload import DEFAULT_UPLOAD_PATH
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError, WaitTimeoutError
 from sora2pro._model._requests import (
     AspectRatio,
@@ -71,8 +73,6 @@ from sora2pro._model._requests import (
     TextToVideoOptions,
 )
 from sora2pro._model._task import Callback, Character, Task, TaskState, UploadedFile
-from sora2pro._polling import OnUpdate
-from sora2pro._upload import DEFAULT_UPLOAD_PATH
 from sora2pro._version import VERSION as _VERSION
 
 __all__ = [

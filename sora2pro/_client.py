@@ -6,19 +6,17 @@ import asyncio
 import collections
 import collections.abc
 import contextlib
-import functools
 import logging
 import math
 import os
 import pathlib
-import statistics
 import typing
 import warnings
 
 import aiohttp
 import attrs
 
-from sora2pro._batch import Runs, run_batch
+from sora2pro._api._endpoints import Api
 from sora2pro._callbacks._receiver import CallbackReceiver
 from sora2pro._config import (
     DEFAULT_POLL,
@@ -35,52 +33,45 @@ from sora2pro._config import (
     check_timeout,
 )
 from sora2pro._coordination._local import LocalCoordination
-from sora2pro._coordination._protocols import Coordination, Pacer
-from sora2pro._download import (
+from sora2pro._coordination._protocols import Coordination
+from sora2pro._errors import (
+    InvalidInputError,
+    Sora2ProError,
+    TaskNotVisibleError,
+)
+from sora2pro._flows._batch import Runs, run_batch
+from sora2pro._flows._context import Context, deadline_after
+from sora2pro._flows._download import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
     OnProgress,
     check_max_bytes,
     download_to,
 )
-from sora2pro._errors import (
-    APIError,
-    InvalidInputError,
-    MaintenanceError,
-    RateLimitError,
-    ResponseError,
-    Sora2ProError,
-    TaskNotVisibleError,
-    TransportError,
-    UnprocessableError,
-)
-from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
+from sora2pro._flows._submit import submit
+from sora2pro._flows._upload import DEFAULT_UPLOAD_PATH, Source, upload
+from sora2pro._flows._wait import fetch_task, wait
 from sora2pro._model._requests import (
     REQUEST_TYPES,
-    UPLOAD,
     CharacterRequest,
     Request,
     TextToVideo,
     TextToVideoOptions,
     is_http_url,
-    local_file,
     with_changes,
 )
 from sora2pro._model._task import Character, Task, TaskState, UploadedFile
-from sora2pro._polling import OnUpdate, notify_within, poll_until_done
-from sora2pro._transport._paced import paced_exchange, take_slot
 from sora2pro._transport._retry import is_transient, retrying
 from sora2pro._transport._transport import Transport, retrieve_exception
-from sora2pro._upload import DEFAULT_UPLOAD_PATH, Source, upload
-from sora2pro._wire import decode_credits, decode_task, decode_task_id, encode_create
-from sora2pro._wire import make_converter as _make_converter
+from sora2pro._wire import (
+    make_converter,
+)
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+    from collections.abc import AsyncGenerator, Iterable, Mapping
 
-    from sora2pro._batch import BatchItem, BatchResult
-    from sora2pro._events import OnEvent
-    from sora2pro._model._task import Callback
-    from sora2pro._wire import Envelope
+    from sora2pro._flows._batch import BatchItem, BatchResult
+    from sora2pro._flows._events import OnEvent
+    from sora2pro._flows._polling import OnUpdate
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -97,31 +88,6 @@ DEFAULT_CONCURRENCY = 50
 
 #: How long ``download()`` may take by default: 10 minutes.
 DEFAULT_DOWNLOAD_TIMEOUT = 10 * 60.0
-
-_CREATE = "/api/v1/jobs/createTask"
-_RECORD_INFO = "/api/v1/jobs/recordInfo"
-_CREDIT = "/api/v1/chat/credit"
-_DOWNLOAD_URL = "/api/v1/common/download-url"
-
-
-def _create_retryable(error: Sora2ProError) -> bool:
-    """A create is retried only where the server surely did not run it."""
-    if isinstance(error, RateLimitError | MaintenanceError):
-        return True
-    if isinstance(error, ResponseError):
-        return error.http_status == 429
-    return isinstance(error, TransportError) and not error.request_sent
-
-
-def _surely_not_run(error: TransportError | ResponseError) -> bool:
-    """Whether a create that failed this way surely created nothing.
-
-    A connection never opened sent nothing; a 4xx page (a proxy, the CDN) refused the
-    request before the API saw it. Anything else may have reached the API.
-    """
-    if isinstance(error, TransportError):
-        return not error.request_sent
-    return error.http_status is not None and 400 <= error.http_status < 500
 
 
 def _check_settings(**settings: object) -> None:
@@ -142,13 +108,6 @@ def _check_settings(**settings: object) -> None:
         if value is not None:
             kind, what = kinds[name]
             check_instance(name, value, kind, f"{what} or None")
-
-
-def _task_id_in(data: object) -> str | None:
-    try:
-        return decode_task_id(data)
-    except ResponseError:
-        return None
 
 
 def _request(request: str | Request, options: TextToVideoOptions) -> Request:
@@ -188,9 +147,42 @@ def _check_items(items: object) -> None:
         )
 
 
-def _deadline(timeout: float | None) -> float | None:
-    """The ``loop.time()`` at which ``timeout`` seconds from now end."""
-    return None if timeout is None else asyncio.get_running_loop().time() + timeout
+def _wire_up(
+    key: str,
+    url: str,
+    *,
+    poll: PollPolicy,
+    retry: RetryPolicy,
+    timeouts: Timeouts,
+    session: aiohttp.ClientSession | None,
+    limits: RateLimits,
+    callbacks: CallbackReceiver | None,
+    coordination: Coordination,
+) -> tuple[Transport, Context]:
+    """The transport, the endpoints and the flows' context of one client."""
+    converter = make_converter()
+    transport = Transport(
+        api_key=key, base_url=url, timeouts=timeouts, converter=converter, session=session
+    )
+    api = Api(
+        transport=transport,
+        converter=converter,
+        create_pacer=coordination.pacer("createTask", limits.creates_per_second),
+        status_pacer=coordination.pacer("recordInfo", limits.status_per_second),
+        default_pause=limits.pause,
+        max_pause=retry.max_retry_after,
+    )
+    context = Context(
+        api=api,
+        transport=transport,
+        converter=converter,
+        retry=retry,
+        poll=poll,
+        coordination=coordination,
+        registry=coordination.registry(),
+        callbacks=callbacks,
+    )
+    return transport, context
 
 
 def _check_task_id(task_id: str) -> None:
@@ -265,30 +257,19 @@ class Client:
         url = base_url or os.environ.get("APIKLEY_BASE_URL") or DEFAULT_BASE_URL
         if not is_http_url(url):
             raise InvalidInputError("base_url", f"must be an http(s) URL, not {url!r}")
-        self._poll = poll or DEFAULT_POLL
-        self._retry = retry or DEFAULT_RETRY
-        self._converter = _make_converter()
-        self._transport = Transport(
-            api_key=key,
-            base_url=url,
+        self._transport, self._ctx = _wire_up(
+            key,
+            url,
+            poll=poll or DEFAULT_POLL,
+            retry=retry or DEFAULT_RETRY,
             timeouts=timeout or DEFAULT_TIMEOUTS,
-            converter=self._converter,
             session=session,
+            limits=rate_limits or DEFAULT_RATE_LIMITS,
+            callbacks=callbacks,
+            coordination=coordination or LocalCoordination(),
         )
-        self._limits = rate_limits or DEFAULT_RATE_LIMITS
-        self._coordination = coordination or LocalCoordination()
-        self._create_pacer = self._coordination.pacer("createTask", self._limits.creates_per_second)
-        self._status_pacer = self._coordination.pacer("recordInfo", self._limits.status_per_second)
-        # How long this client's own tasks took, for polling the likely finished first.
-        self._durations: collections.deque[float] = collections.deque(maxlen=256)
-        self._registry = self._coordination.registry()
-        # When each pending task was submitted (loop time): live answers carry no
-        # useful updateTime, so a task's running time is counted on the client's clock.
-        self._submitted_at: dict[str, float] = {}
-        # Creates on the wire, and those whose caller was cancelled meanwhile.
-        self._creates: set[asyncio.Future[str]] = set()
-        self._cancelled_creates: set[asyncio.Future[str]] = set()
-        self._callbacks = callbacks
+        self._create_pacer = self._ctx.api.create_pacer
+        self._status_pacer = self._ctx.api.status_pacer
         self._closing: asyncio.Future[None] | None = None
         # Batches not wound down yet: close() ends them and releases their journals.
         self._batches = Runs()
@@ -330,11 +311,12 @@ class Client:
         await asyncio.shield(self._closing)
 
     async def _shut_down(self) -> None:
+        self._ctx.closing = True
         await self._batches.close()
         # A create on the wire (its caller cancelled) may still bring a task id:
         # closing the session before its answer would lose it.
-        while self._creates:
-            await asyncio.wait(set(self._creates))
+        while self._ctx.creates:
+            await asyncio.wait(set(self._ctx.creates))
         await self._transport.close()
 
     @property
@@ -349,52 +331,7 @@ class Client:
         A task id the server gave is never lost: after a cancelled ``generate()``
         or a crash of the caller's own code, the task is still listed here.
         """
-        return self._registry.pending()
-
-    async def _paced(
-        self, pacer: Pacer, operation: str, method: str, path: str, **request: typing.Any
-    ) -> Envelope:
-        """One request through ``pacer``'s 429 hold, with the client's pause bounds."""
-        return await paced_exchange(
-            self._transport,
-            pacer,
-            operation,
-            method,
-            path,
-            default_pause=self._limits.pause,
-            max_pause=self._retry.max_retry_after,
-            **request,
-        )
-
-    async def _with_uploads(self, request: Request, deadline: float | None) -> Request:
-        """The request with each local file it names uploaded, and named by its URL."""
-        uploaded: dict[str, str] = {}
-        for field in attrs.fields(type(request)):
-            path = field.metadata.get(UPLOAD) and local_file(getattr(request, field.name))
-            if path:
-                stored = await upload(
-                    self._transport,
-                    self._converter,
-                    self._retry,
-                    path,
-                    upload_path=DEFAULT_UPLOAD_PATH,
-                    file_name=None,
-                    as_base64=False,
-                    deadline=deadline,
-                )
-                uploaded[field.name] = stored.url
-        return with_changes(request, uploaded) if uploaded else request
-
-    def _with_callback(self, request: Request) -> Request:
-        """The request with the receiver's URL, unless it names a callback of its own."""
-        if self._callbacks is None or request.callback_url is not None:
-            return request
-        url = self._callbacks.url
-        if url is None:
-            raise Sora2ProError(
-                "the callback receiver has no URL: start it, or give it a public_url"
-            )
-        return attrs.evolve(request, callback_url=url)
+        return self._ctx.registry.pending()
 
     def _check_open(self) -> None:
         if self._closing is not None:
@@ -427,127 +364,7 @@ class Client:
 
         """
         self._check_open()
-        return await self._submit(_request(request, options), None)
-
-    async def _submit(
-        self,
-        req: Request,
-        deadline: float | None,
-        *,
-        before_send: Callable[[], Awaitable[None]] | None = None,
-        on_task_id: Callable[[str], None] | None = None,
-    ) -> str:
-        """Create the task.
-
-        ``before_send`` runs right before each create leaves; ``on_task_id`` gets the
-        task id the instant it arrives, before anything else can interrupt. A cancel
-        while a create is on the wire waits for its answer (within
-        ``Timeouts.request``), so that a task it made is never lost.
-        """
-        req = self._with_callback(await self._with_uploads(req, deadline))
-        body = encode_create(self._converter, req)
-
-        async def attempt() -> str:
-            await take_slot(self._create_pacer, deadline, 0.0, "createTask")
-            if self._closing is not None:
-                raise TransportError(
-                    "createTask not sent: the client is closing", request_sent=False
-                )
-            if before_send is not None:
-                await before_send()
-            # Not cut short by the deadline nor by a cancel: a create once sent may
-            # finish (within Timeouts.request), since a lost answer could mean paying twice.
-            # Whoever is still there when the answer comes, the task id is kept by the
-            # callback, exactly once: a second cancel must not lose it.
-            sending = asyncio.ensure_future(self._create_once(body, req))
-            self._creates.add(sending)
-            sending.add_done_callback(functools.partial(self._settled, req, on_task_id))
-            try:
-                return await asyncio.shield(sending)
-            except asyncio.CancelledError:
-                self._cancelled_creates.add(sending)
-                # Give the answer its time before the cancel goes on; a second cancel
-                # ends this wait, and the callback still keeps whatever arrives.
-                await asyncio.wait({sending})
-                raise
-
-        return await retrying(
-            attempt,
-            policy=self._retry,
-            retryable=_create_retryable,
-            deadline=deadline,
-            operation="createTask",
-        )
-
-    async def _create_once(self, body: dict[str, object], req: Request) -> str:
-        """Send one create and read its task id, or raise what the answer means."""
-        try:
-            envelope = await self._paced(
-                self._create_pacer, "createTask", "POST", _CREATE, body=body
-            )
-            return decode_task_id(envelope.data)
-        except APIError as exc:
-            task_id = _task_id_in(exc.data)
-            if task_id is not None:
-                # The task exists whatever the status says: keep it, never re-send.
-                logger.warning(
-                    "createTask answered %s but gave task %s; keeping it",
-                    exc,
-                    task_id,
-                    extra={"event": "create_mismatch", "task_id": task_id},
-                )
-                return task_id
-            # A well-formed error envelope under a 2xx-4xx status is the server's
-            # answer, a refusal (even body code 500: see API.md section 8). Under a
-            # 5xx status it may come from a gateway while the create still runs.
-            if exc.http_status < 500:
-                raise
-            lost: Sora2ProError = exc
-        except (TransportError, ResponseError) as exc:
-            if _surely_not_run(exc):
-                raise
-            lost = exc
-        raise SubmitUncertainError(
-            f"createTask may have reached the server, but no usable answer came back "
-            f"({lost}); the task may exist and be billed, so it was not re-sent",
-            request=req,
-        ) from lost
-
-    def _settled(
-        self,
-        req: Request,
-        on_task_id: Callable[[str], None] | None,
-        sending: asyncio.Future[str],
-    ) -> None:
-        """Keep the task a create made: in :attr:`pending`, with the caller, in the log."""
-        cancelled = sending in self._cancelled_creates
-        self._cancelled_creates.discard(sending)
-        self._creates.discard(sending)
-        error = None if sending.cancelled() else sending.exception()
-        if error is not None or sending.cancelled():
-            if cancelled:
-                logger.warning(
-                    "createTask cancelled in flight without an answer; the task may exist",
-                    extra={"event": "submit_cancelled", "request": req},
-                )
-            return
-        task_id = sending.result()
-        self._registry.add(task_id, req)
-        self._submitted_at[task_id] = asyncio.get_running_loop().time()
-        if on_task_id is not None:
-            on_task_id(task_id)
-        logger.info("submitted task %s", task_id, extra={"event": "submitted", "task_id": task_id})
-        if cancelled:
-            logger.warning(
-                "createTask cancelled in flight; it created task %s",
-                task_id,
-                extra={"event": "submit_cancelled", "task_id": task_id},
-            )
-
-    def _finished(self, task_id: str) -> Request | None:
-        """Forget a task seen to end; its request, if this client submitted it."""
-        self._submitted_at.pop(task_id, None)
-        return self._registry.finish(task_id)
+        return await submit(self._ctx, _request(request, options), None)
 
     async def get_task(self, task_id: str) -> Task:
         """Fetch the current state of a task.
@@ -570,9 +387,9 @@ class Client:
         _check_task_id(task_id)
         try:
             # Asked for by the user, not by a wait: ahead of every poll.
-            task = await self._fetch_task(task_id, None, math.inf)
+            task = await fetch_task(self._ctx, task_id, None, math.inf)
         except TaskNotVisibleError:
-            request = self._registry.pending().get(task_id)
+            request = self._ctx.registry.pending().get(task_id)
             if request is None:
                 raise
             return Task(
@@ -583,51 +400,8 @@ class Client:
                 request=request,
             )
         if task.done:
-            self._finished(task_id)
+            self._ctx.finished(task_id)
         return task
-
-    async def _fetch_task(self, task_id: str, deadline: float | None, urgency: float) -> Task:
-        async def attempt() -> Task:
-            await take_slot(self._status_pacer, deadline, urgency, "recordInfo")
-            try:
-                envelope = await self._paced(
-                    self._status_pacer,
-                    "recordInfo",
-                    "GET",
-                    _RECORD_INFO,
-                    params={"taskId": task_id},
-                    deadline=deadline,
-                )
-            except UnprocessableError as exc:
-                # Only "recordInfo is null" is known here: a task not shown yet.
-                raise TaskNotVisibleError(
-                    exc.code, exc.message, http_status=exc.http_status, data=exc.data
-                ) from None
-            if envelope.data is None:
-                # The other form of "not shown yet" (API.md section 8).
-                raise TaskNotVisibleError(
-                    envelope.code, f"{envelope.message} (data is null)".lstrip(), http_status=200
-                )
-            task = decode_task(self._converter, envelope.data)
-            if task.id != task_id:
-                raise ResponseError(f"asked for task {task_id}, got task {task.id}")
-            if task.done:
-                # Kept in pending until the caller has it: a cancel in between must not
-                # lose it (wait() and get_task() forget it when they hand it over).
-                ours = self._registry.pending().get(task_id)
-                # Only videos: a character takes far less, and would skew the schedule.
-                video = ours is not None and not isinstance(ours, CharacterRequest)
-                if video and task.created_at is not None and task.completed_at is not None:
-                    self._durations.append((task.completed_at - task.created_at).total_seconds())
-            return task
-
-        return await retrying(
-            attempt,
-            policy=self._retry,
-            retryable=is_transient,
-            deadline=deadline,
-            operation="recordInfo",
-        )
 
     async def wait(
         self,
@@ -667,119 +441,14 @@ class Client:
         if poll is not None:
             check_instance("poll", poll, PollPolicy, "a sora2pro.PollPolicy or None")
         check_callable("on_update", on_update)
-        return await self._wait(task_id, timeout, _deadline(timeout), poll, on_update)
-
-    async def _wait(
-        self,
-        task_id: str,
-        timeout: float | None,
-        deadline: float | None,
-        poll: PollPolicy | None,
-        on_update: OnUpdate | None,
-    ) -> Task:
-        """Wait for the task's end; forget it from pending only as it is handed over."""
-        try:
-            task = await self._until_done(task_id, timeout, deadline, poll, on_update)
-        except TaskFailedError:
-            self._finished(task_id)
-            raise
-        self._finished(task_id)
-        return task
-
-    async def _until_done(
-        self,
-        task_id: str,
-        timeout: float | None,
-        deadline: float | None,
-        poll: PollPolicy | None,
-        on_update: OnUpdate | None,
-    ) -> Task:
-        policy = poll or self._poll
-        if self._callbacks is None:
-            return await self._poll_task(task_id, timeout, deadline, policy, on_update)
-        # The callback is the fast path; polling only needs to catch a lost callback.
-        relaxed = attrs.evolve(
-            policy, min_interval=policy.max_interval, max_interval=4 * policy.max_interval
-        )
-        polling = asyncio.ensure_future(
-            self._poll_task(task_id, timeout, deadline, relaxed, on_update, sleep_first=True)
-        )
-        seen: Callback | None = None
-        try:
-            while True:
-                hint = self._callbacks.expect(task_id, newer_than=seen)
-                try:
-                    racing: set[asyncio.Future[typing.Any]] = {hint, polling}
-                    await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
-                    if not hint.done():
-                        return polling.result()
-                    seen = hint.result()
-                finally:
-                    hint.cancel()
-                task = await self._confirm(seen, deadline)
-                if task is not None:
-                    break
-                # It did not hold up (forged?): at most one confirmation per interval,
-                # so a flood of forgeries cannot turn into a flood of status queries.
-                self._callbacks.refute(seen)
-                await asyncio.wait({polling}, timeout=policy.min_interval)
-                if polling.done():
-                    return polling.result()
-            await notify_within(on_update, task, deadline, timeout)
-            if task.state is TaskState.FAIL:
-                raise TaskFailedError(task)
-            return task
-        finally:
-            polling.cancel()
-            await asyncio.gather(polling, return_exceptions=True)
-
-    async def _poll_task(
-        self,
-        task_id: str,
-        timeout: float | None,
-        deadline: float | None,
-        policy: PollPolicy,
-        on_update: OnUpdate | None,
-        *,
-        sleep_first: bool = False,
-    ) -> Task:
-        return await poll_until_done(
-            lambda deadline, urgency: self._fetch_task(task_id, deadline, urgency),
+        return await wait(
+            self._ctx,
             task_id,
-            policy=policy,
             timeout=timeout,
-            deadline=deadline,
+            deadline=deadline_after(timeout),
+            poll=poll,
             on_update=on_update,
-            typical=self._typical_duration,
-            started_at=self._submitted_at.get(task_id),
-            sleep_first=sleep_first,
         )
-
-    async def _confirm(self, callback: Callback, deadline: float | None) -> Task | None:
-        """The finished task a callback announces, confirmed; None if it does not hold."""
-        assert self._callbacks is not None  # noqa: S101  # only used with callbacks
-        if self._callbacks.trust_body:
-            task = callback.task
-        else:
-            try:
-                task = await self._fetch_task(callback.task.id, deadline, math.inf)
-            except Sora2ProError as exc:
-                logger.info("callback for task %s not confirmed: %s", callback.task.id, exc)
-                return None
-        if not task.done:
-            logger.warning(
-                "callback for task %s said %s, the server says %s; polling on",
-                task.id,
-                callback.task.raw_state,
-                task.raw_state,
-                extra={"event": "callback_unconfirmed", "task_id": task.id},
-            )
-            return None
-        return task
-
-    def _typical_duration(self) -> float | None:
-        """The median time this client's tasks took, once it has seen a few."""
-        return statistics.median(self._durations) if len(self._durations) >= 3 else None
 
     async def generate(
         self,
@@ -804,10 +473,17 @@ class Client:
         self._check_open()
         check_timeout("timeout", timeout)
         check_callable("on_update", on_update)
-        deadline = _deadline(timeout)
-        task_id = await self._submit(_request(request, options), deadline)
+        deadline = deadline_after(timeout)
+        task_id = await submit(self._ctx, _request(request, options), deadline)
         try:
-            return await self._wait(task_id, timeout, deadline, None, on_update)
+            return await wait(
+                self._ctx,
+                task_id,
+                timeout=timeout,
+                deadline=deadline,
+                poll=None,
+                on_update=on_update,
+            )
         except Sora2ProError as exc:
             exc.task_id = task_id
             raise
@@ -906,13 +582,13 @@ class Client:
         check_instance("as_base64", as_base64, bool, "True or False")
         return await upload(
             self._transport,
-            self._converter,
-            self._retry,
+            self._ctx.converter,
+            self._ctx.retry,
             source,
             upload_path=upload_path,
             file_name=file_name,
             as_base64=as_base64,
-            deadline=_deadline(timeout),
+            deadline=deadline_after(timeout),
         )
 
     async def download(
@@ -1013,7 +689,13 @@ class Client:
         url, task_id = urls[index], task.id
 
         async def refresh(deadline: float | None) -> str:
-            fresh = await self._fresh_link(url, deadline)
+            fresh = await retrying(
+                lambda: self._ctx.api.download_url(url, deadline),
+                policy=self._ctx.retry,
+                retryable=is_transient,
+                deadline=deadline,
+                operation="download-url",
+            )
             logger.info("result URL of task %s expired; using a fresh link", task_id)
             return fresh
 
@@ -1022,30 +704,11 @@ class Client:
             url,
             path,
             timeout=timeout,
-            retry=self._retry,
+            retry=self._ctx.retry,
             refresh=refresh,
             max_bytes=max_bytes,
             allow_private_redirects=allow_private_redirects,
             on_progress=on_progress,
-        )
-
-    async def _fresh_link(self, url: str, deadline: float | None) -> str:
-        """A temporary direct link for a result URL (valid about 20 minutes)."""
-
-        async def attempt() -> str:
-            envelope = await self._transport.exchange(
-                "POST", _DOWNLOAD_URL, body={"url": url}, deadline=deadline
-            )
-            if not isinstance(envelope.data, str) or not is_http_url(envelope.data):
-                raise ResponseError("download-url answered without a URL")
-            return envelope.data
-
-        return await retrying(
-            attempt,
-            policy=self._retry,
-            retryable=is_transient,
-            deadline=deadline,
-            operation="download-url",
         )
 
     def batch(
@@ -1107,7 +770,8 @@ class Client:
             )
         check_timeout("timeout", timeout)
         return run_batch(
-            self,
+            self._ctx,
+            self._batches,
             items,
             concurrency=concurrency,
             ordered=ordered,
@@ -1150,11 +814,10 @@ class Client:
 
         """
         self._check_open()
-
-        async def attempt() -> float:
-            envelope = await self._transport.exchange("GET", _CREDIT)
-            return decode_credits(envelope.data)
-
         return await retrying(
-            attempt, policy=self._retry, retryable=is_transient, deadline=None, operation="credit"
+            self._ctx.api.credit,
+            policy=self._ctx.retry,
+            retryable=is_transient,
+            deadline=None,
+            operation="credit",
         )

@@ -10,7 +10,7 @@ import pytest
 import sora2pro
 from sora2pro import PollPolicy, Task, TaskState
 from sora2pro._coordination._pacer import PriorityPacer
-from sora2pro._polling import urgency
+from sora2pro._flows._polling import urgency
 from sora2pro.testing import Emulator, Endpoint
 
 from .conftest import FAST_RETRY, snapshot

@@ -10,7 +10,7 @@ import pytest
 
 import sora2pro
 from sora2pro import PollPolicy, Task, TaskState
-from sora2pro._polling import expected_remaining, next_delay
+from sora2pro._flows._polling import expected_remaining, next_delay
 from sora2pro.testing import Emulator, Endpoint, Fault
 
 from .conftest import FAST_POLL, FAST_RETRY, snapshot

@@ -18,8 +18,8 @@ from sora2pro._transport import _instrument as instrument
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable
 
-    from sora2pro._batch import BatchResult
     from sora2pro._errors import Sora2ProError
+    from sora2pro._flows._batch import BatchResult
     from sora2pro._model._task import Task
 
 __all__ = [

@@ -12,7 +12,10 @@ import attrs
 
 from sora2pro._coordination._journal import Entry, Status, request_digest
 from sora2pro._errors import InvalidInputError, Sora2ProError
-from sora2pro._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
+from sora2pro._flows._context import deadline_after
+from sora2pro._flows._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
+from sora2pro._flows._submit import submit
+from sora2pro._flows._wait import wait
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
 from sora2pro._model._requests import REQUEST_TYPES, ImageToVideo, Request, TextToVideo
 from sora2pro._transport._transport import retrieve_exception
@@ -22,8 +25,10 @@ if typing.TYPE_CHECKING:
     import os
     from collections.abc import AsyncGenerator, Iterable, Iterator
 
-    from sora2pro._client import Client
+    import cattrs
+
     from sora2pro._coordination._protocols import Ledger
+    from sora2pro._flows._context import Context
     from sora2pro._model._task import Task
 
 __all__ = ["BatchItem", "BatchResult", "Runs", "run_batch", "to_request"]
@@ -143,7 +148,8 @@ class _Book:
 class _Run:
     """What one batch run shares between its workers and its consumer."""
 
-    client: Client
+    ctx: Context
+    runs: Runs
     timeout: float | None
     resubmit_uncertain: bool
     on_event: OnEvent | None
@@ -168,7 +174,7 @@ class _Run:
         if self.closing is None:
             self.closing = asyncio.ensure_future(self.wind_down())
             self.closing.add_done_callback(retrieve_exception)
-            self.closing.add_done_callback(lambda _: self.client._batches.discard(self))
+            self.closing.add_done_callback(lambda _: self.runs.discard(self))
         return self.closing
 
     async def wind_down(self) -> None:
@@ -185,7 +191,7 @@ class _Run:
 
     async def feed(self, items: Iterable[BatchItem], journal: Ledger | None) -> None:
         """Start a worker per item as slots free up; None on the queue at the end."""
-        for index, request, book in _prepare(items, journal, self.client):
+        for index, request, book in _prepare(items, journal, self.ctx.converter):
             await self.slots.acquire()
             worker = asyncio.create_task(self.work(index, request, book))
             self.workers.add(worker)
@@ -252,7 +258,8 @@ class _Run:
                 book.submitted(task_id)
 
         try:
-            return await self.client._submit(  # batch() is the client's
+            return await submit(
+                self.ctx,
                 request,
                 None,
                 before_send=None if book is None else book.sending,
@@ -274,7 +281,14 @@ class _Run:
             await emit(StateChanged(index, task))
 
         try:
-            task = await self.client.wait(task_id, timeout=self.timeout, on_update=changed)
+            task = await wait(
+                self.ctx,
+                task_id,
+                timeout=self.timeout,
+                deadline=deadline_after(self.timeout),
+                poll=None,
+                on_update=changed,
+            )
         except Sora2ProError as error:
             error.task_id = task_id
             last = getattr(error, "task", None) or getattr(error, "last", None)
@@ -296,7 +310,8 @@ class _Broken:
 
 
 async def run_batch(
-    client: Client,
+    ctx: Context,
+    runs: Runs,
     items: Iterable[BatchItem],
     *,
     concurrency: int,
@@ -315,12 +330,18 @@ async def run_batch(
     With ``ordered``, finished results wait for the earlier ones inside that window.
     """
     # A run of this client stopped just before may still be releasing the same journal.
-    await client._batches.settle()
-    journal = None if journal_path is None else await client._coordination.open_ledger(journal_path)
+    await runs.settle()
+    journal = None if journal_path is None else await ctx.coordination.open_ledger(journal_path)
     run = _Run(
-        client, timeout, resubmit_uncertain, on_event, asyncio.Semaphore(concurrency), journal
+        ctx,
+        runs,
+        timeout,
+        resubmit_uncertain,
+        on_event,
+        asyncio.Semaphore(concurrency),
+        journal,
     )
-    client._batches.add(run)
+    runs.add(run)
     run.start(items)
     assert run.feeder is not None  # noqa: S101  # set by start()
     waiting: dict[int, BatchResult] = {}
@@ -369,7 +390,7 @@ class Runs:
 
 
 def _prepare(
-    items: Iterable[BatchItem], journal: Ledger | None, client: Client
+    items: Iterable[BatchItem], journal: Ledger | None, converter: cattrs.Converter
 ) -> Iterator[tuple[int, Request | InvalidInputError, _Book | None]]:
     """Each item as a request (or why it is not one) with its journal row, lazily.
 
@@ -380,7 +401,7 @@ def _prepare(
     for index, item in enumerate(items):
         try:
             request = to_request(item)
-            body = encode_create(client._converter, request)
+            body = encode_create(converter, request)
             digest = request_digest(body)
         except InvalidInputError as error:
             yield index, error, None

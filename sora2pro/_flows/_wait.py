@@ -1,0 +1,176 @@
+"""Waiting for a task's end: polls on a schedule, raced against its callback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import typing
+
+import attrs
+
+from sora2pro._errors import Sora2ProError
+from sora2pro._flows._polling import OnUpdate, notify_within, poll_until_done
+from sora2pro._model._failures import TaskFailedError
+from sora2pro._model._requests import CharacterRequest
+from sora2pro._model._task import Task, TaskState
+from sora2pro._transport._retry import is_transient, retrying
+
+if typing.TYPE_CHECKING:
+    from sora2pro._config import PollPolicy
+    from sora2pro._flows._context import Context
+    from sora2pro._model._task import Callback
+
+__all__ = ["fetch_task", "wait"]
+
+logger = logging.getLogger("sora2pro")
+
+
+async def fetch_task(ctx: Context, task_id: str, deadline: float | None, urgency: float) -> Task:
+    """Fetch a task with the status budget's slot for ``urgency``, retried within ``deadline``."""
+
+    async def attempt() -> Task:
+        task = await ctx.api.record_info(task_id, deadline, urgency)
+        if task.done:
+            # Kept in pending until the caller has it: a cancel in between must not
+            # lose it (the waits and get_task() forget it when they hand it over).
+            ours = ctx.registry.pending().get(task_id)
+            # Only videos: a character takes far less, and would skew the schedule.
+            video = ours is not None and not isinstance(ours, CharacterRequest)
+            if video and task.created_at is not None and task.completed_at is not None:
+                ctx.durations.append((task.completed_at - task.created_at).total_seconds())
+        return task
+
+    return await retrying(
+        attempt,
+        policy=ctx.retry,
+        retryable=is_transient,
+        deadline=deadline,
+        operation="recordInfo",
+    )
+
+
+async def wait(
+    ctx: Context,
+    task_id: str,
+    *,
+    timeout: float | None,
+    deadline: float | None,
+    poll: PollPolicy | None,
+    on_update: OnUpdate | None,
+) -> Task:
+    """Wait for the task's end; forget it from pending only as it is handed over."""
+    try:
+        task = await _until_done(
+            ctx, task_id, timeout=timeout, deadline=deadline, poll=poll, on_update=on_update
+        )
+    except TaskFailedError:
+        ctx.finished(task_id)
+        raise
+    ctx.finished(task_id)
+    return task
+
+
+async def _until_done(
+    ctx: Context,
+    task_id: str,
+    *,
+    timeout: float | None,
+    deadline: float | None,
+    poll: PollPolicy | None,
+    on_update: OnUpdate | None,
+) -> Task:
+    policy = poll or ctx.poll
+    if ctx.callbacks is None:
+        return await _poll_task(
+            ctx, task_id, timeout=timeout, deadline=deadline, policy=policy, on_update=on_update
+        )
+    # The callback is the fast path; polling only needs to catch a lost callback.
+    relaxed = attrs.evolve(
+        policy, min_interval=policy.max_interval, max_interval=4 * policy.max_interval
+    )
+    polling = asyncio.ensure_future(
+        _poll_task(
+            ctx,
+            task_id,
+            timeout=timeout,
+            deadline=deadline,
+            policy=relaxed,
+            on_update=on_update,
+            sleep_first=True,
+        )
+    )
+    seen: Callback | None = None
+    try:
+        while True:
+            hint = ctx.callbacks.expect(task_id, newer_than=seen)
+            try:
+                racing: set[asyncio.Future[typing.Any]] = {hint, polling}
+                await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+                if not hint.done():
+                    return polling.result()
+                seen = hint.result()
+            finally:
+                hint.cancel()
+            task = await _confirm(ctx, seen, deadline)
+            if task is not None:
+                break
+            # It did not hold up (forged?): at most one confirmation per interval,
+            # so a flood of forgeries cannot turn into a flood of status queries.
+            ctx.callbacks.refute(seen)
+            await asyncio.wait({polling}, timeout=policy.min_interval)
+            if polling.done():
+                return polling.result()
+        await notify_within(on_update, task, deadline, timeout)
+        if task.state is TaskState.FAIL:
+            raise TaskFailedError(task)
+        return task
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+
+
+async def _poll_task(
+    ctx: Context,
+    task_id: str,
+    *,
+    timeout: float | None,
+    deadline: float | None,
+    policy: PollPolicy,
+    on_update: OnUpdate | None,
+    sleep_first: bool = False,
+) -> Task:
+    return await poll_until_done(
+        lambda deadline, urgency: fetch_task(ctx, task_id, deadline, urgency),
+        task_id,
+        policy=policy,
+        timeout=timeout,
+        deadline=deadline,
+        on_update=on_update,
+        typical=ctx.typical_duration,
+        started_at=ctx.submitted_at.get(task_id),
+        sleep_first=sleep_first,
+    )
+
+
+async def _confirm(ctx: Context, callback: Callback, deadline: float | None) -> Task | None:
+    """The finished task a callback announces, confirmed; None if it does not hold."""
+    assert ctx.callbacks is not None  # noqa: S101  # only used with callbacks
+    if ctx.callbacks.trust_body:
+        task = callback.task
+    else:
+        try:
+            task = await fetch_task(ctx, callback.task.id, deadline, math.inf)
+        except Sora2ProError as exc:
+            logger.info("callback for task %s not confirmed: %s", callback.task.id, exc)
+            return None
+    if not task.done:
+        logger.warning(
+            "callback for task %s said %s, the server says %s; polling on",
+            task.id,
+            callback.task.raw_state,
+            task.raw_state,
+            extra={"event": "callback_unconfirmed", "task_id": task.id},
+        )
+        return None
+    return task
