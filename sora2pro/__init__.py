@@ -48,7 +48,6 @@ from sora2pro._errors import (
     TransportError,
     UnprocessableError,
 )
-from sora2pro._flows._batch import BatchItem, BatchResult, to_request
 from sora2pro._flows._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from sora2pro._flows._events import (
     BatchEvent,
@@ -59,6 +58,7 @@ from sora2pro._flows._events import (
     StateChanged,
     Submitted,
 )
+from sora2pro._flows._items import BatchItem, BatchResult, to_request
 from sora2pro._flows._polling import OnUpdate
 from sora2pro._flows._upload import DEFAULT_UPLOAD_PATH
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError, WaitTimeoutError

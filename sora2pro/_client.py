@@ -69,8 +69,8 @@ from sora2pro._wire import (
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterable, Mapping
 
-    from sora2pro._flows._batch import BatchItem, BatchResult
     from sora2pro._flows._events import OnEvent
+    from sora2pro._flows._items import BatchItem, BatchResult
     from sora2pro._flows._polling import OnUpdate
 
 __all__ = [

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 
 import sora2pro
 from sora2pro import DownloadError, InvalidInputError, TaskState
-from sora2pro._flows._download import _internal
+from sora2pro._flows._redirects import _internal
 from sora2pro.testing import Emulator, Endpoint, Fault
 
 from .conftest import FAST_RETRY

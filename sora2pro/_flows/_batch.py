@@ -6,7 +6,6 @@ import asyncio
 import collections
 import logging
 import typing
-from collections.abc import Mapping
 
 import attrs
 
@@ -14,10 +13,10 @@ from sora2pro._coordination._journal import Entry, Status, request_digest
 from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._flows._context import deadline_after
 from sora2pro._flows._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
+from sora2pro._flows._items import BatchItem, BatchResult, to_request
 from sora2pro._flows._submit import submit
 from sora2pro._flows._wait import wait
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
-from sora2pro._model._requests import REQUEST_TYPES, ImageToVideo, Request, TextToVideo
 from sora2pro._transport._transport import retrieve_exception
 from sora2pro._wire import encode_create
 
@@ -29,6 +28,7 @@ if typing.TYPE_CHECKING:
 
     from sora2pro._coordination._protocols import Ledger
     from sora2pro._flows._context import Context
+    from sora2pro._model._requests import Request
     from sora2pro._model._task import Task
 
 __all__ = ["BatchItem", "BatchResult", "Runs", "run_batch", "to_request"]
@@ -37,68 +37,6 @@ logger = logging.getLogger("sora2pro")
 
 # Rows whose create went out without an answer: the task may exist.
 _UNANSWERED = (Status.SENDING, Status.UNCERTAIN)
-
-#: A prompt, a request, or a mapping with the fields of :class:`TextToVideo` (or of
-#: :class:`ImageToVideo`, when it has an ``image``).
-BatchItem = str | Request | Mapping[str, typing.Any]
-
-
-@attrs.frozen(kw_only=True)
-class BatchResult:
-    """How one item of a batch ended.
-
-    Attributes:
-        index: The item's position in the input, from 0.
-        request: The request, or None when the item itself was not a valid request.
-        task_id: The task id, once the server gave one.
-        task: The last snapshot of the task (final when it ended), if any was seen.
-        error: Why the item did not succeed, or None.
-
-    """
-
-    index: int
-    request: Request | None
-    task_id: str | None = None
-    task: Task | None = None
-    error: Sora2ProError | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Whether the item ended with a successful task."""
-        return self.error is None and self.task is not None
-
-    @property
-    def uncertain(self) -> bool:
-        """Whether the create may have run although its answer was lost."""
-        return isinstance(self.error, SubmitUncertainError)
-
-
-def to_request(item: BatchItem) -> Request:
-    """Turn a batch item into a request.
-
-    A mapping with an ``image`` is an :class:`ImageToVideo`, any other a
-    :class:`TextToVideo`.
-
-    Raises:
-        InvalidInputError: the item is not a prompt, a request or a mapping of its fields.
-
-    """
-    if isinstance(item, REQUEST_TYPES):
-        return item
-    if isinstance(item, str):
-        return TextToVideo(item)
-    if isinstance(item, Mapping):
-        fields = dict(item)
-        if not all(isinstance(name, str) for name in fields):
-            raise InvalidInputError("item", "a mapping's keys must be field names (strings)")
-        kind = ImageToVideo if "image" in fields else TextToVideo
-        unknown = set(fields) - set(attrs.fields_dict(kind))
-        if unknown:
-            raise InvalidInputError("item", f"unknown fields: {', '.join(sorted(unknown))}")
-        if "prompt" not in fields:
-            raise InvalidInputError("prompt", "is required")
-        return kind(**fields)
-    raise InvalidInputError("item", f"must be a prompt, a request or a mapping, not {item!r}")
 
 
 @attrs.define

@@ -25,30 +25,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import ipaddress
 import logging
 import pathlib
 import re
 import secrets
-import socket
 import typing
 
 import aiohttp
-import yarl
 
 from sora2pro._errors import DownloadError, InvalidInputError, Sora2ProError
+from sora2pro._flows._redirects import MAX_REDIRECTS, REDIRECTS, redirect_target
 from sora2pro._transport._retry import retrying
 from sora2pro._transport._transport import USER_AGENT, describe_failure, parse_retry_after, within
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    import yarl
+
     from sora2pro._config import RetryPolicy
     from sora2pro._transport._transport import Transport
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD_BYTES",
-    "MAX_REDIRECTS",
     "OnProgress",
     "check_max_bytes",
     "download_to",
@@ -65,11 +64,6 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 #: The largest file ``download()`` writes by default: 2 GiB, far past any result video.
 DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024**3
-
-#: Redirects followed from one request before the download is refused.
-MAX_REDIRECTS = 5
-
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 #: Called with (bytes written, total bytes or None) as a download goes.
@@ -105,61 +99,6 @@ def check_max_bytes(value: int | None) -> None:
         raise InvalidInputError(
             "max_bytes", f"must be positive (None means no limit), not {value!r}"
         )
-
-
-def _internal(address: str) -> bool:
-    """Whether ``address`` is off the public internet (loopback, private, multicast...)."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
-
-
-async def _redirect_target(response: aiohttp.ClientResponse, *, allow_private: bool) -> yarl.URL:
-    """Where a redirect leads, once it is known to be safe to follow.
-
-    Raises:
-        DownloadError: the target is not an http(s) URL, or (unless ``allow_private``)
-            its host is, or resolves to, an address off the public internet; any one
-            such address is enough.
-
-    """
-    status = response.status
-    location = response.headers.get("Location")
-    try:
-        target = None if location is None else response.url.join(yarl.URL(location))
-    except ValueError:
-        target = None
-    if target is None:
-        raise DownloadError(
-            f"download answered HTTP {status} without a usable Location", http_status=status
-        )
-    if target.scheme not in {"http", "https"} or not target.raw_host:
-        raise DownloadError(
-            f"download redirected to a {target.scheme}: URL; "
-            "only http and https URLs with a host are followed",
-            http_status=status,
-        )
-    host = target.raw_host
-    if allow_private:
-        return target
-    # aiohttp resolves the name again to connect: a name that answers otherwise the
-    # second time (DNS rebinding) is beyond this check, which stops plain redirects.
-    try:
-        found = await asyncio.get_running_loop().getaddrinfo(
-            host, target.port, type=socket.SOCK_STREAM
-        )
-    except OSError as exc:
-        # Like a connection that could not be opened: another try may resolve it.
-        raise DownloadError(f"download redirected to {host}, which did not resolve: {exc}") from exc
-    internal = sorted({str(info[4][0]) for info in found if _internal(str(info[4][0]))})
-    if internal:
-        raise DownloadError(
-            f"download redirected to {host} ({', '.join(internal)}), an address off the "
-            "public internet; pass allow_private_redirects=True to follow it",
-            http_status=status,
-        )
-    return target
 
 
 def _content_range(value: str | None) -> tuple[int, int | None] | None:
@@ -255,10 +194,10 @@ class _Transfer:
         link: str | yarl.URL = url
         for _ in range(MAX_REDIRECTS + 1):
             async with self._transport.fetch(link, headers) as response:
-                if response.status not in _REDIRECTS:
+                if response.status not in REDIRECTS:
                     yield response
                     return
-                link = await _redirect_target(response, allow_private=self._allow_private)
+                link = await redirect_target(response, allow_private=self._allow_private)
         raise DownloadError(
             f"download redirected more than {MAX_REDIRECTS} times", http_status=response.status
         )

@@ -19,7 +19,7 @@ if typing.TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from sora2pro._errors import Sora2ProError
-    from sora2pro._flows._batch import BatchResult
+    from sora2pro._flows._items import BatchResult
     from sora2pro._model._task import Task
 
 __all__ = [

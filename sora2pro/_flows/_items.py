@@ -1,0 +1,79 @@
+"""A batch's items and results: what goes in, and how each one ended."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping
+
+import attrs
+
+from sora2pro._errors import InvalidInputError, Sora2ProError
+from sora2pro._model._failures import SubmitUncertainError
+from sora2pro._model._requests import REQUEST_TYPES, ImageToVideo, Request, TextToVideo
+
+if typing.TYPE_CHECKING:
+    from sora2pro._model._task import Task
+
+__all__ = ["BatchItem", "BatchResult", "to_request"]
+
+#: A prompt, a request, or a mapping with the fields of :class:`TextToVideo` (or of
+#: :class:`ImageToVideo`, when it has an ``image``).
+BatchItem = str | Request | Mapping[str, typing.Any]
+
+
+@attrs.frozen(kw_only=True)
+class BatchResult:
+    """How one item of a batch ended.
+
+    Attributes:
+        index: The item's position in the input, from 0.
+        request: The request, or None when the item itself was not a valid request.
+        task_id: The task id, once the server gave one.
+        task: The last snapshot of the task (final when it ended), if any was seen.
+        error: Why the item did not succeed, or None.
+
+    """
+
+    index: int
+    request: Request | None
+    task_id: str | None = None
+    task: Task | None = None
+    error: Sora2ProError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the item ended with a successful task."""
+        return self.error is None and self.task is not None
+
+    @property
+    def uncertain(self) -> bool:
+        """Whether the create may have run although its answer was lost."""
+        return isinstance(self.error, SubmitUncertainError)
+
+
+def to_request(item: BatchItem) -> Request:
+    """Turn a batch item into a request.
+
+    A mapping with an ``image`` is an :class:`ImageToVideo`, any other a
+    :class:`TextToVideo`.
+
+    Raises:
+        InvalidInputError: the item is not a prompt, a request or a mapping of its fields.
+
+    """
+    if isinstance(item, REQUEST_TYPES):
+        return item
+    if isinstance(item, str):
+        return TextToVideo(item)
+    if isinstance(item, Mapping):
+        fields = dict(item)
+        if not all(isinstance(name, str) for name in fields):
+            raise InvalidInputError("item", "a mapping's keys must be field names (strings)")
+        kind = ImageToVideo if "image" in fields else TextToVideo
+        unknown = set(fields) - set(attrs.fields_dict(kind))
+        if unknown:
+            raise InvalidInputError("item", f"unknown fields: {', '.join(sorted(unknown))}")
+        if "prompt" not in fields:
+            raise InvalidInputError("prompt", "is required")
+        return kind(**fields)
+    raise InvalidInputError("item", f"must be a prompt, a request or a mapping, not {item!r}")
