@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
-import collections.abc
 import contextlib
 import logging
 import math
@@ -13,11 +11,6 @@ import pathlib
 import typing
 import warnings
 
-import aiohttp
-import attrs
-
-from sora2pro._api._endpoints import Api
-from sora2pro._callbacks._receiver import CallbackReceiver
 from sora2pro._config import (
     DEFAULT_POLL,
     DEFAULT_RATE_LIMITS,
@@ -33,42 +26,42 @@ from sora2pro._config import (
     check_timeout,
 )
 from sora2pro._coordination._local import LocalCoordination
-from sora2pro._coordination._protocols import Coordination
 from sora2pro._errors import (
     InvalidInputError,
     Sora2ProError,
     TaskNotVisibleError,
 )
 from sora2pro._flows._batch import Runs, run_batch
-from sora2pro._flows._context import Context, deadline_after
-from sora2pro._flows._download import (
-    DEFAULT_MAX_DOWNLOAD_BYTES,
-    OnProgress,
-    check_max_bytes,
-    download_to,
-)
+from sora2pro._flows._context import deadline_after
+from sora2pro._flows._download import DEFAULT_MAX_DOWNLOAD_BYTES, OnProgress, download_task
 from sora2pro._flows._submit import submit
 from sora2pro._flows._upload import DEFAULT_UPLOAD_PATH, Source, upload
 from sora2pro._flows._wait import fetch_task, wait
 from sora2pro._model._requests import (
-    REQUEST_TYPES,
     CharacterRequest,
     Request,
-    TextToVideo,
     TextToVideoOptions,
     is_http_url,
-    with_changes,
 )
 from sora2pro._model._task import Character, Task, TaskState, UploadedFile
 from sora2pro._transport._retry import is_transient, retrying
-from sora2pro._transport._transport import Transport, retrieve_exception
-from sora2pro._wire import (
-    make_converter,
+from sora2pro._transport._transport import retrieve_exception
+from sora2pro._wiring import (
+    as_request,
+    check_batch,
+    check_download,
+    check_settings,
+    check_task_id,
+    wire_up,
 )
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterable, Mapping
 
+    import aiohttp
+
+    from sora2pro._callbacks._receiver import CallbackReceiver
+    from sora2pro._coordination._protocols import Coordination
     from sora2pro._flows._events import OnEvent
     from sora2pro._flows._items import BatchItem, BatchResult
     from sora2pro._flows._polling import OnUpdate
@@ -88,106 +81,6 @@ DEFAULT_CONCURRENCY = 50
 
 #: How long ``download()`` may take by default: 10 minutes.
 DEFAULT_DOWNLOAD_TIMEOUT = 10 * 60.0
-
-
-def _check_settings(**settings: object) -> None:
-    """Refuse a Client setting of the wrong type before anything can be sent with it."""
-    kinds: dict[str, tuple[type, str]] = {
-        "api_key": (str, "a string"),
-        "base_url": (str, "a URL string"),
-        "poll": (PollPolicy, "a sora2pro.PollPolicy"),
-        "retry": (RetryPolicy, "a sora2pro.RetryPolicy"),
-        # Deadlines go to wait() and generate(); Timeouts bound each HTTP exchange.
-        "timeout": (Timeouts, "a sora2pro.Timeouts (a deadline goes to wait() or generate())"),
-        "session": (aiohttp.ClientSession, "an aiohttp.ClientSession"),
-        "rate_limits": (RateLimits, "a sora2pro.RateLimits"),
-        "callbacks": (CallbackReceiver, "a sora2pro.CallbackReceiver"),
-        "coordination": (Coordination, "a coordination backend (sora2pro.LocalCoordination)"),
-    }
-    for name, value in settings.items():
-        if value is not None:
-            kind, what = kinds[name]
-            check_instance(name, value, kind, f"{what} or None")
-
-
-def _request(request: str | Request, options: TextToVideoOptions) -> Request:
-    if isinstance(request, str):
-        unknown = set(options) - set(attrs.fields_dict(TextToVideo)) | {"prompt"} & set(options)
-        if unknown:
-            raise InvalidInputError("options", f"TextToVideo has no {', '.join(sorted(unknown))}")
-        return TextToVideo(request, **options)
-    if not isinstance(request, REQUEST_TYPES):
-        raise InvalidInputError(
-            "request", f"must be a prompt or a request, not {type(request).__name__}"
-        )
-    unknown = set(options) - set(attrs.fields_dict(type(request)))
-    if unknown:
-        raise InvalidInputError(
-            "options", f"{type(request).__name__} has no {', '.join(sorted(unknown))}"
-        )
-    return with_changes(request, options) if options else request
-
-
-def _check_items(items: object) -> None:
-    """Refuse what is not a collection of batch items, above all one prompt.
-
-    A string is iterable: taken as items, it would pay for one video per letter.
-    """
-    if isinstance(items, str | bytes | bytearray):
-        raise InvalidInputError(
-            "items", "is one prompt, not a list of them: pass [prompt], or use generate()"
-        )
-    if isinstance(items, (collections.abc.Mapping, *REQUEST_TYPES)):
-        raise InvalidInputError(
-            "items", f"is one item ({type(items).__name__}), not a list of them: pass [item]"
-        )
-    if not isinstance(items, collections.abc.Iterable):
-        raise InvalidInputError(
-            "items", f"must be a list or other iterable of items, not {type(items).__name__}"
-        )
-
-
-def _wire_up(
-    key: str,
-    url: str,
-    *,
-    poll: PollPolicy,
-    retry: RetryPolicy,
-    timeouts: Timeouts,
-    session: aiohttp.ClientSession | None,
-    limits: RateLimits,
-    callbacks: CallbackReceiver | None,
-    coordination: Coordination,
-) -> tuple[Transport, Context]:
-    """The transport, the endpoints and the flows' context of one client."""
-    converter = make_converter()
-    transport = Transport(
-        api_key=key, base_url=url, timeouts=timeouts, converter=converter, session=session
-    )
-    api = Api(
-        transport=transport,
-        converter=converter,
-        create_pacer=coordination.pacer("createTask", limits.creates_per_second),
-        status_pacer=coordination.pacer("recordInfo", limits.status_per_second),
-        default_pause=limits.pause,
-        max_pause=retry.max_retry_after,
-    )
-    context = Context(
-        api=api,
-        transport=transport,
-        converter=converter,
-        retry=retry,
-        poll=poll,
-        coordination=coordination,
-        registry=coordination.registry(),
-        callbacks=callbacks,
-    )
-    return transport, context
-
-
-def _check_task_id(task_id: str) -> None:
-    if not isinstance(task_id, str) or not task_id.strip():
-        raise InvalidInputError("task_id", f"must be a non-empty string, not {task_id!r}")
 
 
 class Client:
@@ -235,7 +128,7 @@ class Client:
         callbacks: CallbackReceiver | None = None,
         coordination: Coordination | None = None,
     ) -> None:
-        _check_settings(
+        check_settings(
             api_key=api_key,
             base_url=base_url,
             poll=poll,
@@ -257,7 +150,7 @@ class Client:
         url = base_url or os.environ.get("APIKLEY_BASE_URL") or DEFAULT_BASE_URL
         if not is_http_url(url):
             raise InvalidInputError("base_url", f"must be an http(s) URL, not {url!r}")
-        self._transport, self._ctx = _wire_up(
+        self._transport, self._ctx = wire_up(
             key,
             url,
             poll=poll or DEFAULT_POLL,
@@ -364,7 +257,7 @@ class Client:
 
         """
         self._check_open()
-        return await submit(self._ctx, _request(request, options), None)
+        return await submit(self._ctx, as_request(request, options), None)
 
     async def get_task(self, task_id: str) -> Task:
         """Fetch the current state of a task.
@@ -384,7 +277,7 @@ class Client:
 
         """
         self._check_open()
-        _check_task_id(task_id)
+        check_task_id(task_id)
         try:
             # Asked for by the user, not by a wait: ahead of every poll.
             task = await fetch_task(self._ctx, task_id, None, math.inf)
@@ -436,7 +329,7 @@ class Client:
 
         """
         self._check_open()
-        _check_task_id(task_id)
+        check_task_id(task_id)
         check_timeout("timeout", timeout)
         if poll is not None:
             check_instance("poll", poll, PollPolicy, "a sora2pro.PollPolicy or None")
@@ -474,7 +367,7 @@ class Client:
         check_timeout("timeout", timeout)
         check_callable("on_update", on_update)
         deadline = deadline_after(timeout)
-        task_id = await submit(self._ctx, _request(request, options), deadline)
+        task_id = await submit(self._ctx, as_request(request, options), deadline)
         try:
             return await wait(
                 self._ctx,
@@ -655,57 +548,28 @@ class Client:
 
         """
         self._check_open()
-        check_timeout("timeout", timeout)
-        check_max_bytes(max_bytes)
-        check_instance("task", task, (Task, str), "a Task or a task id")
-        check_instance("dest", dest, (str, os.PathLike), "a file path")
-        check_instance("index", index, int, "a whole number")
-        for name, flag in (
-            ("watermark", watermark),
-            ("overwrite", overwrite),
-            ("allow_private_redirects", allow_private_redirects),
-        ):
-            check_instance(name, flag, bool, "True or False")
-        check_callable("on_progress", on_progress)
-        if index < 0:
-            raise InvalidInputError("index", f"must be 0 or more, not {index}")
-        path = pathlib.Path(dest)
-        if path.is_dir():  # noqa: ASYNC240  # one stat, cheaper than a thread hop
-            raise InvalidInputError("dest", f"{path} is a directory; name the file to write")
-        if path.exists() and not overwrite:  # noqa: ASYNC240  # as above
-            raise InvalidInputError("dest", f"{path} exists; pass overwrite=True to replace it")
+        path = check_download(
+            task,
+            dest,
+            index=index,
+            timeout=timeout,
+            flags={
+                "watermark": watermark,
+                "overwrite": overwrite,
+                "allow_private_redirects": allow_private_redirects,
+            },
+            max_bytes=max_bytes,
+            on_progress=on_progress,
+        )
         if isinstance(task, str):
             task = await self.get_task(task)
-        urls = task.watermark_urls if watermark else task.result_urls
-        if task.state is not TaskState.SUCCESS or not urls:
-            kind = "watermarked video" if watermark else "result video"
-            raise InvalidInputError(
-                "task", f"task {task.id} has no {kind} (state {task.state.value})"
-            )
-        if not 0 <= index < len(urls):
-            raise InvalidInputError(
-                "index", f"task {task.id} has {len(urls)} video(s), not {index + 1}"
-            )
-        url, task_id = urls[index], task.id
-
-        async def refresh(deadline: float | None) -> str:
-            fresh = await retrying(
-                lambda: self._ctx.api.download_url(url, deadline),
-                policy=self._ctx.retry,
-                retryable=is_transient,
-                deadline=deadline,
-                operation="download-url",
-            )
-            logger.info("result URL of task %s expired; using a fresh link", task_id)
-            return fresh
-
-        return await download_to(
-            self._transport,
-            url,
+        return await download_task(
+            self._ctx,
+            task,
             path,
+            index=index,
+            watermark=watermark,
             timeout=timeout,
-            retry=self._ctx.retry,
-            refresh=refresh,
             max_bytes=max_bytes,
             allow_private_redirects=allow_private_redirects,
             on_progress=on_progress,
@@ -758,17 +622,14 @@ class Client:
 
         """
         self._check_open()
-        _check_items(items)
-        check_callable("on_event", on_event)
-        if journal is not None:
-            check_instance("journal", journal, (str, os.PathLike), "a file path or None")
-        check_instance("ordered", ordered, bool, "True or False")
-        check_instance("resubmit_uncertain", resubmit_uncertain, bool, "True or False")
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise InvalidInputError(
-                "concurrency", f"must be a whole number >= 1, not {concurrency!r}"
-            )
-        check_timeout("timeout", timeout)
+        check_batch(
+            items,
+            concurrency=concurrency,
+            timeout=timeout,
+            on_event=on_event,
+            journal=journal,
+            flags={"ordered": ordered, "resubmit_uncertain": resubmit_uncertain},
+        )
         return run_batch(
             self._ctx,
             self._batches,

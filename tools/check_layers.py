@@ -25,6 +25,7 @@ LAYERS = [
     ["sora2pro._api"],
     ["sora2pro._callbacks"],
     ["sora2pro._flows"],
+    ["sora2pro._wiring"],
     ["sora2pro._client"],
     ["sora2pro"],
     ["sora2pro.testing"],

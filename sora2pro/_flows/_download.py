@@ -35,7 +35,8 @@ import aiohttp
 
 from sora2pro._errors import DownloadError, InvalidInputError, Sora2ProError
 from sora2pro._flows._redirects import MAX_REDIRECTS, REDIRECTS, redirect_target
-from sora2pro._transport._retry import retrying
+from sora2pro._model._task import TaskState
+from sora2pro._transport._retry import is_transient, retrying
 from sora2pro._transport._transport import USER_AGENT, describe_failure, parse_retry_after, within
 
 if typing.TYPE_CHECKING:
@@ -44,12 +45,15 @@ if typing.TYPE_CHECKING:
     import yarl
 
     from sora2pro._config import RetryPolicy
+    from sora2pro._flows._context import Context
+    from sora2pro._model._task import Task
     from sora2pro._transport._transport import Transport
 
 __all__ = [
     "DEFAULT_MAX_DOWNLOAD_BYTES",
     "OnProgress",
     "check_max_bytes",
+    "download_task",
     "download_to",
 ]
 
@@ -383,3 +387,56 @@ async def _fetch(
         # which would leak the file. Closing flushes one buffer at most.
         file.close()
     return transfer.written
+
+
+async def download_task(
+    ctx: Context,
+    task: Task,
+    path: pathlib.Path,
+    *,
+    index: int,
+    watermark: bool,
+    timeout: float | None,
+    max_bytes: int | None,
+    allow_private_redirects: bool,
+    on_progress: OnProgress | None,
+) -> pathlib.Path:
+    """Save result video ``index`` of a finished ``task`` to ``path``; see ``download()``.
+
+    Raises:
+        InvalidInputError: the task has no such result video.
+        DownloadError: the video could not be fetched whole or written.
+
+    """
+    urls = task.watermark_urls if watermark else task.result_urls
+    if task.state is not TaskState.SUCCESS or not urls:
+        kind = "watermarked video" if watermark else "result video"
+        raise InvalidInputError("task", f"task {task.id} has no {kind} (state {task.state.value})")
+    if not 0 <= index < len(urls):
+        raise InvalidInputError(
+            "index", f"task {task.id} has {len(urls)} video(s), not {index + 1}"
+        )
+    url, task_id = urls[index], task.id
+
+    async def refresh(deadline: float | None) -> str:
+        fresh = await retrying(
+            lambda: ctx.api.download_url(url, deadline),
+            policy=ctx.retry,
+            retryable=is_transient,
+            deadline=deadline,
+            operation="download-url",
+        )
+        logger.info("result URL of task %s expired; using a fresh link", task_id)
+        return fresh
+
+    return await download_to(
+        ctx.transport,
+        url,
+        path,
+        timeout=timeout,
+        retry=ctx.retry,
+        refresh=refresh,
+        max_bytes=max_bytes,
+        allow_private_redirects=allow_private_redirects,
+        on_progress=on_progress,
+    )

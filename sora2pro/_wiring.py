@@ -1,0 +1,201 @@
+"""How a Client is put together: its settings checked, its layers built, its calls checked.
+
+Every check runs before anything is sent: a wrong type or value is refused with
+:class:`InvalidInputError` naming the argument.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import os
+import pathlib
+import typing
+
+import aiohttp
+import attrs
+
+from sora2pro._api._endpoints import Api
+from sora2pro._callbacks._receiver import CallbackReceiver
+from sora2pro._config import (
+    PollPolicy,
+    RateLimits,
+    RetryPolicy,
+    Timeouts,
+    check_callable,
+    check_instance,
+    check_timeout,
+)
+from sora2pro._coordination._protocols import Coordination
+from sora2pro._errors import InvalidInputError
+from sora2pro._flows._context import Context
+from sora2pro._flows._download import check_max_bytes
+from sora2pro._model._requests import REQUEST_TYPES, Request, TextToVideo, with_changes
+from sora2pro._model._task import Task
+from sora2pro._transport._transport import Transport
+from sora2pro._wire import make_converter
+
+if typing.TYPE_CHECKING:
+    from sora2pro._model._requests import TextToVideoOptions
+
+__all__ = [
+    "as_request",
+    "check_batch",
+    "check_download",
+    "check_items",
+    "check_settings",
+    "check_task_id",
+    "wire_up",
+]
+
+
+def check_settings(**settings: object) -> None:
+    """Refuse a Client setting of the wrong type before anything can be sent with it."""
+    kinds: dict[str, tuple[type, str]] = {
+        "api_key": (str, "a string"),
+        "base_url": (str, "a URL string"),
+        "poll": (PollPolicy, "a sora2pro.PollPolicy"),
+        "retry": (RetryPolicy, "a sora2pro.RetryPolicy"),
+        # Deadlines go to wait() and generate(); Timeouts bound each HTTP exchange.
+        "timeout": (Timeouts, "a sora2pro.Timeouts (a deadline goes to wait() or generate())"),
+        "session": (aiohttp.ClientSession, "an aiohttp.ClientSession"),
+        "rate_limits": (RateLimits, "a sora2pro.RateLimits"),
+        "callbacks": (CallbackReceiver, "a sora2pro.CallbackReceiver"),
+        "coordination": (Coordination, "a coordination backend (sora2pro.LocalCoordination)"),
+    }
+    for name, value in settings.items():
+        if value is not None:
+            kind, what = kinds[name]
+            check_instance(name, value, kind, f"{what} or None")
+
+
+def as_request(request: str | Request, options: TextToVideoOptions) -> Request:
+    """The request ``submit()`` and ``generate()`` were given, with its options applied."""
+    if isinstance(request, str):
+        unknown = set(options) - set(attrs.fields_dict(TextToVideo)) | {"prompt"} & set(options)
+        if unknown:
+            raise InvalidInputError("options", f"TextToVideo has no {', '.join(sorted(unknown))}")
+        return TextToVideo(request, **options)
+    if not isinstance(request, REQUEST_TYPES):
+        raise InvalidInputError(
+            "request", f"must be a prompt or a request, not {type(request).__name__}"
+        )
+    unknown = set(options) - set(attrs.fields_dict(type(request)))
+    if unknown:
+        raise InvalidInputError(
+            "options", f"{type(request).__name__} has no {', '.join(sorted(unknown))}"
+        )
+    return with_changes(request, options) if options else request
+
+
+def check_items(items: object) -> None:
+    """Refuse what is not a collection of batch items, above all one prompt.
+
+    A string is iterable: taken as items, it would pay for one video per letter.
+    """
+    if isinstance(items, str | bytes | bytearray):
+        raise InvalidInputError(
+            "items", "is one prompt, not a list of them: pass [prompt], or use generate()"
+        )
+    if isinstance(items, (collections.abc.Mapping, *REQUEST_TYPES)):
+        raise InvalidInputError(
+            "items", f"is one item ({type(items).__name__}), not a list of them: pass [item]"
+        )
+    if not isinstance(items, collections.abc.Iterable):
+        raise InvalidInputError(
+            "items", f"must be a list or other iterable of items, not {type(items).__name__}"
+        )
+
+
+def wire_up(
+    key: str,
+    url: str,
+    *,
+    poll: PollPolicy,
+    retry: RetryPolicy,
+    timeouts: Timeouts,
+    session: aiohttp.ClientSession | None,
+    limits: RateLimits,
+    callbacks: CallbackReceiver | None,
+    coordination: Coordination,
+) -> tuple[Transport, Context]:
+    """The transport, the endpoints and the flows' context of one client."""
+    converter = make_converter()
+    transport = Transport(
+        api_key=key, base_url=url, timeouts=timeouts, converter=converter, session=session
+    )
+    api = Api(
+        transport=transport,
+        converter=converter,
+        create_pacer=coordination.pacer("createTask", limits.creates_per_second),
+        status_pacer=coordination.pacer("recordInfo", limits.status_per_second),
+        default_pause=limits.pause,
+        max_pause=retry.max_retry_after,
+    )
+    context = Context(
+        api=api,
+        transport=transport,
+        converter=converter,
+        retry=retry,
+        poll=poll,
+        coordination=coordination,
+        registry=coordination.registry(),
+        callbacks=callbacks,
+    )
+    return transport, context
+
+
+def check_task_id(task_id: str) -> None:
+    """Refuse a task id that is not a non-empty string."""
+    if not isinstance(task_id, str) or not task_id.strip():
+        raise InvalidInputError("task_id", f"must be a non-empty string, not {task_id!r}")
+
+
+def check_batch(
+    items: object,
+    *,
+    concurrency: object,
+    timeout: float | None,
+    on_event: object,
+    journal: object,
+    flags: dict[str, object],
+) -> None:
+    """Refuse a batch's arguments of the wrong type or value."""
+    check_items(items)
+    check_callable("on_event", on_event)
+    if journal is not None:
+        check_instance("journal", journal, (str, os.PathLike), "a file path or None")
+    for name, flag in flags.items():
+        check_instance(name, flag, bool, "True or False")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise InvalidInputError("concurrency", f"must be a whole number >= 1, not {concurrency!r}")
+    check_timeout("timeout", timeout)
+
+
+def check_download(
+    task: object,
+    dest: object,
+    *,
+    index: object,
+    timeout: float | None,
+    flags: dict[str, object],
+    max_bytes: int | None,
+    on_progress: object,
+) -> pathlib.Path:
+    """Refuse a download's arguments of the wrong type or value; the path to write."""
+    check_timeout("timeout", timeout)
+    check_max_bytes(max_bytes)
+    check_instance("task", task, (Task, str), "a Task or a task id")
+    check_instance("dest", dest, (str, os.PathLike), "a file path")
+    check_instance("index", index, int, "a whole number")
+    for name, flag in flags.items():
+        check_instance(name, flag, bool, "True or False")
+    check_callable("on_progress", on_progress)
+    assert isinstance(index, int)  # noqa: S101  # checked above
+    if index < 0:
+        raise InvalidInputError("index", f"must be 0 or more, not {index}")
+    path = pathlib.Path(typing.cast("str | os.PathLike[str]", dest))
+    if path.is_dir():
+        raise InvalidInputError("dest", f"{path} is a directory; name the file to write")
+    if path.exists() and not flags.get("overwrite"):
+        raise InvalidInputError("dest", f"{path} exists; pass overwrite=True to replace it")
+    return path
