@@ -25,6 +25,7 @@ demo: $(VENV)/.cli-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/check_layers.py
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy --strict sora2pro tests/typing_api.py benchmarks

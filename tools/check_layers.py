@@ -12,7 +12,6 @@ import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "sora2pro"
 
 #: Each layer may import only the layers before it (and itself). Data flows one way.
 LAYERS = [
@@ -42,11 +41,18 @@ PUBLIC_ONLY_EXCEPTIONS = {
 }
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
+#: Modules still over the size limit, each with the size it may not grow past
+#: (issue 11: the Client's file-handling methods and the download transfer are
+#: still to be split).
+SIZE_ALLOWANCES = {"sora2pro/_client.py": 700, "sora2pro/_flows/_download.py": 450}
+#: Where an aiohttp.ClientSession may be made: the transport, and the emulator (a
+#: server of its own, which sends callbacks).
+SESSION_MAKERS = ("sora2pro._transport", "sora2pro.testing")
 
 
-def module_name(path: pathlib.Path) -> str:
+def module_name(path: pathlib.Path, root: pathlib.Path = ROOT) -> str:
     """The dotted name of the module at ``path``."""
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -92,18 +98,25 @@ def code_lines(node: ast.FunctionDef | ast.AsyncFunctionDef, source: list[str]) 
     return sum(1 for line in lines if line.strip() and not line.strip().startswith("#"))
 
 
-def check() -> list[str]:
-    """Every breach of the rules above, one line each."""
+def check(root: pathlib.Path = ROOT) -> list[str]:
+    """Every breach of the rules above in ``root``'s package, one line each."""
     problems = []
     graph: dict[str, set[str]] = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        module = module_name(path)
+    for path in sorted((root / "sora2pro").rglob("*.py")):
+        module = module_name(path, root)
         text = path.read_text("utf-8")
         tree = ast.parse(text)
-        where = path.relative_to(ROOT)
+        where = path.relative_to(root)
         lines = text.count("\n")
-        if lines > MAX_MODULE_LINES:
-            problems.append(f"{where}: {lines} lines; at most {MAX_MODULE_LINES}")
+        most = SIZE_ALLOWANCES.get(str(where), MAX_MODULE_LINES)
+        if lines > most:
+            problems.append(f"{where}: {lines} lines; at most {most}")
+        if not module.startswith(SESSION_MAKERS):
+            problems += [
+                f"{where}:{node.lineno}: makes an aiohttp.ClientSession; only _transport may"
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Call) and _named(node.func, "ClientSession")
+            ]
         source = text.splitlines()
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -126,6 +139,13 @@ def check() -> list[str]:
                 problems.append(f"{where}:{line}: imports {target}, a higher layer")
     problems += [f"import cycle: {' -> '.join(cycle)}" for cycle in cycles(graph)]
     return problems
+
+
+def _named(func: ast.expr, name: str) -> bool:
+    """Whether a call's function is ``name`` or ``<something>.name``."""
+    return (isinstance(func, ast.Name) and func.id == name) or (
+        isinstance(func, ast.Attribute) and func.attr == name
+    )
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
