@@ -87,7 +87,9 @@ async def hand_written(
         while True:
             async with session.get(url + RECORD_INFO, params={"taskId": task_id}) as response:
                 payload = json.loads(await response.read())
-            if payload["code"] == 200 and payload["data"]["state"] in {"success", "fail"}:
+            # "data": null while a task is set up, as the live service answers.
+            data = payload["data"] or {}
+            if payload["code"] == 200 and data.get("state") in {"success", "fail"}:
                 learned[task_id] = time.monotonic()
                 return
             await asyncio.sleep(scale(interval(scale.real(time.monotonic() - created))))

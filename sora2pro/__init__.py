@@ -10,12 +10,8 @@
 """
 
 from sora2pro._callbacks._receiver import CallbackReceiver
-from sora2pro._client import (
-    DEFAULT_BASE_URL,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_DOWNLOAD_TIMEOUT,
-    Client,
-)
+from sora2pro._client import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, Client
+from sora2pro._client_files import DEFAULT_DOWNLOAD_TIMEOUT
 from sora2pro._config import (
     DEFAULT_POLL,
     DEFAULT_RATE_LIMITS,

@@ -25,6 +25,7 @@ LAYERS = [
     ["sora2pro._callbacks"],
     ["sora2pro._flows"],
     ["sora2pro._wiring"],
+    ["sora2pro._client_files"],
     ["sora2pro._client"],
     ["sora2pro"],
     ["sora2pro.testing"],
@@ -41,10 +42,10 @@ PUBLIC_ONLY_EXCEPTIONS = {
 }
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
-#: Modules still over the size limit, each with the size it may not grow past
-#: (issue 11: the Client's file-handling methods and the download transfer are
-#: still to be split).
-SIZE_ALLOWANCES = {"sora2pro/_client.py": 700, "sora2pro/_flows/_download.py": 450}
+#: Modules over the size limit, each with the size it may not grow past: the Client,
+#: whose thin methods carry the public API's docstrings, and the download transfer
+#: (still to be split).
+SIZE_ALLOWANCES = {"sora2pro/_client.py": 500, "sora2pro/_flows/_download.py": 450}
 #: Where an aiohttp.ClientSession may be made: the transport, and the emulator (a
 #: server of its own, which sends callbacks).
 SESSION_MAKERS = ("sora2pro._transport", "sora2pro.testing")
