@@ -23,12 +23,25 @@ if typing.TYPE_CHECKING:
     from sora2pro._transport._transport import Transport
     from sora2pro._wire import Envelope
 
-__all__ = ["CREATE", "CREDIT", "DOWNLOAD_URL", "RECORD_INFO", "Api"]
+__all__ = [
+    "CREATE",
+    "CREDIT",
+    "DOWNLOAD_URL",
+    "RECORD_INFO",
+    "UPLOAD_BASE64",
+    "UPLOAD_STREAM",
+    "UPLOAD_URL",
+    "Api",
+]
 
 CREATE = "/api/v1/jobs/createTask"
 RECORD_INFO = "/api/v1/jobs/recordInfo"
 CREDIT = "/api/v1/chat/credit"
 DOWNLOAD_URL = "/api/v1/common/download-url"
+# The upload service (API.md section 5); its answers are read by the upload flow.
+UPLOAD_STREAM = "/file-upload/api/file-stream-upload"
+UPLOAD_BASE64 = "/file-upload/api/file-base64-upload"
+UPLOAD_URL = "/file-upload/api/file-url-upload"
 
 
 @attrs.frozen

@@ -13,6 +13,7 @@ import typing
 
 import aiohttp
 
+from sora2pro._api._endpoints import UPLOAD_BASE64, UPLOAD_STREAM, UPLOAD_URL
 from sora2pro._errors import InvalidInputError
 from sora2pro._model._requests import is_http_url
 from sora2pro._transport._retry import is_transient, retrying
@@ -35,10 +36,6 @@ DEFAULT_UPLOAD_PATH = "sora2pro"
 
 #: What :meth:`Client.upload` takes: a local file, its bytes, or an http(s) URL.
 Source = str | os.PathLike[str] | bytes
-
-_STREAM = "/file-upload/api/file-stream-upload"
-_BASE64 = "/file-upload/api/file-base64-upload"
-_URL = "/file-upload/api/file-url-upload"
 
 
 def _check_name(name: str, value: str | None) -> None:
@@ -99,7 +96,7 @@ async def upload(
         if not source:
             raise InvalidInputError("source", "is empty")
     elif isinstance(source, str) and is_http_url(source):
-        endpoint, body = _URL, fields | {"fileUrl": source}
+        endpoint, body = UPLOAD_URL, fields | {"fileUrl": source}
     elif isinstance(source, str | os.PathLike):
         path = _local(source)
         fields.setdefault("fileName", _unique_name(path))
@@ -110,7 +107,10 @@ async def upload(
     if body is None and as_base64:
         raw = source if path is None else await _read(path)
         assert isinstance(raw, bytes)  # noqa: S101  # a path was read, else source is bytes
-        endpoint, body = _BASE64, fields | {"base64Data": base64.b64encode(raw).decode("ascii")}
+        endpoint, body = (
+            UPLOAD_BASE64,
+            fields | {"base64Data": base64.b64encode(raw).decode("ascii")},
+        )
     name = file_name or (path.name if path is not None else "upload")
 
     async def attempt() -> UploadedFile:
@@ -146,7 +146,7 @@ async def _stream(
         )
         for key, value in fields.items():
             form.add_field(key, str(value))
-        return await transport.exchange("POST", _STREAM, form=form, deadline=deadline)
+        return await transport.exchange("POST", UPLOAD_STREAM, form=form, deadline=deadline)
     finally:
         if file is not None:
             await asyncio.to_thread(file.close)
