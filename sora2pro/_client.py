@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import typing
 import warnings
@@ -29,18 +28,16 @@ from sora2pro._coordination._local import LocalCoordination
 from sora2pro._errors import (
     InvalidInputError,
     Sora2ProError,
-    TaskNotVisibleError,
 )
 from sora2pro._flows._batch import Runs, run_batch
 from sora2pro._flows._context import deadline_after
 from sora2pro._flows._submit import submit
-from sora2pro._flows._wait import fetch_task, wait
+from sora2pro._flows._wait import read_task, wait, wait_submitted
 from sora2pro._model._requests import (
     Request,
     TextToVideoOptions,
     is_http_url,
 )
-from sora2pro._model._task import Task, TaskState
 from sora2pro._transport._retry import is_transient, retrying
 from sora2pro._transport._transport import retrieve_exception
 from sora2pro._wiring import (
@@ -61,6 +58,7 @@ if typing.TYPE_CHECKING:
     from sora2pro._flows._events import OnEvent
     from sora2pro._flows._items import BatchItem, BatchResult
     from sora2pro._flows._polling import OnUpdate
+    from sora2pro._model._task import Task
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -270,23 +268,7 @@ class Client(FileMethods):
         """
         self._check_open()
         check_task_id(task_id)
-        try:
-            # Asked for by the user, not by a wait: ahead of every poll.
-            task = await fetch_task(self._ctx, task_id, None, math.inf)
-        except TaskNotVisibleError:
-            request = self._ctx.registry.pending().get(task_id)
-            if request is None:
-                raise
-            return Task(
-                id=task_id,
-                model=request.MODEL,
-                state=TaskState.WAITING,
-                raw_state="",
-                request=request,
-            )
-        if task.done:
-            self._ctx.finished(task_id)
-        return task
+        return await read_task(self._ctx, task_id)
 
     async def wait(
         self,
@@ -360,25 +342,9 @@ class Client(FileMethods):
         check_callable("on_update", on_update)
         deadline = deadline_after(timeout)
         task_id = await submit(self._ctx, as_request(request, options), deadline)
-        try:
-            return await wait(
-                self._ctx,
-                task_id,
-                timeout=timeout,
-                deadline=deadline,
-                poll=None,
-                on_update=on_update,
-            )
-        except Sora2ProError as exc:
-            exc.task_id = task_id
-            raise
-        except asyncio.CancelledError:
-            logger.warning(
-                "generate() cancelled; task %s keeps running on the server",
-                task_id,
-                extra={"event": "abandoned", "task_id": task_id},
-            )
-            raise
+        return await wait_submitted(
+            self._ctx, task_id, timeout=timeout, deadline=deadline, on_update=on_update
+        )
 
     def batch(
         self,

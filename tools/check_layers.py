@@ -44,7 +44,7 @@ MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 #: Modules over the size limit, each with the size it may not grow past: the Client,
 #: whose thin methods carry the public API's docstrings (about 450 lines, as planned).
-SIZE_ALLOWANCES = {"sora2pro/_client.py": 500}
+SIZE_ALLOWANCES = {"sora2pro/_client.py": 460}
 #: Where an aiohttp.ClientSession may be made: the transport, and the emulator (a
 #: server of its own, which sends callbacks).
 SESSION_MAKERS = ("sora2pro._transport", "sora2pro.testing")

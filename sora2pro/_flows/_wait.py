@@ -9,7 +9,7 @@ import typing
 
 import attrs
 
-from sora2pro._errors import Sora2ProError
+from sora2pro._errors import Sora2ProError, TaskNotVisibleError
 from sora2pro._flows._polling import OnUpdate, notify_within, poll_until_done
 from sora2pro._model._failures import TaskFailedError
 from sora2pro._model._requests import CharacterRequest
@@ -21,7 +21,7 @@ if typing.TYPE_CHECKING:
     from sora2pro._flows._context import Context
     from sora2pro._model._task import Callback
 
-__all__ = ["fetch_task", "wait"]
+__all__ = ["fetch_task", "read_task", "wait", "wait_submitted"]
 
 logger = logging.getLogger("sora2pro")
 
@@ -174,3 +174,51 @@ async def _confirm(ctx: Context, callback: Callback, deadline: float | None) -> 
         )
         return None
     return task
+
+
+async def read_task(ctx: Context, task_id: str) -> Task:
+    """The task's current state, asked for by the user: ahead of every poll.
+
+    A task this client submitted that the server does not show yet reads as waiting.
+    """
+    try:
+        task = await fetch_task(ctx, task_id, None, math.inf)
+    except TaskNotVisibleError:
+        request = ctx.registry.pending().get(task_id)
+        if request is None:
+            raise
+        return Task(
+            id=task_id,
+            model=request.MODEL,
+            state=TaskState.WAITING,
+            raw_state="",
+            request=request,
+        )
+    if task.done:
+        ctx.finished(task_id)
+    return task
+
+
+async def wait_submitted(
+    ctx: Context,
+    task_id: str,
+    *,
+    timeout: float | None,
+    deadline: float | None,
+    on_update: OnUpdate | None,
+) -> Task:
+    """Wait for a task ``generate()`` just submitted; every error names the task id."""
+    try:
+        return await wait(
+            ctx, task_id, timeout=timeout, deadline=deadline, poll=None, on_update=on_update
+        )
+    except Sora2ProError as exc:
+        exc.task_id = task_id
+        raise
+    except asyncio.CancelledError:
+        logger.warning(
+            "generate() cancelled; task %s keeps running on the server",
+            task_id,
+            extra={"event": "abandoned", "task_id": task_id},
+        )
+        raise
