@@ -140,10 +140,9 @@ async def test_unclosed_client_warns(emulator: Emulator) -> None:
     """A client that opened a session and was never closed warns with ResourceWarning."""
     client = sora2pro.Client(emulator.api_key, base_url=emulator.url)
     await client.credits()
-    session = client._transport.session()
     with pytest.warns(ResourceWarning, match="unclosed <sora2pro.Client"):
         client.__del__()
-    await session.close()
+    await client.close()
 
 
 async def test_unused_client_needs_no_close() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import aiohttp
 import pytest
 
 import sora2pro
@@ -153,8 +154,8 @@ async def test_create_to_unreachable_server_is_retried_then_not_uncertain(
 async def test_emulator_schema_refusal_reaches_the_user(emulator: Emulator) -> None:
     """The emulator checks bodies against the OpenAPI schema: n_frames as a number is 422."""
     async with (
-        sora2pro.Client(emulator.api_key, base_url=emulator.url) as client,
-        client._transport.session().post(
+        aiohttp.ClientSession() as session,  # a raw peer: the client would refuse this body
+        session.post(
             emulator.url + "/api/v1/jobs/createTask",
             json={"model": "sora-2-pro-text-to-video", "input": {"prompt": "x", "n_frames": 10}},
             headers={"Authorization": f"Bearer {emulator.api_key}", "User-Agent": "test"},
