@@ -78,16 +78,20 @@ async def emulator() -> AsyncIterator[Emulator]:
         assert_valid_create_body(body)
 
 
+def fast_client(emulator: Emulator, **settings: typing.Any) -> sora2pro.Client:
+    """A client of ``emulator`` with fast polling and short retry pauses, and ``settings``."""
+    defaults: dict[str, typing.Any] = {
+        "poll": FAST_POLL,
+        "retry": FAST_RETRY,
+        "rate_limits": FAST_LIMITS,
+    }
+    return sora2pro.Client(emulator.api_key, base_url=emulator.url, **(defaults | settings))
+
+
 @pytest_asyncio.fixture
 async def client(emulator: Emulator) -> AsyncIterator[sora2pro.Client]:
     """A client of the emulator with fast polling and short retry pauses."""
-    async with sora2pro.Client(
-        emulator.api_key,
-        base_url=emulator.url,
-        poll=FAST_POLL,
-        retry=FAST_RETRY,
-        rate_limits=FAST_LIMITS,
-    ) as client:
+    async with fast_client(emulator) as client:
         yield client
 
 

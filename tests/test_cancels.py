@@ -11,7 +11,7 @@ import pytest
 import sora2pro
 from sora2pro.testing import Emulator, Endpoint, Fault
 
-from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY, until
+from .conftest import fast_client, until
 
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -51,14 +51,7 @@ async def test_a_create_failing_after_two_cancels_leaves_no_unretrieved_exceptio
     unhandled: list[dict[str, object]] = []
     loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
     emulator.inject(Fault.delay(5.0), Endpoint.CREATE)
-    async with sora2pro.Client(
-        emulator.api_key,
-        base_url=emulator.url,
-        poll=FAST_POLL,
-        retry=FAST_RETRY,
-        rate_limits=FAST_LIMITS,
-        timeout=sora2pro.Timeouts(request=0.3),
-    ) as client:
+    async with fast_client(emulator, timeout=sora2pro.Timeouts(request=0.3)) as client:
         await cancel_twice_on_the_wire(emulator, client.generate("a dog"))
         await asyncio.sleep(0.5)  # past the create's own timeout
     gc.collect()
@@ -92,19 +85,10 @@ async def test_closing_the_client_releases_a_left_batchs_journal(
     journal = tmp_path / "j.sqlite"
     prompts = [f"dog {n}" for n in range(6)]
 
-    def make() -> sora2pro.Client:
-        return sora2pro.Client(
-            emulator.api_key,
-            base_url=emulator.url,
-            poll=FAST_POLL,
-            retry=FAST_RETRY,
-            rate_limits=FAST_LIMITS,
-        )
-
-    async with make() as client:
+    async with fast_client(emulator) as client:
         async for _ in client.batch(prompts, concurrency=2, journal=journal):
             break
-    async with make() as client:
+    async with fast_client(emulator) as client:
         results = await client.gather(prompts, journal=journal)
     assert all(r.ok for r in results)
     assert 6 == emulator.count(Endpoint.CREATE)
@@ -150,16 +134,7 @@ async def test_cancelling_close_still_releases_a_left_batchs_journal(
     journal = tmp_path / "j.sqlite"
     prompts = [f"dog {n}" for n in range(4)]
 
-    def make() -> sora2pro.Client:
-        return sora2pro.Client(
-            emulator.api_key,
-            base_url=emulator.url,
-            poll=FAST_POLL,
-            retry=FAST_RETRY,
-            rate_limits=FAST_LIMITS,
-        )
-
-    client = make()
+    client = fast_client(emulator)
     async for _ in client.batch(prompts, concurrency=2, journal=journal):
         break
     closing = asyncio.ensure_future(client.close())
@@ -168,7 +143,7 @@ async def test_cancelling_close_still_releases_a_left_batchs_journal(
     with pytest.raises(asyncio.CancelledError):
         await closing
     await client.close()  # returns once the first close() has ended
-    async with make() as again:
+    async with fast_client(emulator) as again:
         results = await again.gather(prompts, journal=journal)
     assert all(r.ok for r in results)
     assert 4 == emulator.count(Endpoint.CREATE)

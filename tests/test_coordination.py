@@ -8,29 +8,20 @@ import pytest
 
 import sora2pro
 
-from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY
+from .conftest import fast_client
 
 if typing.TYPE_CHECKING:
     from sora2pro.testing import Emulator
-
-
-def client_of(emulator: Emulator, coordination: sora2pro.Coordination | None) -> sora2pro.Client:
-    """A fast client of ``emulator`` with ``coordination``."""
-    return sora2pro.Client(
-        emulator.api_key,
-        base_url=emulator.url,
-        poll=FAST_POLL,
-        retry=FAST_RETRY,
-        rate_limits=FAST_LIMITS,
-        coordination=coordination,
-    )
 
 
 async def test_clients_sharing_a_coordination_share_pending_tasks(emulator: Emulator) -> None:
     """A task one client submits is pending for another client of the same coordination."""
     emulator.duration = None
     shared = sora2pro.LocalCoordination()
-    async with client_of(emulator, shared) as one, client_of(emulator, shared) as two:
+    async with (
+        fast_client(emulator, coordination=shared) as one,
+        fast_client(emulator, coordination=shared) as two,
+    ):
         task_id = await one.submit("a dog")
         assert [task_id] == list(two.pending)
         emulator.finish(task_id)
@@ -41,7 +32,10 @@ async def test_clients_sharing_a_coordination_share_pending_tasks(emulator: Emul
 async def test_clients_sharing_a_coordination_share_their_pacers(emulator: Emulator) -> None:
     """Two clients of one coordination pace their creates together: one slot each time."""
     shared = sora2pro.LocalCoordination()
-    async with client_of(emulator, shared) as one, client_of(emulator, shared) as two:
+    async with (
+        fast_client(emulator, coordination=shared) as one,
+        fast_client(emulator, coordination=shared) as two,
+    ):
         assert one._create_pacer is two._create_pacer
         assert one._status_pacer is two._status_pacer
 
@@ -49,7 +43,10 @@ async def test_clients_sharing_a_coordination_share_their_pacers(emulator: Emula
 async def test_clients_by_default_share_nothing(emulator: Emulator) -> None:
     """Without a coordination, each client keeps its own pending tasks."""
     emulator.duration = None
-    async with client_of(emulator, None) as one, client_of(emulator, None) as two:
+    async with (
+        fast_client(emulator, coordination=None) as one,
+        fast_client(emulator, coordination=None) as two,
+    ):
         await one.submit("a dog")
         assert ({}, 1) == (dict(two.pending), len(one.pending))
 

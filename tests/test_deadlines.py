@@ -10,7 +10,7 @@ import pytest
 import sora2pro
 from sora2pro.testing import Emulator, Endpoint, Fault
 
-from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY, until
+from .conftest import fast_client, until
 
 # A loaded two-core machine may be late by this much; far below any request timeout.
 MARGIN = 1.0
@@ -69,14 +69,7 @@ async def test_callback_wait_ends_at_its_deadline_with_requests_in_flight(
     emulator.not_visible_for = 0.0
     async with (
         sora2pro.CallbackReceiver(trust_body=False) as receiver,
-        sora2pro.Client(
-            emulator.api_key,
-            base_url=emulator.url,
-            poll=FAST_POLL,
-            retry=FAST_RETRY,
-            rate_limits=FAST_LIMITS,
-            callbacks=receiver,
-        ) as client,
+        fast_client(emulator, callbacks=receiver) as client,
     ):
         task_id = await client.submit("a dog")
         emulator.inject(Fault.delay(30.0), Endpoint.RECORD_INFO, times=1000)
@@ -109,14 +102,7 @@ async def test_a_cancel_at_the_requests_own_timeout_comes_out_as_a_cancel(
     """Without a deadline, a cancel that meets the request's own timeout is still a cancel."""
     emulator.duration = None
     emulator.not_visible_for = 0.0
-    async with sora2pro.Client(
-        emulator.api_key,
-        base_url=emulator.url,
-        poll=FAST_POLL,
-        retry=FAST_RETRY,
-        rate_limits=FAST_LIMITS,
-        timeout=sora2pro.Timeouts(request=0.2),
-    ) as client:
+    async with fast_client(emulator, timeout=sora2pro.Timeouts(request=0.2)) as client:
         task_id = await client.submit("a dog")
         emulator.inject(Fault.delay(30.0), Endpoint.RECORD_INFO, times=1000)
         loop = asyncio.get_running_loop()
@@ -138,14 +124,7 @@ async def test_a_slow_on_update_is_bounded_by_the_deadline_with_callbacks(
 
     async with (
         sora2pro.CallbackReceiver(trust_body=True) as receiver,
-        sora2pro.Client(
-            emulator.api_key,
-            base_url=emulator.url,
-            poll=FAST_POLL,
-            retry=FAST_RETRY,
-            rate_limits=FAST_LIMITS,
-            callbacks=receiver,
-        ) as client,
+        fast_client(emulator, callbacks=receiver) as client,
     ):
         loop = asyncio.get_running_loop()
         started = loop.time()
