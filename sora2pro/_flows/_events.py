@@ -8,7 +8,6 @@ never see each other's events and the retry machinery needs no extra arguments.
 from __future__ import annotations
 
 import contextvars
-import inspect
 import typing
 
 import attrs
@@ -112,9 +111,4 @@ async def _as_event(details: instrument.Report) -> None:
 
 async def emit(event: BatchEvent) -> None:
     """Hand ``event`` to the sink listening in the current task, if any."""
-    sink = _sink.get()
-    if sink is None:
-        return
-    result = sink(event)
-    if inspect.isawaitable(result):
-        await result
+    await instrument.call(_sink.get(), event)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import math
 import random
@@ -13,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from sora2pro._errors import Sora2ProError, TaskNotVisibleError
 from sora2pro._model._failures import TaskFailedError, WaitTimeoutError
 from sora2pro._model._task import Task, TaskState
+from sora2pro._transport._instrument import call
 from sora2pro._transport._retry import is_transient
 
 if typing.TYPE_CHECKING:
@@ -86,10 +86,7 @@ def next_delay(policy: PollPolicy, attempt: int, task: Task | None, elapsed: flo
 
 async def notify(on_update: OnUpdate | None, task: Task) -> None:
     """Call ``on_update`` with ``task``, awaiting it if it is a coroutine function."""
-    if on_update is not None:
-        result = on_update(task)
-        if inspect.isawaitable(result):
-            await result
+    await call(on_update, task)
 
 
 async def poll_until_done(

@@ -18,7 +18,7 @@ if typing.TYPE_CHECKING:
 
     from sora2pro._errors import Sora2ProError
 
-__all__ = ["Listener", "Paused", "Report", "RetryScheduled", "listen", "report"]
+__all__ = ["Listener", "Paused", "Report", "RetryScheduled", "call", "listen", "report"]
 
 
 @attrs.frozen
@@ -55,9 +55,15 @@ def listen(listener: Listener | None) -> None:
 
 async def report(details: Report) -> None:
     """Hand ``details`` to the listener of the current task, if any."""
-    listener = _listener.get()
-    if listener is None:
-        return
-    result = listener(details)
-    if inspect.isawaitable(result):
-        await result
+    await call(_listener.get(), details)
+
+
+T = typing.TypeVar("T")
+
+
+async def call(function: typing.Callable[[T], Awaitable[None] | None] | None, value: T) -> None:
+    """Call a user's ``function`` (if any) with ``value``, awaiting it if it is a coroutine."""
+    if function is not None:
+        result = function(value)
+        if inspect.isawaitable(result):
+            await result
