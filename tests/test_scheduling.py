@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 
 import pytest
 
@@ -153,3 +154,17 @@ async def test_a_wait_predicted_far_off_is_not_starved(emulator: Emulator) -> No
         for hog in hogs:
             hog.cancel()
         await asyncio.gather(*hogs, return_exceptions=True)
+
+
+async def test_a_slot_used_late_pushes_the_next_one_back() -> None:
+    """A request sent late (a stalled loop) moves the next slot a full interval past it."""
+    pacer = RecordingPacer(100.0)
+    loop = asyncio.get_running_loop()
+    await pacer.acquire()
+    second = asyncio.ensure_future(pacer.acquire())
+    await asyncio.sleep(0)  # the second caller waits; its slot is due in 10 ms
+    time.sleep(0.03)  # noqa: ASYNC251  # the loop stalls between the grant and the send
+    pacer.sent()
+    sent_at = loop.time()
+    await second
+    assert pacer.handed_out[-1] >= sent_at + 0.01 - 0.001

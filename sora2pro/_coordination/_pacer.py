@@ -45,6 +45,21 @@ class PriorityPacer:
             # A 429 came back between the grant and now: that slot is void. The hold
             # already pushed the next grant past its end.
 
+    def sent(self) -> None:
+        """Note that a slot's request leaves now: the next slot comes a full interval later.
+
+        A caller late to use its slot (the loop stalled between the grant and the
+        send) would otherwise send together with the next caller, whose timer fired
+        on time, and the server would see two requests closer than the pace.
+        """
+        later = asyncio.get_running_loop().time() + self._interval
+        if later > self._next:
+            self._next = later
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+                self._schedule()
+
     def hold(self, seconds: float) -> None:
         """Hand out no slot for ``seconds`` from now (after a 429, say)."""
         self._held_until = max(self._held_until, asyncio.get_running_loop().time() + seconds)

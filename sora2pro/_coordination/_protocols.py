@@ -21,6 +21,9 @@ class Pacer(typing.Protocol):
     async def acquire(self, urgency: float = 0.0) -> None:
         """Wait for a slot; ``urgency`` seconds overdue go first."""
 
+    def sent(self) -> None:
+        """The request of the slot just handed out leaves now (slots are spaced from it)."""
+
     def hold(self, seconds: float) -> None:
         """Hand out no slot for ``seconds`` (after a 429): every caller pauses."""
 

@@ -50,6 +50,7 @@ async def paced_exchange(
     The pause is the answer's ``Retry-After``, else ``default_pause``, at most
     ``max_pause``: one huge ``Retry-After`` must not freeze every request.
     """
+    pacer.sent()
     try:
         return await transport.exchange(method, path, **request)
     except (RateLimitError, ResponseError) as exc:
