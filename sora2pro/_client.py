@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import typing
 import warnings
@@ -65,8 +64,6 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "Client",
 ]
-
-logger = logging.getLogger("sora2pro")
 
 DEFAULT_BASE_URL = "https://api.apikley.ru"
 #: Items of a batch in flight at once by default (the API runs 100 or more at once).
