@@ -148,8 +148,6 @@ class Client(FileMethods):
             callbacks=callbacks,
             coordination=coordination or LocalCoordination(),
         )
-        self._create_pacer = self._ctx.api.create_pacer
-        self._status_pacer = self._ctx.api.status_pacer
         self._closing: asyncio.Future[None] | None = None
         # Batches not wound down yet: close() ends them and releases their journals.
         self._batches = Runs()
@@ -186,12 +184,12 @@ class Client(FileMethods):
         Cancelling close() does not stop it: it goes on to the end in the background.
         """
         if self._closing is None:
+            self._ctx.closing = True  # at once: no create may leave from now on
             self._closing = asyncio.ensure_future(self._shut_down())
             self._closing.add_done_callback(retrieve_exception)
         await asyncio.shield(self._closing)
 
     async def _shut_down(self) -> None:
-        self._ctx.closing = True
         await self._batches.close()
         # A create on the wire (its caller cancelled) may still bring a task id:
         # closing the session before its answer would lose it.

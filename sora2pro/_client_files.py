@@ -30,31 +30,28 @@ __all__ = ["DEFAULT_DOWNLOAD_TIMEOUT", "FileMethods"]
 DEFAULT_DOWNLOAD_TIMEOUT = 10 * 60.0
 
 
-class _ClientLike(typing.Protocol):
-    """What these methods use of the Client they are part of."""
-
-    _ctx: Context
-    _transport: Transport
-
-    def _check_open(self) -> None: ...
-
-    async def get_task(self, task_id: str) -> Task: ...
-
-    async def generate(
-        self,
-        request: str | Request,
-        /,
-        *,
-        timeout: float | None = ...,
-        on_update: OnUpdate | None = ...,
-    ) -> Task: ...
-
-
 class FileMethods:
     """Characters, uploads and downloads: the part of the Client that handles files."""
 
+    if typing.TYPE_CHECKING:  # what these methods use of the Client they are part of
+        _ctx: Context
+        _transport: Transport
+
+        def _check_open(self) -> None: ...
+
+        async def get_task(self, task_id: str) -> Task: ...
+
+        async def generate(
+            self,
+            request: str | Request,
+            /,
+            *,
+            timeout: float | None = ...,
+            on_update: OnUpdate | None = ...,
+        ) -> Task: ...
+
     async def create_character(
-        self: _ClientLike,
+        self,
         video: str | os.PathLike[str],
         *,
         prompt: str | None = None,
@@ -96,7 +93,7 @@ class FileMethods:
         )
 
     async def upload(
-        self: _ClientLike,
+        self,
         source: Source,
         *,
         upload_path: str = DEFAULT_UPLOAD_PATH,
@@ -150,7 +147,7 @@ class FileMethods:
         )
 
     async def download(
-        self: _ClientLike,
+        self,
         task: Task | str,
         dest: str | os.PathLike[str],
         *,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import typing
 
 import pytest
 
 import sora2pro
+from sora2pro.testing import Endpoint
 
 from .conftest import fast_client
 
@@ -36,8 +38,8 @@ async def test_clients_sharing_a_coordination_share_their_pacers(emulator: Emula
         fast_client(emulator, coordination=shared) as one,
         fast_client(emulator, coordination=shared) as two,
     ):
-        assert one._create_pacer is two._create_pacer
-        assert one._status_pacer is two._status_pacer
+        assert one._ctx.api.create_pacer is two._ctx.api.create_pacer
+        assert one._ctx.api.status_pacer is two._ctx.api.status_pacer
 
 
 async def test_clients_by_default_share_nothing(emulator: Emulator) -> None:
@@ -56,3 +58,46 @@ def test_a_coordination_of_the_wrong_type_is_refused() -> None:
     with pytest.raises(sora2pro.InvalidInputError) as caught:
         sora2pro.Client("key", coordination="redis://localhost")  # type: ignore[arg-type]
     assert "coordination" == caught.value.field
+
+
+class GatedPacer:
+    """A create pacer whose slot the test hands out."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+
+    async def acquire(self, urgency: float = 0.0) -> None:  # noqa: ARG002  # one slot for all
+        """Wait until the test opens the gate."""
+        await self.gate.wait()
+
+    def sent(self) -> None:
+        """Nothing to space."""
+
+    def hold(self, seconds: float) -> None:
+        """Nothing to hold."""
+
+
+class GatedCoordination(sora2pro.LocalCoordination):
+    """A coordination whose create slots open when the test says."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.creates = GatedPacer()
+
+    def pacer(self, name: str, per_second: float) -> typing.Any:
+        """The gated pacer for creates, the usual one for status queries."""
+        return self.creates if name == "createTask" else super().pacer(name, per_second)
+
+
+async def test_a_slot_granted_as_close_begins_sends_nothing(emulator: Emulator) -> None:
+    """A create whose slot opens in the same loop turn as close() begins is not sent."""
+    coordination = GatedCoordination()
+    client = fast_client(emulator, coordination=coordination)
+    submitting = asyncio.ensure_future(client.submit("a dog"))
+    await asyncio.sleep(0.05)  # the submit waits for its create slot
+    coordination.creates.gate.set()  # the slot opens ...
+    await client.close()  # ... in the same turn as close() begins
+    with pytest.raises(sora2pro.TransportError, match="closing") as caught:
+        await submitting
+    assert not caught.value.request_sent
+    assert ({}, 0) == (emulator.tasks, emulator.count(Endpoint.CREATE))

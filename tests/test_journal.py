@@ -9,7 +9,8 @@ import sqlite3
 import pytest
 
 import sora2pro
-from sora2pro._coordination._journal import Journal, Status, request_digest
+from sora2pro._coordination._journal import Journal, request_digest
+from sora2pro._coordination._protocols import Status
 from sora2pro._wire import encode_create, make_converter
 from sora2pro.testing import Emulator, Endpoint, Fault
 

@@ -28,7 +28,7 @@ def test_the_package_keeps_its_layers() -> None:
 
 
 def test_the_check_catches_each_kind_of_breach(tmp_path: pathlib.Path) -> None:
-    """An upward import (even under TYPE_CHECKING), a cycle and a session made elsewhere fail."""
+    """Upward, circular, unlisted, private and dynamic imports fail, and a stray session."""
     shutil.copytree(ROOT / "sora2pro", tmp_path / "sora2pro")
     errors = tmp_path / "sora2pro" / "_errors.py"
     errors.write_text(
@@ -37,8 +37,21 @@ def test_the_check_catches_each_kind_of_breach(tmp_path: pathlib.Path) -> None:
     )
     config = tmp_path / "sora2pro" / "_config.py"
     config.write_text(config.read_text() + "\nimport aiohttp\n_S = aiohttp.ClientSession()\n")
-    found = "\n".join(checker().check(tmp_path))
-    assert "sora2pro/_errors.py" in found
-    assert "a higher layer" in found
-    assert "import cycle" in found
-    assert "makes an aiohttp.ClientSession" in found
+    (tmp_path / "sora2pro" / "_helpers.py").write_text("import sora2pro._client\n")
+    emulator = tmp_path / "sora2pro" / "testing" / "_routes.py"
+    emulator.write_text(emulator.read_text() + "\nfrom sora2pro import _client\n")
+    wire = tmp_path / "sora2pro" / "_wire" / "_decode.py"
+    wire.write_text(
+        wire.read_text() + '\nimport importlib\nimportlib.import_module("sora2pro._flows")\n'
+    )
+    found = checker().check(tmp_path)
+    text = "\n".join(found)
+    assert "sora2pro/_errors.py" in text
+    assert "a higher layer" in text
+    assert "import cycle" in text
+    assert "makes an aiohttp.ClientSession" in text
+    assert "sora2pro/_helpers.py: in no layer" in text
+    assert any(
+        line.startswith("sora2pro/testing/_routes.py") and "public" in line for line in found
+    )
+    assert any(line.startswith("sora2pro/_wire/_decode.py") for line in found)

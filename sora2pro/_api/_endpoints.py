@@ -1,7 +1,7 @@
 """The jobs API's endpoints over one transport: what goes out, what comes back.
 
-No retries here and no waiting: the flows decide those. A 429 holds the endpoint's
-pacer, so every caller of it pauses together.
+No retries here: the flows decide those. Creates and status queries wait for their
+pacer's slot, and a 429 holds that pacer, so every caller of it pauses together.
 """
 
 from __future__ import annotations

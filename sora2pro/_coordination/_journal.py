@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import enum
 import hashlib
 import json
 import os
@@ -19,8 +18,7 @@ import sys
 import time
 import typing
 
-import attrs
-
+from sora2pro._coordination._protocols import Entry, Status
 from sora2pro._errors import Sora2ProError
 
 if sys.platform != "win32":
@@ -29,7 +27,7 @@ if sys.platform != "win32":
 if typing.TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Entry", "Journal", "Status", "request_digest"]
+__all__ = ["Journal", "request_digest"]
 
 T = typing.TypeVar("T")
 
@@ -46,25 +44,6 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (digest, occurrence)
 )
 """
-
-
-class Status(enum.StrEnum):
-    """Where an item stands, as far as the journal knows."""
-
-    SENDING = "sending"  # the create is about to go out, or went out unanswered
-    UNCERTAIN = "uncertain"  # the create's answer was lost
-    REFUSED = "refused"  # the create surely did not run: safe to send again
-    SUBMITTED = "submitted"  # the server gave a task id
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-@attrs.frozen
-class Entry:
-    """One item's row."""
-
-    status: Status
-    task_id: str | None
 
 
 def request_digest(body: dict[str, object]) -> str:

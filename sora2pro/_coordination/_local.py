@@ -29,6 +29,9 @@ class _Registry:
     def finish(self, task_id: str) -> Request | None:
         return self._tasks.pop(task_id, None)
 
+    def get(self, task_id: str) -> Request | None:
+        return self._tasks.get(task_id)
+
     def pending(self) -> Mapping[str, Request]:
         return types.MappingProxyType(self._tasks)
 

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import enum
 import typing
+
+import attrs
 
 if typing.TYPE_CHECKING:
     import concurrent.futures
     import os
     from collections.abc import Mapping
 
-    from sora2pro._coordination._journal import Entry, Status
     from sora2pro._model._requests import Request
 
-__all__ = ["Coordination", "Ledger", "Pacer", "TaskRegistry"]
+__all__ = ["Coordination", "Entry", "Ledger", "Pacer", "Status", "TaskRegistry"]
+
+
+class Status(enum.StrEnum):
+    """Where an item stands, as far as the journal knows."""
+
+    SENDING = "sending"  # the create is about to go out, or went out unanswered
+    UNCERTAIN = "uncertain"  # the create's answer was lost
+    REFUSED = "refused"  # the create surely did not run: safe to send again
+    SUBMITTED = "submitted"  # the server gave a task id
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@attrs.frozen
+class Entry:
+    """One item's row."""
+
+    status: Status
+    task_id: str | None
 
 
 class Pacer(typing.Protocol):
@@ -36,6 +57,9 @@ class TaskRegistry(typing.Protocol):
 
     def finish(self, task_id: str) -> Request | None:
         """Forget a task seen to end; its request, if it was kept."""
+
+    def get(self, task_id: str) -> Request | None:
+        """The request of a kept task, or None."""
 
     def pending(self) -> Mapping[str, Request]:
         """A read-only view of the tasks kept, by id."""

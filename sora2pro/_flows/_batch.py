@@ -9,7 +9,8 @@ import typing
 
 import attrs
 
-from sora2pro._coordination._journal import Entry, Status, request_digest
+from sora2pro._coordination._journal import request_digest
+from sora2pro._coordination._protocols import Entry, Status
 from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._flows._context import deadline_after
 from sora2pro._flows._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
@@ -31,7 +32,7 @@ if typing.TYPE_CHECKING:
     from sora2pro._model._requests import Request
     from sora2pro._model._task import Task
 
-__all__ = ["BatchItem", "BatchResult", "Runs", "run_batch", "to_request"]
+__all__ = ["Runs", "run_batch"]
 
 logger = logging.getLogger("sora2pro")
 

@@ -1,23 +1,11 @@
 """Fetch a result video to a file, atomically: all of it, or nothing at the destination.
 
-A transfer that breaks (a dropped connection, a body shorter than its Content-Length,
-a stall past the read timeout) is tried again, and resumes after the bytes already on
-disk with ``Range: bytes=<written>-``. A 206 is taken only when its ``Content-Range``
-starts exactly there and agrees with the size known so far; a 200 (a host that ignores
-ranges), a 416 or a range that does not fit starts the file over from zero.
-
-The retry policy counts the tries that get nowhere: when the try that failed took the
-file further than any try before it, the policy starts afresh, so a long transfer
-that breaks now and then goes on until its deadline.
-
-A file larger than ``max_bytes`` is refused, and not tried again: before a byte is
-read when the host announces its size, or as soon as the body passes the cap.
-
-Redirects are followed here, not by aiohttp, so each target is checked before any
-request goes to it: at most :data:`MAX_REDIRECTS` of them, to http and https URLs
-only, and (unless the caller allows it) never to a host that is, or resolves to, an
-address off the public internet (loopback, private, link-local, unspecified,
-multicast, reserved). The result URL itself came from the API and is fetched as is.
+The file streams into a temporary file beside its destination and is renamed into
+place once whole. Broken transfers are tried again within the retry policy and the
+deadline, resuming where they stopped (``_transfer``); an expired result URL is
+swapped once for a fresh link; redirects are checked before they are followed
+(``_redirects``). The retry policy counts the tries that get nowhere: when the try
+that failed took the file further than any before it, the policy starts afresh.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ async def fetch_task(ctx: Context, task_id: str, deadline: float | None, urgency
         if task.done:
             # Kept in pending until the caller has it: a cancel in between must not
             # lose it (the waits and get_task() forget it when they hand it over).
-            ours = ctx.registry.pending().get(task_id)
+            ours = ctx.registry.get(task_id)
             # Only videos: a character takes far less, and would skew the schedule.
             video = ours is not None and not isinstance(ours, CharacterRequest)
             if video and task.created_at is not None and task.completed_at is not None:
@@ -184,7 +184,7 @@ async def read_task(ctx: Context, task_id: str) -> Task:
     try:
         task = await fetch_task(ctx, task_id, None, math.inf)
     except TaskNotVisibleError:
-        request = ctx.registry.pending().get(task_id)
+        request = ctx.registry.get(task_id)
         if request is None:
             raise
         return Task(

@@ -1,4 +1,4 @@
-"""The converter: how each wire value becomes a plain one, and each request goes out.
+"""The converter: how each wire value becomes a plain one, and each request field goes out.
 
 Every quirk of the wire lives here and nowhere else: camelCase keys, ``msg`` or
 ``message``, JSON encoded inside strings (sometimes twice), epoch milliseconds,
