@@ -16,14 +16,20 @@ from .conftest import fast_client, until
 MARGIN = 1.0
 
 
-async def test_wait_ends_at_its_deadline_with_a_status_request_in_flight(
-    client: sora2pro.Client, emulator: Emulator
-) -> None:
-    """A status answer slower than the time left still ends the wait at its deadline."""
+async def stalled_task(client: sora2pro.Client, emulator: Emulator) -> str:
+    """Submit a task that never ends and whose status answers take 30 s; its id."""
     emulator.duration = None
     emulator.not_visible_for = 0.0
     task_id = await client.submit("a dog")
     emulator.inject(Fault.delay(30.0), Endpoint.RECORD_INFO, times=1000)
+    return task_id
+
+
+async def test_wait_ends_at_its_deadline_with_a_status_request_in_flight(
+    client: sora2pro.Client, emulator: Emulator
+) -> None:
+    """A status answer slower than the time left still ends the wait at its deadline."""
+    task_id = await stalled_task(client, emulator)
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(sora2pro.WaitTimeoutError):
@@ -35,10 +41,7 @@ async def test_a_cancel_at_the_deadline_comes_out_as_a_cancel(
     client: sora2pro.Client, emulator: Emulator
 ) -> None:
     """A wait cancelled at the instant its deadline passes raises CancelledError."""
-    emulator.duration = None
-    emulator.not_visible_for = 0.0
-    task_id = await client.submit("a dog")
-    emulator.inject(Fault.delay(30.0), Endpoint.RECORD_INFO, times=1000)
+    task_id = await stalled_task(client, emulator)
     loop = asyncio.get_running_loop()
     waiting = asyncio.ensure_future(client.wait(task_id, timeout=0.5))
     loop.call_at(loop.time() + 0.5, waiting.cancel)
@@ -50,10 +53,7 @@ async def test_a_cancel_during_a_status_request_comes_out_as_a_cancel(
     client: sora2pro.Client, emulator: Emulator
 ) -> None:
     """Cancelling a wait while its status request is on the wire raises CancelledError."""
-    emulator.duration = None
-    emulator.not_visible_for = 0.0
-    task_id = await client.submit("a dog")
-    emulator.inject(Fault.delay(30.0), Endpoint.RECORD_INFO, times=1000)
+    task_id = await stalled_task(client, emulator)
     waiting = asyncio.ensure_future(client.wait(task_id, timeout=5))
     await until(lambda: emulator.count(Endpoint.RECORD_INFO) > 0)
     waiting.cancel()
