@@ -8,6 +8,9 @@ import itertools
 
 __all__ = ["PriorityPacer"]
 
+#: How early a loop timer may fire (asyncio runs one within its clock's resolution).
+_EARLY = 1e-6
+
 
 class PriorityPacer:
     """Space slots ``1 / per_second`` apart; give each to the waiter due longest.
@@ -52,13 +55,9 @@ class PriorityPacer:
         send) would otherwise send together with the next caller, whose timer fired
         on time, and the server would see two requests closer than the pace.
         """
-        later = asyncio.get_running_loop().time() + self._interval
-        if later > self._next:
-            self._next = later
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-                self._schedule()
+        # Only the mark: a grant due before it finds it and waits (cheaper than moving
+        # the timer on every request).
+        self._next = max(self._next, asyncio.get_running_loop().time() + self._interval)
 
     def hold(self, seconds: float) -> None:
         """Hand out no slot for ``seconds`` from now (after a 429, say)."""
@@ -76,6 +75,9 @@ class PriorityPacer:
 
     def _grant(self) -> None:
         self._timer = None
+        if asyncio.get_running_loop().time() + _EARLY < self._next:
+            self._schedule()  # a request sent late pushed the next slot back
+            return
         while self._waiters:
             _, _, slot = heapq.heappop(self._waiters)
             if not slot.done():  # skip waiters cancelled meanwhile
