@@ -485,3 +485,16 @@ def test_echoed_request_is_checked_as_strictly_as_ours(fields: dict[str, object]
     """An echoed request is never coerced ("false" into True): if it breaks our rules, None."""
     param = {"model": "sora-2-pro-text-to-video", "input": fields}
     assert decode_task(CONVERTER, record(param=json.dumps(param))).request is None
+
+
+def test_a_param_echo_is_decoded_once_per_text() -> None:
+    """The same param text gives the very same request again; another text its own."""
+    cache: dict[str, object] = {}
+    param = {"model": "sora-2-pro-text-to-video", "input": {"prompt": "a dog"}}
+    data = {"taskId": "t", "state": "waiting", "param": json.dumps(param)}
+    first = decode_task(CONVERTER, data, requests=cache)  # type: ignore[arg-type]
+    again = decode_task(CONVERTER, data, requests=cache)  # type: ignore[arg-type]
+    assert first.request is again.request
+    param["input"] = {"prompt": "a cat"}
+    other = decode_task(CONVERTER, data | {"param": json.dumps(param)}, requests=cache)  # type: ignore[arg-type]
+    assert (TextToVideo("a dog"), TextToVideo("a cat")) == (first.request, other.request)

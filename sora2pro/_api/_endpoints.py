@@ -19,6 +19,7 @@ if typing.TYPE_CHECKING:
     import cattrs
 
     from sora2pro._coordination._protocols import Pacer
+    from sora2pro._model._requests import Request
     from sora2pro._model._task import Task
     from sora2pro._transport._transport import Transport
     from sora2pro._wire import Envelope
@@ -64,6 +65,8 @@ class Api:
     status_pacer: Pacer
     default_pause: float
     max_pause: float
+    #: Requests decoded from tasks' ``param`` echoes, by their text (see decode_task).
+    requests: dict[str, Request | None] = attrs.field(factory=dict)
 
     async def _paced(
         self, pacer: Pacer, operation: str, method: str, path: str, **request: typing.Any
@@ -123,7 +126,7 @@ class Api:
             # The other form of "not shown yet" (API.md section 8).
             message = f"{envelope.message} (data is null)".lstrip()
             raise TaskNotVisibleError(envelope.code, message, http_status=200)
-        task = decode_task(self.converter, envelope.data)
+        task = decode_task(self.converter, envelope.data, requests=self.requests)
         if task.id != task_id:
             raise ResponseError(f"asked for task {task_id}, got task {task.id}")
         return task

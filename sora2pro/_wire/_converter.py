@@ -42,7 +42,7 @@ _JsonObject = typing.NewType("_JsonObject", dict[str, object])
 _Moment = typing.NewType("_Moment", dt.datetime)
 _Count = typing.NewType("_Count", int)
 _Amount = typing.NewType("_Amount", float)
-_Echo = typing.NewType("_Echo", dict[str, object])
+_Echo = typing.NewType("_Echo", object)
 _TaskId = typing.NewType("_TaskId", str)
 
 
@@ -295,7 +295,7 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(_Moment, _structure_moment)
     converter.register_structure_hook(_Count, _structure_count)
     converter.register_structure_hook(_Amount, _structure_amount)
-    converter.register_structure_hook(_Echo, _structure_echo)
+    converter.register_structure_hook(_Echo, _as_sent)  # read later, and only once
     converter.register_structure_hook(_TaskId, _structure_task_id)
     converter.register_structure_hook(str, _structure_text)
     converter.register_structure_hook(Envelope, _structure_envelope)

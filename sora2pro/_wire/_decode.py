@@ -21,6 +21,7 @@ from sora2pro._wire._converter import (
     WireTask,
     WireUpload,
     _number,
+    _structure_echo,
     _structure_json_object,
     _structure_task_id,
     describe,
@@ -162,8 +163,38 @@ def _character_id(result: dict[str, object]) -> str | None:
     return found
 
 
-def decode_task(converter: cattrs.Converter, data: object) -> Task:
+#: How many distinct ``param`` echoes a cache keeps before it starts again.
+_CACHED_REQUESTS = 4096
+
+
+def _echoed_request(
+    converter: cattrs.Converter, param: object, cache: dict[str, Request | None] | None
+) -> Request | None:
+    """The request a task's ``param`` echoes: the same text is decoded once per cache.
+
+    A task echoes the same ``param`` at every poll, and rebuilding the request (JSON,
+    then the request type's checks) is most of the cost of reading a task.
+    """
+    if isinstance(param, str) and cache is not None and param in cache:
+        return cache[param]
+    echo = _structure_echo(param, None)
+    request = None if echo is None else _decode_request(converter, echo)
+    if isinstance(param, str) and cache is not None:
+        if len(cache) >= _CACHED_REQUESTS:
+            cache.clear()
+        cache[param] = request
+    return request
+
+
+def decode_task(
+    converter: cattrs.Converter,
+    data: object,
+    *,
+    requests: dict[str, Request | None] | None = None,
+) -> Task:
     """Read a task from a task-details answer's ``data`` (or a callback's).
+
+    ``requests`` caches the requests decoded from ``param`` echoes, by their text.
 
     Raises:
         ResponseError: if ``data`` does not describe a task.
@@ -208,5 +239,5 @@ def decode_task(converter: cattrs.Converter, data: object) -> Task:
             wire.credits_consumed if wire.credits_consumed is not None else wire.consume_credits
         ),
         character_id=character_id,
-        request=None if wire.param is None else _decode_request(converter, wire.param),
+        request=_echoed_request(converter, wire.param, requests),
     )
