@@ -51,6 +51,9 @@ RECORD_INFO = "/api/v1/jobs/recordInfo"
 #: Real task durations: log-normal, median 4 minutes, a long tail (p95 about 9 minutes),
 #: seeded so that every run and every strategy gets the same ones in create order.
 DURATIONS = {"median": 240.0, "sigma": 0.5, "seed": 6}
+#: Durations as the live service shows them: a median of 4 minutes and a p90 of 13
+#: (exp(1.2816 * 0.92) = 3.25), in real seconds.
+REAL_DURATIONS = {"median": 240.0, "sigma": 0.92, "seed": 6}
 #: How long a new task answers "recordInfo is null", in real seconds.
 NOT_VISIBLE_FOR = 2.0
 #: The API's limits (API.md section 7): creates per window, and status queries a second.
@@ -130,12 +133,17 @@ class TimeScale:
         )
 
     def emulator(
-        self, *, create_limit: bool = True, status_limit: bool = True
+        self, *, create_limit: bool = True, status_limit: bool = True, real: bool = False
     ) -> dict[str, object]:
-        """The emulator's config: the durations and the API's limits, scaled."""
-        median = DURATIONS["median"]
+        """The emulator's config: the durations and the API's limits, scaled.
+
+        ``real`` is the world live answers show: no progress, no useful updateTime,
+        and durations spread wide (:data:`REAL_DURATIONS`).
+        """
+        durations = REAL_DURATIONS if real else DURATIONS
         return {
-            "duration": {**DURATIONS, "median": self(median)},
+            "duration": {**durations, "median": self(durations["median"])},
+            "progress": not real,
             "not_visible_for": self(NOT_VISIBLE_FOR),
             "create_limit": [CREATE_LIMIT[0], self(CREATE_LIMIT[1])] if create_limit else None,
             "status_limit": [STATUS_LIMIT[0], self(STATUS_LIMIT[1])] if status_limit else None,

@@ -11,7 +11,8 @@ the library, since only the benchmarks need them:
   the emulator writes it in real seconds.
 
 Config keys: ``duration`` (seconds, or ``{"median", "sigma", "seed"}`` for log-normal
-durations drawn in create order), ``not_visible_for``, ``create_limit`` and
+durations drawn in create order), ``not_visible_for``, ``progress`` (report it or
+not; live answers do not), ``create_limit`` and
 ``status_limit`` (``[count, seconds]`` or null), ``factor`` and ``seed``.
 """
 
@@ -67,6 +68,7 @@ def build(config: dict[str, typing.Any]) -> Emulator:
     emulator = Emulator(
         duration=durations(config["duration"]),
         not_visible_for=config["not_visible_for"],
+        progress=config.get("progress", True),
         create_limit=limit(config.get("create_limit")),
         status_limit=limit(config.get("status_limit")),
         credits=1e12,  # the account's balance is not what is measured
