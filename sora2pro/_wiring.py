@@ -133,8 +133,6 @@ def wire_up(
     )
     context = Context(
         api=api,
-        transport=transport,
-        converter=converter,
         retry=retry,
         poll=poll,
         coordination=coordination,

@@ -27,9 +27,7 @@ class Context:
     """The collaborators every flow gets passed in; no flow imports the Client.
 
     Attributes:
-        api: The endpoints.
-        transport: The exchange, for uploads and downloads.
-        converter: The wire converter.
+        api: The endpoints, with the transport and the wire converter they use.
         retry: How failed requests are retried.
         poll: How waits poll by default.
         coordination: Where shared state lives (pacers, pending tasks, journals).
@@ -46,8 +44,6 @@ class Context:
     """
 
     api: Api
-    transport: Transport
-    converter: cattrs.Converter
     retry: RetryPolicy
     poll: PollPolicy
     coordination: Coordination
@@ -58,6 +54,16 @@ class Context:
     creates: set[asyncio.Future[str]] = attrs.Factory(set)
     cancelled_creates: set[asyncio.Future[str]] = attrs.Factory(set)
     closing: bool = False
+
+    @property
+    def transport(self) -> Transport:
+        """The exchange, for uploads and downloads."""
+        return self.api.transport
+
+    @property
+    def converter(self) -> cattrs.Converter:
+        """The wire converter."""
+        return self.api.converter
 
     def finished(self, task_id: str) -> Request | None:
         """Forget a task seen to end and handed over; its request, if it was pending."""
