@@ -137,7 +137,7 @@ class Client(FileMethods):
         url = base_url or os.environ.get("APIKLEY_BASE_URL") or DEFAULT_BASE_URL
         if not is_http_url(url):
             raise InvalidInputError("base_url", f"must be an http(s) URL, not {url!r}")
-        self._transport, self._ctx = wire_up(
+        self._ctx = wire_up(
             key,
             url,
             poll=poll or DEFAULT_POLL,
@@ -148,6 +148,7 @@ class Client(FileMethods):
             callbacks=callbacks,
             coordination=coordination or LocalCoordination(),
         )
+        self._transport = self._ctx.transport
         self._closing: asyncio.Future[None] | None = None
         # Batches not wound down yet: close() ends them and releases their journals.
         self._batches = Runs()

@@ -117,8 +117,8 @@ def wire_up(
     limits: RateLimits,
     callbacks: CallbackReceiver | None,
     coordination: Coordination,
-) -> tuple[Transport, Context]:
-    """The transport, the endpoints and the flows' context of one client."""
+) -> Context:
+    """The flows' context of one client: its endpoints over a new transport, and the rest."""
     converter = make_converter()
     transport = Transport(
         api_key=key, base_url=url, timeouts=timeouts, converter=converter, session=session
@@ -131,7 +131,7 @@ def wire_up(
         default_pause=limits.pause,
         max_pause=retry.max_retry_after,
     )
-    context = Context(
+    return Context(
         api=api,
         retry=retry,
         poll=poll,
@@ -139,7 +139,6 @@ def wire_up(
         registry=coordination.registry(),
         callbacks=callbacks,
     )
-    return transport, context
 
 
 def check_task_id(task_id: str) -> None:
