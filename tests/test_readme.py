@@ -25,6 +25,7 @@ import typing
 
 import pytest
 
+import sora2pro._client
 from sora2pro.testing import Emulator
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -90,6 +91,8 @@ async def test_readme_program_runs(
     async with Emulator(duration=0.0, not_visible_for=not_visible_for) as emulator:
         monkeypatch.setenv("APIKLEY_BASE_URL", emulator.url)
         monkeypatch.setenv("APIKLEY_API_KEY", emulator.api_key)
+        # The default policy waits about 20 s for a Sora task: these end at once.
+        monkeypatch.setattr(sora2pro._client, "DEFAULT_POLL", emulator.poll)
         # As `python file.py` would: its own thread, so that asyncio.run() gets a fresh loop.
         await asyncio.to_thread(exec, program, {"__name__": "__main__"})
 

@@ -22,6 +22,7 @@ import typing
 import aiohttp
 from aiohttp import web
 
+from sora2pro import PollPolicy
 from sora2pro.testing._faults import Endpoint, Fault
 from sora2pro.testing._gate import RequestGate, endpoint_of
 from sora2pro.testing._routes import ApiRoutes
@@ -154,6 +155,22 @@ class Emulator(ApiRoutes, RequestGate):
         task = self.tasks[task_id]
         task.forced_state = state
         task.forced_progress = progress
+
+    @property
+    def poll(self) -> PollPolicy:
+        """A poll policy that fits this emulator's tasks: they take seconds, not minutes.
+
+        The default policy expects Sora's minutes and first polls a new task after
+        about 20 s; ``Client(emu.api_key, base_url=emu.url, poll=emu.poll)`` does
+        not keep a test waiting.
+        """
+        duration = self.duration
+        typical = duration if isinstance(duration, int | float) and duration > 0 else 0.5
+        return PollPolicy(
+            min_interval=0.01,
+            max_interval=min(1.0, max(0.05, typical / 2)),
+            expected_duration=typical,
+        )
 
     @property
     def create_bodies(self) -> list[object]:
