@@ -108,6 +108,7 @@ class TimeScale:
             min_interval=self(poll.min_interval),
             max_interval=self(poll.max_interval),
             not_visible_for=self(poll.not_visible_for),
+            expected_duration=self(poll.expected_duration),
         )
 
     def retry(self) -> sora2pro.RetryPolicy:

@@ -91,26 +91,44 @@ def _fraction(_instance: object, attribute: attrs.Attribute[typing.Any], value: 
         raise InvalidInputError(attribute.name, f"must be between 0 and 1, not {value!r}")
 
 
+def _flag(_instance: object, attribute: attrs.Attribute[typing.Any], value: bool) -> None:
+    if not isinstance(value, bool):
+        raise InvalidInputError(attribute.name, f"must be True or False, not {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class PollPolicy:
     """How ``wait()`` spaces its status requests.
 
-    The interval starts at ``min_interval`` and grows by ``multiplier`` after each
-    poll up to ``max_interval``: with the defaults every 2-10 s in the first half
-    minute, 10-30 s up to two minutes, then every 30 s: never more often than the
-    provider advises (2-3 s, then 5-10 s, then 15-30 s).
-    When the server reports ``progress``, the next poll aims at the expected finish
-    instead (still within the two bounds). Each interval is spread by ``jitter``
-    (a fraction) so that many waits do not poll in lockstep.
+    By default (``adaptive``) each pause comes from a duration model: the running
+    times of tasks of the same shape this client (or every client of a shared
+    coordination) has seen end, starting from ``expected_duration``. Polls are dense
+    where the task is likely to end and sparse where it surely still runs: with the
+    defaults the first poll of a Sora 2 Pro task comes after about 20 s, and a task
+    is learned of at about 4 % of its running time after it ends, with about half
+    the requests of the provider's tiered advice. When the server reports
+    ``progress``, the next poll aims at the end it predicts. Pauses stay between
+    ``min_interval`` and ``max_interval`` and are spread by ``jitter`` (a fraction),
+    so that many waits do not poll in lockstep.
+
+    With ``adaptive=False`` the pause is a plain exponential backoff instead: it
+    starts at ``min_interval`` and grows by ``multiplier`` after each poll up to
+    ``max_interval``.
 
     Attributes:
         min_interval: Shortest pause between two polls of one task, in seconds.
-        max_interval: Longest pause between two polls of one task, in seconds.
-        multiplier: Growth of the pause after each poll (at least 1).
+        max_interval: Longest pause between two polls of one task, in seconds (a
+            wait with a callback receiver may pause longer: the callback is due).
+        multiplier: Growth of the backoff after each poll (at least 1).
         jitter: Random spread of each pause, as a fraction (0 to 1).
         not_visible_for: How long a new task may answer "recordInfo is null"
             (not visible yet) before the wait gives up, in seconds.
         use_progress: Aim polls at the finish predicted from ``progress``.
+        adaptive: Choose each pause from the duration model, not the backoff.
+        expected_duration: The median running time assumed before any task of a
+            shape was seen to end, in seconds (Sora 2 Pro: about 4 minutes).
+        delay_cost: What learning of a task's end one whole running time late is
+            worth, in status requests: higher polls more often and learns sooner.
 
     """
 
@@ -119,7 +137,10 @@ class PollPolicy:
     multiplier: float = attrs.field(default=1.3, validator=_positive)
     jitter: float = attrs.field(default=0.2, validator=_fraction)
     not_visible_for: float = attrs.field(default=60.0, validator=_positive)
-    use_progress: bool = True
+    use_progress: bool = attrs.field(default=True, validator=_flag)
+    adaptive: bool = attrs.field(default=True, validator=_flag)
+    expected_duration: float = attrs.field(default=240.0, validator=_positive)
+    delay_cost: float = attrs.field(default=300.0, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.max_interval < self.min_interval:

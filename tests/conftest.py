@@ -15,6 +15,7 @@ import pytest_asyncio
 import yaml
 
 import sora2pro
+import sora2pro._client
 from sora2pro.testing import Emulator, create_errors, create_schemas
 
 if typing.TYPE_CHECKING:
@@ -28,7 +29,9 @@ SEED = pathlib.Path(__file__).resolve().parent / "data" / OPENAPI_NAME
 #: Where the project's shared folder keeps the original, beside the repository (maybe not).
 SHARED_SEED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "seed" / OPENAPI_NAME
 
-FAST_POLL = sora2pro.PollPolicy(min_interval=0.01, max_interval=0.05, not_visible_for=5.0)
+FAST_POLL = sora2pro.PollPolicy(
+    min_interval=0.01, max_interval=0.05, not_visible_for=5.0, expected_duration=0.3
+)
 FAST_RETRY = sora2pro.RetryPolicy(attempts=4, base_delay=0.01, max_delay=2.0, max_elapsed=10.0)
 # Far above the emulator's pace: tests that check the limits set their own.
 FAST_LIMITS = sora2pro.RateLimits(creates=1000, window=1.0, status_per_second=1000.0, pause=0.05)
@@ -141,6 +144,8 @@ def served(
     asyncio.run_coroutine_threadsafe(emulator.start(), emulator_loop).result(5)
     monkeypatch.setenv("APIKLEY_API_KEY", emulator.api_key)
     monkeypatch.setenv("APIKLEY_BASE_URL", emulator.url)
+    # The default policy waits about 20 s for a Sora task: these end at once.
+    monkeypatch.setattr(sora2pro._client, "DEFAULT_POLL", emulator.poll)
     try:
         yield emulator
     finally:

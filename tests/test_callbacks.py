@@ -278,12 +278,12 @@ async def test_a_forged_success_does_not_end_the_wait(
 async def test_polling_finishes_the_wait_when_no_callback_comes(
     emulator: Emulator, receiver: CallbackReceiver
 ) -> None:
-    """With callbacks lost, the relaxed polling still ends the wait."""
+    """With callbacks lost, polling still ends the wait once the task is overdue."""
     emulator.callbacks = False
     async with sora2pro.Client(
         emulator.api_key,
         base_url=emulator.url,
-        poll=sora2pro.PollPolicy(min_interval=0.01, max_interval=0.05),
+        poll=sora2pro.PollPolicy(min_interval=0.01, max_interval=0.05, expected_duration=0.3),
         rate_limits=FAST_LIMITS,
         callbacks=receiver,
     ) as client:

@@ -85,16 +85,16 @@ async def test_pace_holds_with_priorities() -> None:
     ("last", "elapsed", "age", "typical", "expected"),
     [
         (None, 0.0, 5.0, 60.0, 0.0),
-        (snapshot(50), 60.0, 70.0, None, 10.0),  # due 60 s after the snapshot; 10 s late
-        (snapshot(50), 60.0, 0.0, None, -60.0),
-        (snapshot(None), 30.0, 40.0, 60.0, 10.0),  # 70 s old, tasks here take 60 s
-        (snapshot(None), 30.0, 40.0, None, 0.0),
+        (snapshot(50), 60.0, 70.0, 1000.0, 10.0),  # due 60 s after the snapshot; 10 s late
+        (snapshot(50), 60.0, 0.0, 1000.0, -60.0),
+        (snapshot(None), 30.0, 40.0, 60.0, 10.0),  # 70 s old, tasks like it take 60 s
+        (snapshot(None), 30.0, 10.0, 60.0, -20.0),
     ],
 )
 def test_urgency_is_how_overdue_a_task_likely_is(
-    last: Task | None, elapsed: float, age: float, typical: float | None, expected: float
+    last: Task | None, elapsed: float, age: float, typical: float, expected: float
 ) -> None:
-    """Overdue by progress, else by the typical duration this client has seen, else 0."""
+    """Overdue by progress, else by the typical running time of its shape; 0 if unseen."""
     assert expected == urgency(last, elapsed, age, typical)
 
 
@@ -107,7 +107,9 @@ async def test_a_finished_task_is_found_first_when_the_budget_is_saturated(
     limits = sora2pro.RateLimits(creates=1000, window=1.0, status_per_second=20.0)
     # Constant 10 ms polls keep the budget saturated; a far-from-done wait may be put
     # off by up to max_interval, so the one about to finish can go ahead of them.
-    poll = PollPolicy(min_interval=0.01, max_interval=2.0, multiplier=1.0, use_progress=False)
+    poll = PollPolicy(
+        min_interval=0.01, max_interval=2.0, multiplier=1.0, use_progress=False, adaptive=False
+    )
     async with sora2pro.Client(
         emulator.api_key, base_url=emulator.url, poll=poll, retry=FAST_RETRY, rate_limits=limits
     ) as client:
@@ -137,7 +139,9 @@ async def test_a_wait_predicted_far_off_is_not_starved(emulator: Emulator) -> No
     emulator.duration = None
     emulator.not_visible_for = 0.0
     limits = sora2pro.RateLimits(creates=1000, window=1.0, status_per_second=10.0)
-    poll = PollPolicy(min_interval=0.01, max_interval=0.3, multiplier=1.0, use_progress=False)
+    poll = PollPolicy(
+        min_interval=0.01, max_interval=0.3, multiplier=1.0, use_progress=False, adaptive=False
+    )
     async with sora2pro.Client(
         emulator.api_key, base_url=emulator.url, poll=poll, retry=FAST_RETRY, rate_limits=limits
     ) as client:

@@ -111,7 +111,9 @@ async def test_every_promise_holds_under_random_faults(caplog: pytest.LogCapture
             sora2pro.Client(
                 KEY,
                 base_url=emulator.url,
-                poll=sora2pro.PollPolicy(min_interval=0.02, max_interval=0.1, not_visible_for=1),
+                poll=sora2pro.PollPolicy(
+                    min_interval=0.02, max_interval=0.1, not_visible_for=1, expected_duration=0.2
+                ),
                 retry=sora2pro.RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.1),
                 timeout=sora2pro.Timeouts(request=REQUEST_TIMEOUT),
                 rate_limits=FAST_LIMITS,

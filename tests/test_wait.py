@@ -10,7 +10,7 @@ import pytest
 
 import sora2pro
 from sora2pro import PollPolicy, Task, TaskState
-from sora2pro._flows._polling import expected_remaining, next_delay
+from sora2pro._flows._schedule import backoff, expected_remaining
 from sora2pro.testing import Emulator, Endpoint, Fault
 
 from .conftest import FAST_POLL, FAST_RETRY, snapshot
@@ -259,23 +259,23 @@ def test_progress_predicts_the_finish() -> None:
     assert expected_remaining(snapshot(40), 0.0) is None
 
 
-def test_next_delay_aims_at_the_predicted_finish_within_bounds() -> None:
+def test_backoff_aims_at_the_predicted_finish_within_bounds() -> None:
     """Progress brings the next poll sooner than the backoff, never later, within the bounds."""
     policy = PollPolicy(min_interval=2.0, max_interval=30.0, jitter=0.0)
-    assert 15.0 == next_delay(policy, 50, snapshot(80), 60.0)
-    assert 30.0 == next_delay(policy, 50, snapshot(10), 60.0)
-    assert 2.0 == next_delay(policy, 0, snapshot(80), 60.0)
-    assert 2.0 == next_delay(policy, 0, snapshot(99), 10.0)
-    assert 2.0 == next_delay(policy, 0, None)
-    assert 30.0 == next_delay(policy, 50, None)
+    assert 15.0 == backoff(policy, 50, snapshot(80), 60.0)
+    assert 30.0 == backoff(policy, 50, snapshot(10), 60.0)
+    assert 2.0 == backoff(policy, 0, snapshot(80), 60.0)
+    assert 2.0 == backoff(policy, 0, snapshot(99), 10.0)
+    assert 2.0 == backoff(policy, 0, None)
+    assert 30.0 == backoff(policy, 50, None)
 
 
-def test_default_policy_follows_the_provider_advice() -> None:
-    """Without progress the default never polls faster than advised, and is at 15-30 s by 2 min."""
-    policy = attrs.evolve(sora2pro.DEFAULT_POLL, jitter=0.0)
+def test_default_backoff_follows_the_provider_advice() -> None:
+    """Without progress the backoff never polls faster than advised, and is at 15-30 s by 2 min."""
+    policy = attrs.evolve(sora2pro.DEFAULT_POLL, jitter=0.0, adaptive=False)
     elapsed = 0.0
     for attempt in range(40):
-        delay = next_delay(policy, attempt, None)
+        delay = backoff(policy, attempt, None)
         assert 2.0 <= delay <= 30.0
         if elapsed < 30:
             assert delay <= 10.0
@@ -287,13 +287,13 @@ def test_default_policy_follows_the_provider_advice() -> None:
 def test_one_noisy_early_reading_does_not_push_the_next_poll_back() -> None:
     """3 % after 2 s predicts a minute more; the next poll still comes at the backoff's pace."""
     policy = PollPolicy(min_interval=2.0, max_interval=30.0, multiplier=1.3, jitter=0.0)
-    assert next_delay(policy, 1, None) == next_delay(policy, 1, snapshot(3), 2.0)
+    assert backoff(policy, 1, None) == backoff(policy, 1, snapshot(3), 2.0)
 
 
-def test_next_delay_survives_very_long_waits() -> None:
+def test_backoff_survives_very_long_waits() -> None:
     """Poll number 100,000 still gets max_interval, not an OverflowError."""
     policy = PollPolicy(min_interval=1.0, max_interval=30.0, multiplier=2.0, jitter=0.0)
-    assert 30.0 == next_delay(policy, 100_000, None)
+    assert 30.0 == backoff(policy, 100_000, None)
 
 
 async def test_wrongly_shaped_details_end_the_wait(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import types
 import typing
 
@@ -10,7 +11,7 @@ from sora2pro._coordination._pacer import PriorityPacer
 
 if typing.TYPE_CHECKING:
     import os
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from sora2pro._model._requests import Request
 
@@ -36,19 +37,40 @@ class _Registry:
         return types.MappingProxyType(self._tasks)
 
 
+class _Durations:
+    """The last running times of each request shape, in a dict of this process."""
+
+    #: Running times kept per shape: enough for a stable median and spread, and the
+    #: oldest go, so the model follows the service when it speeds up or slows down.
+    KEPT = 256
+
+    def __init__(self) -> None:
+        self._seen: dict[str, collections.deque[float]] = {}
+
+    def record(self, shape: str, seconds: float) -> None:
+        kept = self._seen.get(shape)
+        if kept is None:
+            kept = self._seen[shape] = collections.deque(maxlen=self.KEPT)
+        kept.append(seconds)
+
+    def recent(self, shape: str) -> Sequence[float]:
+        return self._seen.get(shape, ())
+
+
 class LocalCoordination:
     """Limits, pending tasks and journals kept in this process.
 
     Every client makes its own unless given one: ``Client(coordination=shared)`` for
     several clients of one process that share an account, so that they pace their
-    requests together and see each other's pending tasks. A pacer is made at the
-    rate of the first client that asks for it. Journals are SQLite files, locked so
-    that one run at a time holds each.
+    requests together, see each other's pending tasks and learn from each other's
+    running times. A pacer is made at the rate of the first client that asks for it.
+    Journals are SQLite files, locked so that one run at a time holds each.
     """
 
     def __init__(self) -> None:
         self._pacers: dict[str, PriorityPacer] = {}
         self._registry = _Registry()
+        self._durations = _Durations()
 
     def __repr__(self) -> str:
         return f"<sora2pro.LocalCoordination pending={len(self._registry.pending())}>"
@@ -62,6 +84,10 @@ class LocalCoordination:
     def registry(self) -> _Registry:
         """The pending tasks of every client using this coordination."""
         return self._registry
+
+    def durations(self) -> _Durations:
+        """The running times of the tasks every client using this coordination saw end."""
+        return self._durations
 
     async def open_ledger(self, path: str | os.PathLike[str]) -> Journal:
         """Open (or create) the SQLite journal at ``path``, for this run alone."""

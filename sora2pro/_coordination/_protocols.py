@@ -10,11 +10,11 @@ import attrs
 if typing.TYPE_CHECKING:
     import concurrent.futures
     import os
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from sora2pro._model._requests import Request
 
-__all__ = ["Coordination", "Entry", "Ledger", "Pacer", "Status", "TaskRegistry"]
+__all__ = ["Coordination", "DurationLog", "Entry", "Ledger", "Pacer", "Status", "TaskRegistry"]
 
 
 class Status(enum.StrEnum):
@@ -65,6 +65,16 @@ class TaskRegistry(typing.Protocol):
         """A read-only view of the tasks kept, by id."""
 
 
+class DurationLog(typing.Protocol):
+    """How long finished tasks ran, by request shape: what the poll schedule learns from."""
+
+    def record(self, shape: str, seconds: float) -> None:
+        """Note that a task of ``shape`` ran ``seconds`` from its submit to its end."""
+
+    def recent(self, shape: str) -> Sequence[float]:
+        """The running times last noted for ``shape``, oldest first (a bounded number)."""
+
+
 class Ledger(typing.Protocol):
     """A batch's journal: each item's state, so a rerun pays nothing twice."""
 
@@ -100,6 +110,9 @@ class Coordination(typing.Protocol):
 
     def registry(self) -> TaskRegistry:
         """The pending tasks."""
+
+    def durations(self) -> DurationLog:
+        """The running times of finished tasks."""
 
     async def open_ledger(self, path: str | os.PathLike[str]) -> Ledger:
         """Open the journal at ``path`` for this run alone."""

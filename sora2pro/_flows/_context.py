@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import collections
-import statistics
 import typing
 
 import attrs
+
+from sora2pro._flows._schedule import CallbackLosses, Prediction, predict
 
 if typing.TYPE_CHECKING:
     import cattrs
@@ -15,7 +15,7 @@ if typing.TYPE_CHECKING:
     from sora2pro._api._endpoints import Api
     from sora2pro._callbacks._receiver import CallbackReceiver
     from sora2pro._config import PollPolicy, RetryPolicy
-    from sora2pro._coordination._protocols import Coordination, TaskRegistry
+    from sora2pro._coordination._protocols import Coordination, DurationLog, TaskRegistry
     from sora2pro._model._requests import Request
     from sora2pro._transport._transport import Transport
 
@@ -35,8 +35,9 @@ class Context:
         callbacks: The callback receiver, if the client has one.
         submitted_at: When each pending task of this client was submitted (loop time):
             live answers carry no useful updateTime, so running time is counted here.
-        durations: How long this client's videos took, for polling the likely
-            finished first.
+        durations: How long finished videos ran, by request shape (from the
+            coordination: shared with its other clients).
+        losses: How often this client's callbacks were lost.
         creates: Creates on the wire.
         cancelled_creates: Creates on the wire whose caller was cancelled meanwhile.
         closing: No create leaves once the client began to close.
@@ -50,10 +51,16 @@ class Context:
     registry: TaskRegistry
     callbacks: CallbackReceiver | None
     submitted_at: dict[str, float] = attrs.Factory(dict)
-    durations: collections.deque[float] = attrs.Factory(lambda: collections.deque(maxlen=256))
+    durations: DurationLog = attrs.field(
+        default=attrs.Factory(lambda self: self.coordination.durations(), takes_self=True)
+    )
+    losses: CallbackLosses = attrs.Factory(CallbackLosses)
     creates: set[asyncio.Future[str]] = attrs.Factory(set)
     cancelled_creates: set[asyncio.Future[str]] = attrs.Factory(set)
     closing: bool = False
+    _predictions: dict[tuple[str | None, float], tuple[object, Prediction]] = attrs.field(
+        factory=dict, init=False
+    )
 
     @property
     def transport(self) -> Transport:
@@ -70,9 +77,19 @@ class Context:
         self.submitted_at.pop(task_id, None)
         return self.registry.finish(task_id)
 
-    def typical_duration(self) -> float | None:
-        """The median time this client's tasks took, once it has seen a few."""
-        return statistics.median(self.durations) if len(self.durations) >= 3 else None
+    def predict(self, shape: str | None, prior: float) -> Prediction:
+        """The running time of a task of ``shape`` (None: unknown), from the ``prior`` median.
+
+        Computed again only once the shape's runs changed.
+        """
+        runs = self.durations.recent(shape) if shape is not None else ()
+        mark = (len(runs), runs[-1] if runs else None)
+        cached = self._predictions.get((shape, prior))
+        if cached is not None and cached[0] == mark:
+            return cached[1]
+        prediction = predict(prior, runs)
+        self._predictions[shape, prior] = (mark, prediction)
+        return prediction
 
 
 def deadline_after(timeout: float | None) -> float | None:

@@ -1,15 +1,15 @@
-"""Waiting for a task: when to poll next, and the loop that polls until the end."""
+"""Waiting for a task: the loop that polls on its schedule until the end."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import random
+import time
 import typing
 from collections.abc import Awaitable, Callable
 
 from sora2pro._errors import Sora2ProError, TaskNotVisibleError
+from sora2pro._flows._schedule import Schedule, expected_remaining
 from sora2pro._model._failures import TaskFailedError, WaitTimeoutError
 from sora2pro._model._task import Task, TaskState
 from sora2pro._transport._instrument import call
@@ -20,8 +20,6 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "OnUpdate",
-    "expected_remaining",
-    "next_delay",
     "notify",
     "notify_within",
     "poll_until_done",
@@ -30,58 +28,28 @@ __all__ = [
 
 logger = logging.getLogger("sora2pro")
 
+#: The longest a task is taken to have run before a wait first saw it: a month, against
+#: a createTime far off this machine's clock.
+_LONGEST_RUN = 30 * 24 * 3600.0
+
 #: Called with each snapshot whose state or progress changed; may be a coroutine function.
 OnUpdate = Callable[[Task], Awaitable[None] | None]
 
 
-def expected_remaining(task: Task, elapsed: float) -> float | None:
-    """Seconds until the task likely ends, judged from its progress, or None.
-
-    ``elapsed`` is how long the task had run when ``task`` was seen, by the client's
-    own clock: live answers carry no useful ``updateTime`` (API.md section 8).
-    """
-    if task.progress is None or not 0 < task.progress < 100 or elapsed <= 0:
-        return None
-    return elapsed * (100 - task.progress) / task.progress
-
-
-def urgency(last: Task | None, elapsed: float, age: float, typical: float | None) -> float:
+def urgency(last: Task | None, elapsed: float, age: float, typical: float) -> float:
     """How many seconds the task is likely overdue: who gets the next status query.
 
     ``elapsed`` is how long the task had run when ``last`` was seen, ``age`` the time
     since. Past its predicted finish (from progress), or else past the ``typical``
-    duration this client has seen tasks take; 0 when nothing is known, negative
-    when the task is surely still running.
+    running time of its shape; 0 before anything is known of it, negative when it
+    surely still runs.
     """
     if last is None:
         return 0.0
     remaining = expected_remaining(last, elapsed)
     if remaining is not None:
         return age - remaining
-    if typical is not None:
-        return elapsed + age - typical
-    return 0.0
-
-
-def next_delay(policy: PollPolicy, attempt: int, task: Task | None, elapsed: float = 0.0) -> float:
-    """The pause before poll number ``attempt + 1``, within the policy's bounds.
-
-    Progress (seen after ``elapsed`` seconds of running) can only bring the next poll
-    sooner than the backoff alone: one noisy early reading, such as 3 % after 2 s,
-    would otherwise push it to ``max_interval`` for a task about to end.
-    """
-    # In log space: multiplier**attempt overflows a float after a few thousand polls.
-    ceiling = math.log(policy.max_interval / policy.min_interval)
-    growth = min(attempt * math.log(policy.multiplier), ceiling)
-    delay = policy.min_interval * math.exp(growth)
-    if policy.use_progress and task is not None:
-        remaining = expected_remaining(task, elapsed)
-        if remaining is not None:
-            delay = min(delay, remaining)
-    delay = min(policy.max_interval, max(policy.min_interval, delay))
-    spread = delay * policy.jitter
-    delay = random.uniform(delay - spread, delay + spread)
-    return min(policy.max_interval, max(policy.min_interval, delay))
+    return elapsed + age - typical
 
 
 async def notify(on_update: OnUpdate | None, task: Task) -> None:
@@ -94,19 +62,19 @@ async def poll_until_done(
     task_id: str,
     *,
     policy: PollPolicy,
+    schedule: Schedule,
     timeout: float | None,
     deadline: float | None,
     on_update: OnUpdate | None,
-    typical: Callable[[], float | None],
     started_at: float | None = None,
-    sleep_first: bool = False,
 ) -> Task:
     """Poll ``fetch(deadline, urgency)`` until the task succeeds, fails or ``deadline`` passes.
 
     ``deadline`` is a ``loop.time()`` value; ``timeout`` is only named in the error.
     ``started_at`` is the ``loop.time()`` the task was submitted, when this client
-    did it; otherwise its running time is counted from the start of this wait.
-    With ``sleep_first`` the first poll waits one interval (a callback is expected).
+    did it: the first poll waits for the ``schedule``. Otherwise the task may have
+    ended long ago: it is polled at once, and its running time counted from its
+    ``createTime`` (or from the start of this wait, without one).
 
     A task not visible yet (422, or data null, right after create) is polled for up to
     ``policy.not_visible_for``; transient errors that outlive ``fetch``'s own
@@ -122,7 +90,7 @@ async def poll_until_done(
     origin = started if started_at is None else started_at
     last: Task | None = None
     seen = started
-    attempt = 0
+    due_now = started_at is None
 
     def expired() -> bool:
         return deadline is not None and loop.time() >= deadline
@@ -131,29 +99,25 @@ async def poll_until_done(
         assert timeout is not None  # noqa: S101  # only a deadline expires
         return WaitTimeoutError(task_id, last, timeout)
 
-    async def pause(seconds: float) -> None:
-        if deadline is not None:
-            seconds = min(seconds, max(0.0, deadline - loop.time()))
-        await asyncio.sleep(seconds)
-
     # No timeout scope around the polls: aiohttp's own timers fire at the same instant
     # (a request's total is cut to the time left) and can swallow the scope's cancel,
     # which would leave the loop running past the deadline. Every step is bounded by
     # ``deadline`` itself instead, and the deadline is checked before each poll.
-    if sleep_first:
-        await pause(next_delay(policy, 0, None))
     while not expired():
+        if not due_now and await _toward(origin + schedule.due(), policy, deadline):
+            continue
+        due_now = False
         try:
             # Never later than max_interval past the ask: a pessimistic prediction
             # must not starve this wait while other waits fill the budget.
-            level = urgency(last, seen - origin, loop.time() - seen, typical())
+            level = urgency(last, seen - origin, loop.time() - seen, schedule.typical())
             level = max(level, -policy.max_interval)
             task = await fetch(deadline, level)
         except TaskNotVisibleError:
             if last is not None or loop.time() - started > policy.not_visible_for:
                 raise
-            hint = None
             logger.debug("task %s not visible yet", task_id)
+            schedule.polled(loop.time() - origin, None)
         except Sora2ProError as exc:
             if not is_transient(exc):
                 raise
@@ -165,20 +129,49 @@ async def poll_until_done(
                 exc,
                 extra={"event": "poll_error", "task_id": task_id},
             )
-            hint = last
+            schedule.polled(loop.time() - origin, None)
         else:
             if last is None or (task.state, task.progress) != (last.state, last.progress):
                 await notify_within(on_update, task, deadline, timeout)
+            if last is None and started_at is None:
+                origin = _submitted(task, started)
             last = task
             seen = loop.time()
             if task.state is TaskState.SUCCESS:
                 return task
             if task.state is TaskState.FAIL:
                 raise TaskFailedError(task)
-            hint = task
-        await pause(next_delay(policy, attempt, hint, seen - origin))
-        attempt += 1
+            schedule.polled(seen - origin, task)
     raise timed_out()
+
+
+async def _toward(due: float, policy: PollPolicy, deadline: float | None) -> bool:
+    """Sleep toward ``due`` (loop time), within the deadline; False when it is there.
+
+    At most ``max_interval`` at a time: the model may learn meanwhile (a shape's
+    runs, a lost callback) and bring the poll sooner.
+    """
+    loop = asyncio.get_running_loop()
+    ahead = due - loop.time()
+    if ahead <= 0:
+        return False
+    ahead = min(ahead, policy.max_interval)
+    if deadline is not None:
+        ahead = min(ahead, deadline - loop.time())
+    await asyncio.sleep(ahead)
+    return True
+
+
+def _submitted(task: Task, seen: float) -> float:
+    """When a task first seen at ``seen`` was submitted (loop time), by its createTime.
+
+    Live answers' createTime is usable (their updateTime is not); without it, or
+    from a clock ahead of this one, the task counts as submitted when first seen.
+    """
+    if task.created_at is None:
+        return seen
+    ran = time.time() - task.created_at.timestamp()
+    return seen - min(max(0.0, ran), _LONGEST_RUN)
 
 
 async def notify_within(

@@ -7,10 +7,9 @@ import logging
 import math
 import typing
 
-import attrs
-
 from sora2pro._errors import Sora2ProError, TaskNotVisibleError
 from sora2pro._flows._polling import OnUpdate, notify_within, poll_until_done
+from sora2pro._flows._schedule import Schedule, shape_of
 from sora2pro._model._failures import TaskFailedError
 from sora2pro._model._requests import CharacterRequest
 from sora2pro._model._task import Task, TaskState
@@ -31,14 +30,8 @@ async def fetch_task(ctx: Context, task_id: str, deadline: float | None, urgency
 
     async def attempt() -> Task:
         task = await ctx.api.record_info(task_id, deadline, urgency)
-        if task.done:
-            # Kept in pending until the caller has it: a cancel in between must not
-            # lose it (the waits and get_task() forget it when they hand it over).
-            ours = ctx.registry.get(task_id)
-            # Only videos: a character takes far less, and would skew the schedule.
-            video = ours is not None and not isinstance(ours, CharacterRequest)
-            if video and task.created_at is not None and task.completed_at is not None:
-                ctx.durations.append((task.completed_at - task.created_at).total_seconds())
+        if task.state is TaskState.SUCCESS:
+            _learn(ctx, task)
         return task
 
     return await retrying(
@@ -48,6 +41,27 @@ async def fetch_task(ctx: Context, task_id: str, deadline: float | None, urgency
         deadline=deadline,
         operation="recordInfo",
     )
+
+
+def _learn(ctx: Context, task: Task) -> None:
+    """Note how long a video ran, for the poll schedule of its shape.
+
+    By the server's createTime and completeTime; without them, by this client's
+    clock from its submit. Only videos: a character takes far less.
+    """
+    # Kept in pending until the caller has it: a cancel in between must not lose it
+    # (the waits and get_task() forget it when they hand it over).
+    request = ctx.registry.get(task.id) or task.request
+    if isinstance(request, CharacterRequest):
+        return
+    if task.created_at is not None and task.completed_at is not None:
+        ran = (task.completed_at - task.created_at).total_seconds()
+    elif task.id in ctx.submitted_at:
+        ran = asyncio.get_running_loop().time() - ctx.submitted_at[task.id]
+    else:
+        return
+    if ran > 0:
+        ctx.durations.record(shape_of(task.model, request), ran)
 
 
 async def wait(
@@ -86,18 +100,15 @@ async def _until_done(
             ctx, task_id, timeout=timeout, deadline=deadline, policy=policy, on_update=on_update
         )
     # The callback is the fast path; polling only needs to catch a lost callback.
-    relaxed = attrs.evolve(
-        policy, min_interval=policy.max_interval, max_interval=4 * policy.max_interval
-    )
     polling = asyncio.ensure_future(
         _poll_task(
             ctx,
             task_id,
             timeout=timeout,
             deadline=deadline,
-            policy=relaxed,
+            policy=policy,
             on_update=on_update,
-            sleep_first=True,
+            patient=True,
         )
     )
     seen: Callback | None = None
@@ -108,7 +119,7 @@ async def _until_done(
                 racing: set[asyncio.Future[typing.Any]] = {hint, polling}
                 await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
                 if not hint.done():
-                    return polling.result()
+                    return _caught(ctx, task_id, polling.result())
                 seen = hint.result()
             finally:
                 hint.cancel()
@@ -120,7 +131,8 @@ async def _until_done(
             ctx.callbacks.refute(seen)
             await asyncio.wait({polling}, timeout=policy.min_interval)
             if polling.done():
-                return polling.result()
+                return _caught(ctx, task_id, polling.result())
+        ctx.losses.count(lost=False)
         await notify_within(on_update, task, deadline, timeout)
         if task.state is TaskState.FAIL:
             raise TaskFailedError(task)
@@ -128,6 +140,13 @@ async def _until_done(
     finally:
         polling.cancel()
         await asyncio.gather(polling, return_exceptions=True)
+
+
+def _caught(ctx: Context, task_id: str, task: Task) -> Task:
+    """A poll learned of the end first: a lost callback, if this client submitted it."""
+    if task_id in ctx.submitted_at:
+        ctx.losses.count(lost=True)
+    return task
 
 
 async def _poll_task(
@@ -138,18 +157,30 @@ async def _poll_task(
     deadline: float | None,
     policy: PollPolicy,
     on_update: OnUpdate | None,
-    sleep_first: bool = False,
+    patient: bool = False,
 ) -> Task:
+    request = ctx.registry.get(task_id)
+
+    def cost() -> float:
+        # With a receiver, a late end only costs when the callback is lost.
+        return policy.delay_cost * (ctx.losses.rate() if patient else 1.0)
+
+    schedule = Schedule(
+        policy,
+        lambda shape: ctx.predict(shape, policy.expected_duration),
+        cost,
+        patient=patient,
+        shape=None if request is None else shape_of(request.MODEL, request),
+    )
     return await poll_until_done(
         lambda deadline, urgency: fetch_task(ctx, task_id, deadline, urgency),
         task_id,
         policy=policy,
+        schedule=schedule,
         timeout=timeout,
         deadline=deadline,
         on_update=on_update,
-        typical=ctx.typical_duration,
         started_at=ctx.submitted_at.get(task_id),
-        sleep_first=sleep_first,
     )
 
 

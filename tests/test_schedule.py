@@ -1,0 +1,314 @@
+"""The duration model and the poll schedule it feeds: pure computations, then over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import math
+import random
+import statistics
+
+import attrs
+import pytest
+
+import sora2pro
+from sora2pro import PollPolicy, TaskState
+from sora2pro._flows._schedule import (
+    PRIOR_SPREAD,
+    CallbackLosses,
+    Prediction,
+    Schedule,
+    next_z,
+    predict,
+    shape_of,
+)
+from sora2pro.testing import Emulator, Endpoint
+from tests.conftest import FAST_LIMITS, FAST_RETRY, snapshot
+
+#: The default policy without its random spread, so that schedules repeat.
+STEADY = attrs.evolve(sora2pro.DEFAULT_POLL, jitter=0.0)
+
+
+def polls(schedule: Schedule, until: float) -> list[float]:
+    """The running times at which ``schedule`` polls a task that never reports anything."""
+    times: list[float] = []
+    while not times or times[-1] < until:
+        times.append(schedule.due())
+        schedule.polled(times[-1], None)
+    return times
+
+
+def fixed(
+    prediction: Prediction, policy: PollPolicy = STEADY, *, cost: float | None = None
+) -> Schedule:
+    """A schedule that predicts ``prediction`` for every shape."""
+    price = policy.delay_cost if cost is None else cost
+    return Schedule(policy, lambda _shape: prediction, lambda: price)
+
+
+def tiered(draw: random.Random, until: float) -> list[float]:
+    """The provider's advice: 2-3 s for 30 s, 5-10 s up to 2 minutes, then 15-30 s."""
+    times = [0.0]
+    while times[-1] < until:
+        age = times[-1]
+        low, high = (2, 3) if age < 30 else (5, 10) if age < 120 else (15, 30)
+        times.append(age + draw.uniform(low, high))
+    return times[1:]
+
+
+def found(times: list[float], durations: list[float]) -> tuple[float, float]:
+    """Polls per task and the median delay (a share of each task) of one schedule."""
+    counts, shares = [], []
+    for duration in durations:
+        index = bisect.bisect_left(times, duration)
+        counts.append(index + 1)
+        shares.append((times[index] - duration) / duration)
+    return statistics.fmean(counts), statistics.median(shares)
+
+
+def test_the_prior_is_the_expected_duration_until_runs_are_seen() -> None:
+    """No runs: the policy's median and the live spread; many runs: theirs."""
+    assert predict(240.0, []) == Prediction(math.log(240.0), PRIOR_SPREAD)
+    learned = predict(240.0, [60.0] * 200)
+    assert 55 < learned.median < 65
+    assert learned.sigma < 0.3
+
+
+def test_a_few_runs_move_the_model_only_part_of_the_way() -> None:
+    """Four runs weigh as much as the prior: a median half-way in log terms."""
+    assert predict(240.0, [60.0] * 4).median == pytest.approx(120.0)
+
+
+def test_runs_that_cannot_be_durations_are_ignored() -> None:
+    """Zero, negative, infinite and NaN running times leave the prior as it was."""
+    assert predict(240.0, [0.0, -5.0, math.inf, math.nan]) == predict(240.0, [])
+
+
+def test_shapes_tell_apart_model_length_and_size() -> None:
+    """The same model with another length or size learns apart; unknown requests by model."""
+    ten = sora2pro.TextToVideo("a dog", n_frames=10)
+    fifteen = sora2pro.TextToVideo("a dog", n_frames=15)
+    standard = sora2pro.TextToVideo("a dog", size="standard")
+    shapes = {shape_of(r.MODEL, r) for r in (ten, fifteen, standard)}
+    assert len(shapes) == 3
+    assert shape_of("some-model", None) == "some-model"
+
+
+def test_the_first_poll_of_a_new_task_waits_until_it_may_have_ended() -> None:
+    """A Sora task is not polled in its first seconds: nothing has ever ended that soon."""
+    first = fixed(predict(240.0, [])).due()
+    assert 10.0 < first <= STEADY.max_interval
+
+
+def test_pauses_stay_within_the_policy_bounds() -> None:
+    """From the submit to three hours, no pause is shorter than min or longer than max."""
+    times = polls(fixed(predict(240.0, [])), until=3 * 3600)
+    gaps = [b - a for a, b in zip([0.0, *times], times, strict=False)]
+    assert min(gaps) >= STEADY.min_interval
+    assert max(gaps) <= STEADY.max_interval + 1e-9
+
+
+def test_the_default_schedule_beats_the_tiered_advice_in_the_live_world() -> None:
+    """Live-like runs (median 4 min, p90 13): fewer polls than the advice, no later."""
+    draw = random.Random(12)
+    durations = [240.0 * math.exp(draw.gauss(0.0, 0.92)) for _ in range(5000)]
+    ours = found(polls(fixed(predict(240.0, [])), until=max(durations)), durations)
+    advice = found(tiered(random.Random(3), until=max(durations)), durations)
+    assert ours[0] < 0.6 * advice[0]
+    assert ours[1] <= advice[1] * 1.25
+
+
+def test_learned_runs_bring_the_polls_sooner_for_short_tasks() -> None:
+    """After runs of about a minute, the first polls come before the prior's."""
+    prior = polls(fixed(predict(240.0, [])), until=60)
+    learned = polls(fixed(predict(240.0, [60.0, 55.0, 70.0, 65.0] * 20)), until=60)
+    assert len(learned) > len(prior)
+
+
+def test_a_higher_delay_cost_polls_more_and_learns_sooner() -> None:
+    """Doubling what a late end costs adds polls and cuts the median delay."""
+    draw = random.Random(4)
+    durations = [240.0 * math.exp(draw.gauss(0.0, 0.92)) for _ in range(2000)]
+    cheap = found(polls(fixed(predict(240.0, []), cost=150.0), until=max(durations)), durations)
+    dear = found(polls(fixed(predict(240.0, []), cost=600.0), until=max(durations)), durations)
+    assert dear[0] > cheap[0]
+    assert dear[1] < cheap[1]
+
+
+def test_two_progress_readings_aim_just_past_the_end_they_predict() -> None:
+    """20 % at 100 s and 60 % at 200 s: the end is due at 300 s, polled just after."""
+    schedule = fixed(predict(240.0, []), attrs.evolve(STEADY, max_interval=300.0))
+    schedule.polled(100.0, snapshot(20))
+    schedule.polled(200.0, snapshot(60))
+    assert 300.0 < schedule.due() <= 300.0 * 1.02
+
+
+def test_progress_never_stretches_a_pause_past_max_interval() -> None:
+    """An end predicted 100 s away is still polled within max_interval."""
+    schedule = fixed(predict(240.0, []))
+    schedule.polled(100.0, snapshot(20))
+    schedule.polled(200.0, snapshot(60))
+    assert schedule.due() == 200.0 + STEADY.max_interval
+
+
+def test_one_progress_reading_only_brings_the_next_poll_sooner() -> None:
+    """1 % after 10 s suggests 1,000 s: the model's pause stands; 90 % after 100 s, sooner."""
+    alone = fixed(predict(240.0, []))
+    alone.polled(10.0, None)
+    noisy = fixed(predict(240.0, []))
+    noisy.polled(10.0, snapshot(1))
+    assert noisy.due() == alone.due()
+    near = fixed(predict(240.0, []))
+    near.polled(100.0, snapshot(90))
+    assert near.due() - 100.0 == pytest.approx((1000 / 9 - 100) / 2)  # half-way to 111 s
+
+
+def test_past_the_predicted_end_polls_follow_the_running_time() -> None:
+    """A task still at 99 % past its predicted end is polled again after 5 % of its run."""
+    schedule = fixed(predict(240.0, []))
+    schedule.polled(100.0, snapshot(50))
+    schedule.polled(190.0, snapshot(98))
+    schedule.polled(240.0, snapshot(99))
+    assert schedule.due() - 240.0 <= 0.05 * 240.0 + 1e-9
+
+
+def test_with_a_callback_due_the_first_poll_waits_until_the_task_is_overdue() -> None:
+    """Callbacks that arrive: no poll before the median, none later than the p99."""
+    prediction = predict(240.0, [])
+    patient = Schedule(STEADY, lambda _shape: prediction, lambda: 0.3, patient=True)
+    first = patient.due()
+    assert prediction.median < first <= prediction.at(2.33) + 1e-6
+
+
+def test_lost_callbacks_bring_the_polls_back() -> None:
+    """Once callbacks are seen lost, the patient schedule polls as often as the plain one."""
+    losses = CallbackLosses()
+    prediction = predict(240.0, [])
+
+    def patient() -> Schedule:
+        cost = lambda: STEADY.delay_cost * losses.rate()  # noqa: E731
+        return Schedule(STEADY, lambda _shape: prediction, cost, patient=True)
+
+    trusting = patient().due()
+    for _ in range(200):
+        losses.count(lost=True)
+    assert patient().due() < trusting / 5
+    assert 0.9 < losses.rate() <= 1.0
+
+
+def test_the_spacing_table_ends_without_an_error() -> None:
+    """A tiny cost from deep in the tail gives the table's end; a huge one a small step."""
+    assert next_z(30.0, 1e-9, 0.5) == 40.0
+    assert 0 < next_z(0.0, 1e9, 0.5) - 0.0 < 0.01
+    assert next_z(-math.inf, 300.0, 0.9) > -8.0
+
+
+def test_the_backoff_stays_available() -> None:
+    """adaptive=False: the plain backoff from min_interval, growing by the multiplier."""
+    policy = PollPolicy(min_interval=1.0, max_interval=30.0, jitter=0.0, adaptive=False)
+    schedule = Schedule(policy, lambda _shape: predict(240.0, []), lambda: 300.0)
+    assert polls(schedule, until=5.0)[:3] == [1.0, 2.3, pytest.approx(3.99)]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("adaptive", "yes"), ("expected_duration", 0), ("delay_cost", -1.0), ("use_progress", 1)],
+)
+def test_the_new_poll_settings_are_checked(name: str, value: object) -> None:
+    """A wrong type or value is refused, naming the setting."""
+    with pytest.raises(sora2pro.InvalidInputError, match=name):
+        PollPolicy(**{name: value})  # type: ignore[arg-type]
+
+
+async def test_a_video_that_ends_teaches_its_shape_and_a_failure_does_not() -> None:
+    """The coordination keeps a succeeded video's running time, not a failed one's."""
+    coordination = sora2pro.LocalCoordination()
+    async with (
+        Emulator(duration=0.05, not_visible_for=0.0) as emulator,
+        sora2pro.Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            poll=PollPolicy(min_interval=0.01, max_interval=0.05, expected_duration=0.05),
+            retry=FAST_RETRY,
+            rate_limits=FAST_LIMITS,
+            coordination=coordination,
+        ) as client,
+    ):
+        await client.generate("a dog", n_frames=15)
+        emulator.fail_rate = 1.0
+        with pytest.raises(sora2pro.TaskFailedError):
+            await client.generate("a cat", n_frames=15)
+    shape = shape_of(sora2pro.TextToVideo.MODEL, sora2pro.TextToVideo("x", n_frames=15))
+    assert len(coordination.durations().recent(shape)) == 1
+
+
+async def test_a_wait_with_callbacks_that_arrive_costs_one_status_request() -> None:
+    """Each task whose callback comes is confirmed once and never polled before it."""
+    async with (
+        Emulator(duration=lambda r: r.uniform(0.2, 0.4), not_visible_for=0.0) as emulator,
+        sora2pro.CallbackReceiver() as receiver,
+        sora2pro.Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            poll=PollPolicy(min_interval=0.01, max_interval=0.05, expected_duration=0.3),
+            retry=FAST_RETRY,
+            rate_limits=FAST_LIMITS,
+            callbacks=receiver,
+        ) as client,
+    ):
+        tasks = await asyncio.gather(*(client.generate(f"dog {n}") for n in range(10)))
+    assert all(task.state is TaskState.SUCCESS for task in tasks)
+    assert emulator.count(Endpoint.RECORD_INFO) == 10
+
+
+async def test_lost_callbacks_are_caught_and_make_the_polls_dense_again() -> None:
+    """Every callback lost: every wait still ends, and well before its deadline."""
+    async with (
+        Emulator(duration=0.1, not_visible_for=0.0, callback_loss=1.0) as emulator,
+        sora2pro.CallbackReceiver() as receiver,
+        sora2pro.Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            poll=PollPolicy(min_interval=0.01, max_interval=0.05, expected_duration=0.1),
+            retry=FAST_RETRY,
+            rate_limits=FAST_LIMITS,
+            callbacks=receiver,
+        ) as client,
+    ):
+        tasks = await asyncio.gather(*(client.generate(f"dog {n}", timeout=30) for n in range(5)))
+    assert all(task.state is TaskState.SUCCESS for task in tasks)
+
+
+async def test_a_wait_whose_first_poll_lies_past_its_deadline_ends_at_the_deadline() -> None:
+    """A callback due in minutes and a 0.2 s timeout: WaitTimeoutError, not a hang."""
+    async with (
+        Emulator(duration=None, not_visible_for=0.0) as emulator,
+        sora2pro.CallbackReceiver() as receiver,
+        sora2pro.Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            retry=FAST_RETRY,
+            rate_limits=FAST_LIMITS,
+            callbacks=receiver,
+        ) as client,
+    ):
+        task_id = await client.submit("a dog")
+        with pytest.raises(sora2pro.WaitTimeoutError):
+            await asyncio.wait_for(client.wait(task_id, timeout=0.2), timeout=5)
+    assert emulator.count(Endpoint.RECORD_INFO) == 0
+
+
+async def test_a_task_of_unknown_age_is_polled_at_once(emulator: Emulator) -> None:
+    """wait() on a task this client did not submit asks right away: it may be long done."""
+    async with sora2pro.Client(
+        emulator.api_key, base_url=emulator.url, retry=FAST_RETRY, rate_limits=FAST_LIMITS
+    ) as submitter:
+        task_id = await submitter.submit("a dog")
+    emulator.finish(task_id)
+    await asyncio.sleep(0.1)  # past the emulator's "not visible yet"
+    async with sora2pro.Client(
+        emulator.api_key, base_url=emulator.url, retry=FAST_RETRY, rate_limits=FAST_LIMITS
+    ) as client:
+        task = await asyncio.wait_for(client.wait(task_id), timeout=5)
+    assert task.state is TaskState.SUCCESS
+    assert emulator.count(Endpoint.RECORD_INFO) == 1
