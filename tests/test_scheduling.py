@@ -168,3 +168,25 @@ async def test_a_slot_used_late_pushes_the_next_one_back() -> None:
     sent_at = loop.time()
     await second
     assert pacer.handed_out[-1] >= sent_at + 0.01 - 0.001
+
+
+async def test_an_unpaced_budget_hands_out_slots_without_waiting() -> None:
+    """Slots under 10 us apart are taken at once, never after a turn of the loop."""
+    pacer = PriorityPacer(1e6)
+    for _ in range(3):
+        taking = pacer.acquire()
+        with pytest.raises(StopIteration):
+            taking.send(None)  # finished without suspending
+
+
+async def test_an_unpaced_budget_still_pauses_every_caller_after_a_429() -> None:
+    """A hold stops an unpaced budget too, then lets every waiter go in one turn."""
+    pacer = PriorityPacer(1e6)
+    pacer.hold(0.05)
+    waiters = [asyncio.create_task(pacer.acquire()) for _ in range(10)]
+    await asyncio.sleep(0.03)
+    assert not any(waiter.done() for waiter in waiters)
+    time.sleep(0.03)  # noqa: ASYNC251  # the hold is over by the next turn
+    for _ in range(3):  # the grant's turn, the waiters' turn, and one to spare
+        await asyncio.sleep(0)
+    assert all(waiter.done() for waiter in waiters)

@@ -10,6 +10,10 @@ __all__ = ["PriorityPacer"]
 
 #: How early a loop timer may fire (asyncio runs one within its clock's resolution).
 _EARLY = 1e-6
+#: Slots closer than this are no pace (a budget lifted far above the API's): no request
+#: is built and written faster, so a slot needs no timer, and a turn of the loop grants
+#: every waiter, not one.
+_UNPACED = 1e-5
 
 
 class PriorityPacer:
@@ -24,7 +28,8 @@ class PriorityPacer:
     first: overdue callers go ahead, and a caller not yet due still gets its turn
     once it has waited long enough, so nothing starves. Slots are handed out by loop
     timers, so there is no background task to start or stop; a cancelled waiter
-    takes no slot.
+    takes no slot. An unpaced budget (slots under 10 us apart) only holds callers
+    through a pause after a 429.
     """
 
     def __init__(self, per_second: float) -> None:
@@ -34,10 +39,13 @@ class PriorityPacer:
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._held_until = 0.0
+        self._unpaced = self._interval < _UNPACED
 
     async def acquire(self, urgency: float = 0.0) -> None:
         """Wait until a slot is handed to this caller; ``urgency`` seconds overdue go first."""
         loop = asyncio.get_running_loop()
+        if self._unpaced and not self._waiters and self._held_until <= loop.time():
+            return
         while True:
             slot: asyncio.Future[None] = loop.create_future()
             heapq.heappush(self._waiters, (loop.time() - urgency, next(self._order), slot))
@@ -83,5 +91,6 @@ class PriorityPacer:
             if not slot.done():  # skip waiters cancelled meanwhile
                 slot.set_result(None)
                 self._next = asyncio.get_running_loop().time() + self._interval
-                break
+                if not self._unpaced:
+                    break
         self._schedule()
