@@ -135,6 +135,14 @@ class Transport:
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts
+        # Built once: every request of a client has the same limits.
+        self._whole = aiohttp.ClientTimeout(
+            total=timeouts.request, sock_connect=timeouts.connect, sock_read=timeouts.read
+        )
+        self._pieces = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
+        )
+        self._headers = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT}
         self._converter = converter
         self._session = session
         self._owns_session = session is None
@@ -181,10 +189,7 @@ class Transport:
 
         A caller's deadline is not among them: it is kept from outside (:func:`within`).
         """
-        total = self.timeouts.request if whole else None
-        return aiohttp.ClientTimeout(
-            total=total, sock_connect=self.timeouts.connect, sock_read=self.timeouts.read
-        )
+        return self._whole if whole else self._pieces
 
     async def exchange(
         self,
@@ -229,7 +234,6 @@ class Transport:
         body: dict[str, object] | None,
         form: aiohttp.FormData | None,
     ) -> Envelope:
-        headers = {"Authorization": f"Bearer {self._api_key}", "User-Agent": USER_AGENT}
         failure: TransportError | None = None
         try:
             async with self.session().request(
@@ -238,8 +242,8 @@ class Transport:
                 params=params,
                 json=body,
                 data=form,
-                headers=headers,
-                timeout=self.client_timeout(),
+                headers=self._headers,
+                timeout=self._whole,
                 allow_redirects=False,
                 raise_for_status=False,
             ) as response:
@@ -260,13 +264,14 @@ class Transport:
         if failure is not None:
             # Raised here, outside the except clause, so no __context__ holds the headers.
             raise failure
-        logger.debug(
-            "%s %s -> HTTP %d",
-            method,
-            path,
-            status,
-            extra={"event": "http", "method": method, "path": path, "status": status},
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # no record built for nobody
+            logger.debug(
+                "%s %s -> HTTP %d",
+                method,
+                path,
+                status,
+                extra={"event": "http", "method": method, "path": path, "status": status},
+            )
         if raw is None:
             raise ResponseError(f"{method} {path}: answer larger than 4 MiB", http_status=status)
         return self._decode(method, path, raw, status, retry_after)
