@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import email.utils
+import functools
 import json
 import logging
 import platform
@@ -84,17 +85,30 @@ async def within(work: Awaitable[T], deadline: float | None) -> T | None:
     it), and that must never swallow the deadline or a cancel of the caller. So even
     without a deadline: a cancel then may meet the request's own timeouts.
     """
+    loop = asyncio.get_running_loop()
     inner = asyncio.ensure_future(work)
-    inner.add_done_callback(retrieve_exception)
-    left = None if deadline is None else deadline - asyncio.get_running_loop().time()
+    # One future for "finished or out of time", set by whichever comes first.
+    over = loop.create_future()
+    inner.add_done_callback(functools.partial(_finished, over))
+    timer = None if deadline is None else loop.call_at(deadline, _finished, over, None)
     try:
-        await asyncio.wait({inner}, timeout=left)
+        await over
     finally:
+        if timer is not None:
+            timer.cancel()
         if not inner.done():
             inner.cancel()
             # Let it close its connection; a second cancel ends this wait, not the cleanup.
             await asyncio.wait({inner})
     return inner.result() if not inner.cancelled() else None
+
+
+def _finished(over: asyncio.Future[None], task: asyncio.Future[typing.Any] | None) -> None:
+    """Mark ``over`` (the work ended, or its deadline passed: ``task`` None)."""
+    if task is not None:
+        retrieve_exception(task)  # its caller may be gone (cancelled)
+    if not over.done():
+        over.set_result(None)
 
 
 def retrieve_exception(task: asyncio.Future[typing.Any]) -> None:
