@@ -179,14 +179,23 @@ async def test_an_unpaced_budget_hands_out_slots_without_waiting() -> None:
             taking.send(None)  # finished without suspending
 
 
-async def test_an_unpaced_budget_still_pauses_every_caller_after_a_429() -> None:
-    """A hold stops an unpaced budget too, then lets every waiter go in one turn."""
+async def test_an_unpaced_budget_hands_out_64_slots_a_turn_then_queues_callers() -> None:
+    """A flood of callers of an unpaced budget: 64 start in one turn, the rest later, all in."""
     pacer = PriorityPacer(1e6)
+    callers = [asyncio.create_task(pacer.acquire()) for _ in range(100)]
+    await asyncio.sleep(0)  # every caller asks once in this turn, ahead of this task
+    assert 64 == sum(caller.done() for caller in callers)
+    await asyncio.gather(*callers)
+
+
+async def test_an_unpaced_budget_still_pauses_every_caller_after_a_429() -> None:
+    """A hold stops an unpaced budget too: no caller gets a slot before it ends."""
+    pacer = PriorityPacer(1e6)
+    loop = asyncio.get_running_loop()
     pacer.hold(0.05)
+    held_until = loop.time() + 0.05
     waiters = [asyncio.create_task(pacer.acquire()) for _ in range(10)]
     await asyncio.sleep(0.03)
     assert not any(waiter.done() for waiter in waiters)
-    time.sleep(0.03)  # noqa: ASYNC251  # the hold is over by the next turn
-    for _ in range(3):  # the grant's turn, the waiters' turn, and one to spare
-        await asyncio.sleep(0)
-    assert all(waiter.done() for waiter in waiters)
+    await asyncio.gather(*waiters)
+    assert loop.time() >= held_until - 0.001

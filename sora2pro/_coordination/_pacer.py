@@ -11,9 +11,13 @@ __all__ = ["PriorityPacer"]
 #: How early a loop timer may fire (asyncio runs one within its clock's resolution).
 _EARLY = 1e-6
 #: Slots closer than this are no pace (a budget lifted far above the API's): no request
-#: is built and written faster, so a slot needs no timer, and a turn of the loop grants
-#: every waiter, not one.
+#: is built and written faster, so a caller finding nobody waiting needs no timer.
 _UNPACED = 1e-5
+#: The most slots an unpaced budget hands out at once in one turn of the loop. Past it,
+#: callers queue and get one slot a turn, as with a pace: a flood (10,000 creates at
+#: once) still starts a step at a time instead of all in one turn, which held the loop
+#: from the answers coming back (status queries then left in bursts, and met 429s).
+_PER_TURN = 64
 
 
 class PriorityPacer:
@@ -28,8 +32,12 @@ class PriorityPacer:
     first: overdue callers go ahead, and a caller not yet due still gets its turn
     once it has waited long enough, so nothing starves. Slots are handed out by loop
     timers, so there is no background task to start or stop; a cancelled waiter
-    takes no slot. An unpaced budget (slots under 10 us apart) only holds callers
-    through a pause after a 429.
+    takes no slot.
+
+    An unpaced budget (slots under 10 us apart) needs no timer: a caller who finds
+    nobody waiting takes a slot at once, up to 64 in one turn of the loop. Past
+    that, callers queue and get one slot a turn, as from a paced budget; a pause
+    after a 429 holds them too.
     """
 
     def __init__(self, per_second: float) -> None:
@@ -40,11 +48,18 @@ class PriorityPacer:
         self._timer: asyncio.TimerHandle | None = None
         self._held_until = 0.0
         self._unpaced = self._interval < _UNPACED
+        self._this_turn = 0  # slots an unpaced budget handed out in this turn of the loop
 
     async def acquire(self, urgency: float = 0.0) -> None:
         """Wait until a slot is handed to this caller; ``urgency`` seconds overdue go first."""
         loop = asyncio.get_running_loop()
-        if self._unpaced and not self._waiters and self._held_until <= loop.time():
+        if (
+            self._unpaced
+            and self._this_turn < _PER_TURN
+            and not self._waiters
+            and self._held_until <= loop.time()
+        ):
+            self._count_turn(loop)
             return
         while True:
             slot: asyncio.Future[None] = loop.create_future()
@@ -91,6 +106,14 @@ class PriorityPacer:
             if not slot.done():  # skip waiters cancelled meanwhile
                 slot.set_result(None)
                 self._next = asyncio.get_running_loop().time() + self._interval
-                if not self._unpaced:
-                    break
+                break
         self._schedule()
+
+    def _count_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Count an unpaced slot against this turn of the loop; the next turn starts at 0."""
+        if not self._this_turn:
+            loop.call_soon(self._next_turn)
+        self._this_turn += 1
+
+    def _next_turn(self) -> None:
+        self._this_turn = 0
