@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import operator
 import pathlib
 import typing
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sora2pro import (
@@ -30,6 +31,8 @@ from sora2pro._wire import (
     encode_create,
     make_converter,
 )
+from sora2pro._wire._decode import checked_task, quick_task
+from sora2pro.testing import EmulatedTask
 
 from .conftest import assert_valid_create_body
 from .files import write
@@ -498,3 +501,71 @@ def test_a_param_echo_is_decoded_once_per_text() -> None:
     param["input"] = {"prompt": "a cat"}
     other = decode_task(CONVERTER, data | {"param": json.dumps(param)}, requests=cache)  # type: ignore[arg-type]
     assert (TextToVideo("a dog"), TextToVideo("a cat")) == (first.request, other.request)
+
+
+# -- the quick read of a task -------------------------------------------------------------
+
+millis = st.none() | st.integers(-5, 10**13) | st.sampled_from(["", "1765183463848", 1.5])
+amounts = st.none() | st.integers(-1, 10**6) | st.floats() | st.sampled_from(["", "12", "x"])
+texts_or_not = st.sampled_from([None, "", "500", "policy", 500, True])
+results = ['{"resultUrls": ["https://f/a.mp4"], "resultWaterMarkUrls": ["https://f/w.mp4"]}',
+           '{"resultUrls": "x"}', '{"resultWaterMarkUrls": [1]}', '{"character_id": "c1"}',
+           '{"character_id_list": ["c1", "c2"]}', "", "[1]", "{", "{}", None]  # fmt: skip
+usual_values = {
+    "model": st.sampled_from([TextToVideo.MODEL, CharacterRequest.MODEL, "other", ""]),
+    "param": st.sampled_from([json.dumps({"model": TextToVideo.MODEL, "input": {"prompt": "a"}}),
+                              "{oops", "", "[]", None]),
+    "resultJson": st.sampled_from(results),
+    "failCode": texts_or_not, "failMsg": texts_or_not,
+    "progress": st.none() | st.integers(-10, 200) | st.floats() | st.sampled_from(["", "50", "x"]),
+    "createTime": millis, "updateTime": millis, "completeTime": millis,
+    "costTime": amounts, "creditsConsumed": amounts, "consumeCredits": amounts,
+}  # fmt: skip
+odd_values = {
+    "taskId": st.sampled_from(["", " ", "\x00", "\ud800", None]) | st.integers(),
+    "state": st.sampled_from(["unknown", "odd", "", None]) | st.integers(),
+} | usual_values
+#: Mostly usual answers, with up to two fields of any other value (or garbage).
+task_details = st.builds(
+    operator.or_,
+    st.fixed_dictionaries(
+        {
+            "taskId": st.sampled_from(["t1", "task_2"]),
+            "state": st.sampled_from(["waiting", "queuing", "generating", "success", "fail"]),
+        },
+        optional=usual_values,
+    ),
+    st.dictionaries(
+        st.sampled_from(sorted(odd_values)),
+        st.one_of(st.sampled_from(sorted(odd_values)).flatmap(odd_values.__getitem__), json_values),
+        max_size=2,
+    ),
+)
+
+
+@settings(max_examples=1000)
+@given(task_details)
+def test_the_quick_read_of_a_task_is_the_checked_one_or_none(data: dict[str, object]) -> None:
+    """The quick read gives the checked decode's very task, or leaves it to the checked one."""
+    quick = quick_task(CONVERTER, data, None)
+    if quick is not None:
+        assert checked_task(CONVERTER, data, None) == quick
+
+
+@given(
+    st.randoms(use_true_random=False),
+    st.floats(0.0, 2.0),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_emulators_answers_are_read_quickly(
+    rng: typing.Any, now: float, progress: bool, callback: bool, fails: bool
+) -> None:
+    """Every answer the emulator gives about a video task takes the quick read, to the same task."""
+    body = {"model": TextToVideo.MODEL, "input": {"prompt": "a dog"}}
+    emulated = EmulatedTask("t1", body, 0.0, CREATED_MS, duration=1.0, fails=fails, cost=1.0)
+    data = emulated.record(now, file_url="https://f", rng=rng, progress=progress, callback=callback)
+    quick = quick_task(CONVERTER, data, None)
+    assert quick is not None
+    assert checked_task(CONVERTER, data, None) == quick

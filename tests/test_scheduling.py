@@ -172,3 +172,46 @@ async def test_a_slot_used_late_pushes_the_next_one_back() -> None:
     sent_at = loop.time()
     await second
     assert pacer.handed_out[-1] >= sent_at + 0.01 - 0.001
+
+
+async def test_an_unpaced_budget_hands_out_slots_without_waiting() -> None:
+    """Slots under 10 us apart are taken at once, never after a turn of the loop."""
+    pacer = PriorityPacer(1e6, at_once=64)
+    for _ in range(3):
+        taking = pacer.acquire()
+        with pytest.raises(StopIteration):
+            taking.send(None)  # finished without suspending
+
+
+async def test_an_unpaced_budget_hands_out_64_slots_a_turn_then_queues_callers() -> None:
+    """A flood of callers of an unpaced budget: 64 start in one turn, the rest later, all in."""
+    pacer = PriorityPacer(1e6, at_once=64)
+    callers = [asyncio.create_task(pacer.acquire()) for _ in range(100)]
+    await asyncio.sleep(0)  # every caller asks once in this turn, ahead of this task
+    assert 64 == sum(caller.done() for caller in callers)
+    await asyncio.gather(*callers)
+
+
+@pytest.mark.parametrize(("limit", "at_once"), [("recordInfo", 3), ("createTask", 0)])
+async def test_lifted_status_reads_go_at_once_and_lifted_creates_one_a_turn(
+    limit: str, at_once: int
+) -> None:
+    """Lifted, a client's status reads take their slots at once; its creates, one a turn."""
+    pacer = sora2pro.LocalCoordination().pacer(limit, 1e7)
+    callers = [asyncio.create_task(pacer.acquire()) for _ in range(3)]
+    await asyncio.sleep(0)  # every caller asks once in this turn, ahead of this task
+    assert at_once == sum(caller.done() for caller in callers)
+    await asyncio.gather(*callers)
+
+
+async def test_an_unpaced_budget_still_pauses_every_caller_after_a_429() -> None:
+    """A hold stops an unpaced budget too: no caller gets a slot before it ends."""
+    pacer = PriorityPacer(1e6, at_once=64)
+    loop = asyncio.get_running_loop()
+    pacer.hold(0.05)
+    held_until = loop.time() + 0.05
+    waiters = [asyncio.create_task(pacer.acquire()) for _ in range(10)]
+    await asyncio.sleep(0.03)
+    assert not any(waiter.done() for waiter in waiters)
+    await asyncio.gather(*waiters)
+    assert loop.time() >= held_until - 0.001

@@ -10,6 +10,9 @@ __all__ = ["PriorityPacer"]
 
 #: How early a loop timer may fire (asyncio runs one within its clock's resolution).
 _EARLY = 1e-6
+#: Slots closer than this are no pace (a budget lifted far above the API's): no request
+#: is built and written faster, so a caller finding nobody waiting needs no timer.
+_UNPACED = 1e-5
 
 
 class PriorityPacer:
@@ -25,19 +28,35 @@ class PriorityPacer:
     once it has waited long enough, so nothing starves. Slots are handed out by loop
     timers, so there is no background task to start or stop; a cancelled waiter
     takes no slot.
+
+    An unpaced budget (slots under 10 us apart) may let callers who find nobody
+    waiting take a slot at once, up to ``at_once`` in one turn of the loop. Past
+    that, callers queue and get one slot a turn, as from a paced budget (and as
+    every caller does with ``at_once`` 0); a pause after a 429 holds them all.
     """
 
-    def __init__(self, per_second: float) -> None:
+    def __init__(self, per_second: float, *, at_once: int = 0) -> None:
         self._interval = 1.0 / per_second
         self._next = 0.0
         self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._held_until = 0.0
+        self._at_once = at_once if self._interval < _UNPACED else 0
+        self._this_turn = 0  # slots taken at once in this turn of the loop
 
     async def acquire(self, urgency: float = 0.0) -> None:
         """Wait until a slot is handed to this caller; ``urgency`` seconds overdue go first."""
         loop = asyncio.get_running_loop()
+        if (
+            self._this_turn < self._at_once
+            and not self._waiters
+            and self._held_until <= loop.time()
+        ):
+            if not self._this_turn:
+                loop.call_soon(self._next_turn)
+            self._this_turn += 1
+            return
         while True:
             slot: asyncio.Future[None] = loop.create_future()
             heapq.heappush(self._waiters, (loop.time() - urgency, next(self._order), slot))
@@ -85,3 +104,6 @@ class PriorityPacer:
                 self._next = asyncio.get_running_loop().time() + self._interval
                 break
         self._schedule()
+
+    def _next_turn(self) -> None:
+        self._this_turn = 0

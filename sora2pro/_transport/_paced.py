@@ -23,6 +23,9 @@ async def take_slot(pacer: Pacer, deadline: float | None, urgency: float, operat
         TransportError: the deadline passed first (``request_sent`` False).
 
     """
+    if deadline is None:
+        await pacer.acquire(urgency)
+        return
     try:
         # Safe as a scope: nothing inside sets timers of its own (aiohttp's would race it).
         async with asyncio.timeout_at(deadline):

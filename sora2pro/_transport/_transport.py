@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import email.utils
+import functools
 import json
 import logging
 import platform
@@ -84,17 +85,30 @@ async def within(work: Awaitable[T], deadline: float | None) -> T | None:
     it), and that must never swallow the deadline or a cancel of the caller. So even
     without a deadline: a cancel then may meet the request's own timeouts.
     """
+    loop = asyncio.get_running_loop()
     inner = asyncio.ensure_future(work)
-    inner.add_done_callback(retrieve_exception)
-    left = None if deadline is None else deadline - asyncio.get_running_loop().time()
+    # One future for "finished or out of time", set by whichever comes first.
+    over = loop.create_future()
+    inner.add_done_callback(functools.partial(_finished, over))
+    timer = None if deadline is None else loop.call_at(deadline, _finished, over, None)
     try:
-        await asyncio.wait({inner}, timeout=left)
+        await over
     finally:
+        if timer is not None:
+            timer.cancel()
         if not inner.done():
             inner.cancel()
             # Let it close its connection; a second cancel ends this wait, not the cleanup.
             await asyncio.wait({inner})
     return inner.result() if not inner.cancelled() else None
+
+
+def _finished(over: asyncio.Future[None], task: asyncio.Future[typing.Any] | None) -> None:
+    """Mark ``over`` (the work ended, or its deadline passed: ``task`` None)."""
+    if task is not None:
+        retrieve_exception(task)  # its caller may be gone (cancelled)
+    if not over.done():
+        over.set_result(None)
 
 
 def retrieve_exception(task: asyncio.Future[typing.Any]) -> None:
@@ -135,6 +149,14 @@ class Transport:
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts
+        # Built once: every request of a client has the same limits.
+        self._whole = aiohttp.ClientTimeout(
+            total=timeouts.request, sock_connect=timeouts.connect, sock_read=timeouts.read
+        )
+        self._pieces = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
+        )
+        self._headers = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT}
         self._converter = converter
         self._session = session
         self._owns_session = session is None
@@ -181,10 +203,7 @@ class Transport:
 
         A caller's deadline is not among them: it is kept from outside (:func:`within`).
         """
-        total = self.timeouts.request if whole else None
-        return aiohttp.ClientTimeout(
-            total=total, sock_connect=self.timeouts.connect, sock_read=self.timeouts.read
-        )
+        return self._whole if whole else self._pieces
 
     async def exchange(
         self,
@@ -229,7 +248,6 @@ class Transport:
         body: dict[str, object] | None,
         form: aiohttp.FormData | None,
     ) -> Envelope:
-        headers = {"Authorization": f"Bearer {self._api_key}", "User-Agent": USER_AGENT}
         failure: TransportError | None = None
         try:
             async with self.session().request(
@@ -238,8 +256,8 @@ class Transport:
                 params=params,
                 json=body,
                 data=form,
-                headers=headers,
-                timeout=self.client_timeout(),
+                headers=self._headers,
+                timeout=self._whole,
                 allow_redirects=False,
                 raise_for_status=False,
             ) as response:
@@ -260,13 +278,14 @@ class Transport:
         if failure is not None:
             # Raised here, outside the except clause, so no __context__ holds the headers.
             raise failure
-        logger.debug(
-            "%s %s -> HTTP %d",
-            method,
-            path,
-            status,
-            extra={"event": "http", "method": method, "path": path, "status": status},
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # no record built for nobody
+            logger.debug(
+                "%s %s -> HTTP %d",
+                method,
+                path,
+                status,
+                extra={"event": "http", "method": method, "path": path, "status": status},
+            )
         if raw is None:
             raise ResponseError(f"{method} {path}: answer larger than 4 MiB", http_status=status)
         return self._decode(method, path, raw, status, retry_after)
