@@ -13,7 +13,8 @@ the library, since only the benchmarks need them:
 Config keys: ``duration`` (seconds, or ``{"median", "sigma", "seed"}`` for log-normal
 durations drawn in create order), ``not_visible_for``, ``progress`` (report it or
 not; live answers do not), ``create_limit`` and
-``status_limit`` (``[count, seconds]`` or null), ``factor`` and ``seed``.
+``status_limit`` (``[count, seconds]`` or null), ``callback_loss`` (the share of
+callbacks never sent), ``factor`` and ``seed``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def build(config: dict[str, typing.Any]) -> Emulator:
         progress=config.get("progress", True),
         create_limit=limit(config.get("create_limit")),
         status_limit=limit(config.get("status_limit")),
+        callback_loss=config.get("callback_loss", 0.0),
         credits=1e12,  # the account's balance is not what is measured
         seed=config.get("seed", 0),
     )
