@@ -238,6 +238,8 @@ async def run(*, smoke: bool) -> Result:
     sizes = SMOKE if smoke else FULL
     scale = TimeScale(sizes.factor)
     result: list[Figure] = []
+    # The emulators' garbage collectors are off (benchmarks._server): what they grew to.
+    emulator_rss: dict[str, float] = {}
     settings: dict[str, object] = attrs.asdict(sizes)
     for world, real in WORLDS.items():
         config = scale.emulator(create_limit=False, real=real)
@@ -252,11 +254,13 @@ async def run(*, smoke: bool) -> Result:
                     runs.append(STRATEGIES[name](process.url, scale, count, spacing))
                 learned = await asyncio.gather(*runs)
                 for name, process, seen in zip(group, processes, learned, strict=True):
-                    outcomes[name] = outcome(seen, await process.stats())
+                    stats = await process.stats()
+                    outcomes[name] = outcome(seen, stats)
+                    emulator_rss[f"{world} world, {name}"] = stats["peak_rss_kb"] * 1024 / 1e6
         result += [attrs.evolve(f, name=f"{world} world, {f.name}") for f in figures(outcomes)]
         settings[f"emulator, {world} world"] = config
     settings["emulator, by strategy"] = EMULATOR
-    return Result(result, settings)
+    return Result(result, settings, {"emulator_peak_rss_mb": emulator_rss})
 
 
 def delays(name: str, spent: Outcome, tiered: Outcome) -> list[Figure]:
