@@ -135,7 +135,7 @@ async def run(*, smoke: bool) -> Result:
 def figures(plain: Side, client: Side, count: int) -> list[Figure]:
     ratio = plain.seconds / client.seconds
     return [
-        Figure("client / plain aiohttp throughput", ratio, "x", ">= 0.85", ratio >= 0.85),
+        Figure("client / plain aiohttp throughput", ratio, "x", ">= 0.90", ratio >= 0.9),
         Figure("plain aiohttp throughput", count / plain.seconds, "req/s"),
         Figure("client throughput", count / client.seconds, "req/s"),
         Figure("plain aiohttp CPU per request", 1e6 * plain.cpu / count, "us"),

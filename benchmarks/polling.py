@@ -51,21 +51,39 @@ Strategy = typing.Callable[[str, TimeScale, int, float], typing.Awaitable[Learne
 
 @attrs.frozen
 class Sizes:
-    """How much to measure: strategies in one group run at the same time."""
+    """How much to measure: strategies in one group run at the same time.
+
+    ``fewer`` names strategies that follow fewer tasks, and how many.
+    """
 
     tasks: int
     factor: float
     groups: tuple[tuple[str, ...], ...]
+    fewer: dict[str, int] = attrs.field(factory=dict)
 
 
-# Each hand-written loop alone: at its peak the fixed loop sends 95 requests a second
-# (real), nearly 4,000 a second at this factor, about what one emulator process and
-# the client can answer; next to the tiered loop's load, the callbacks' few
-# milliseconds would be the event loop's wait. The client's two strategies are light.
+# Each hand-written loop alone: at its peak the fixed 3 s loop sends 95 requests a
+# second (real), nearly 4,000 a second at this factor, about what one emulator process
+# and the client can answer; next to the tiered loop's load, the callbacks' few
+# milliseconds would be the event loop's wait. The client's strategies are light. The
+# fixed 1 s loop follows 100 tasks: the same requests a second as the 3 s loop's 300,
+# so the same load and the same share refused; per task it sends what it would over 300.
 FULL = Sizes(
-    tasks=300, factor=0.025, groups=(("fixed 3 s",), ("tiered",), ("sora2pro", "callbacks"))
+    tasks=300,
+    factor=0.025,
+    groups=(
+        ("fixed 3 s",),
+        ("fixed 1 s",),
+        ("tiered",),
+        ("sora2pro", "callbacks", "lost callbacks"),
+    ),
+    fewer={"fixed 1 s": 100},
 )
-SMOKE = Sizes(tasks=3, factor=0.0002, groups=(("fixed 3 s", "tiered", "sora2pro", "callbacks"),))
+SMOKE = Sizes(
+    tasks=3,
+    factor=0.0002,
+    groups=(("fixed 3 s", "fixed 1 s", "tiered", "sora2pro", "callbacks", "lost callbacks"),),
+)
 
 
 async def create(session: aiohttp.ClientSession, url: str, number: int) -> str:
@@ -156,9 +174,11 @@ async def with_client(
     return learned
 
 
-async def fixed_loop(url: str, scale: TimeScale, count: int, spacing: float) -> Learned:
-    """A poll every 3 seconds."""
-    return await hand_written(url, scale, count, spacing, lambda _age: 3.0)
+async def fixed_loop(
+    url: str, scale: TimeScale, count: int, spacing: float, *, every: float
+) -> Learned:
+    """A poll every ``every`` seconds (1 s: what openai-python and replicate do by default)."""
+    return await hand_written(url, scale, count, spacing, lambda _age: every)
 
 
 async def tiered_loop(url: str, scale: TimeScale, count: int, spacing: float) -> Learned:
@@ -169,10 +189,16 @@ async def tiered_loop(url: str, scale: TimeScale, count: int, spacing: float) ->
 
 STRATEGIES: dict[str, Strategy] = {
     "sora2pro": functools.partial(with_client, callbacks=False),
-    "fixed 3 s": fixed_loop,
+    "fixed 3 s": functools.partial(fixed_loop, every=3.0),
+    "fixed 1 s": functools.partial(fixed_loop, every=1.0),
     "tiered": tiered_loop,
     "callbacks": functools.partial(with_client, callbacks=True),
+    # The same client, but the emulator never sends a callback: the fallback polls
+    # must find every task.
+    "lost callbacks": functools.partial(with_client, callbacks=True),
 }
+#: What a strategy's emulator does differently.
+EMULATOR = {"lost callbacks": {"callback_loss": 1.0}}
 
 
 @attrs.frozen
@@ -212,64 +238,83 @@ async def run(*, smoke: bool) -> Result:
     sizes = SMOKE if smoke else FULL
     scale = TimeScale(sizes.factor)
     result: list[Figure] = []
+    # The emulators' garbage collectors are off (benchmarks._server): what they grew to.
+    emulator_rss: dict[str, float] = {}
     settings: dict[str, object] = attrs.asdict(sizes)
     for world, real in WORLDS.items():
         config = scale.emulator(create_limit=False, real=real)
-        spacing = ARRIVALS / sizes.tasks if real else CREATE_LIMIT[1] / CREATE_LIMIT[0]
         outcomes: dict[str, Outcome] = {}
         for group in sizes.groups:
-            async with emulators(*(config for _ in group)) as processes:
-                runs: list[Awaitable[Learned]] = [
-                    STRATEGIES[name](process.url, scale, sizes.tasks, spacing)
-                    for name, process in zip(group, processes, strict=True)
-                ]
+            configs = [{**config, **EMULATOR.get(name, {})} for name in group]
+            async with emulators(*configs) as processes:
+                runs: list[Awaitable[Learned]] = []
+                for name, process in zip(group, processes, strict=True):
+                    count = sizes.fewer.get(name, sizes.tasks)
+                    spacing = ARRIVALS / count if real else CREATE_LIMIT[1] / CREATE_LIMIT[0]
+                    runs.append(STRATEGIES[name](process.url, scale, count, spacing))
                 learned = await asyncio.gather(*runs)
                 for name, process, seen in zip(group, processes, learned, strict=True):
-                    outcomes[name] = outcome(seen, await process.stats())
+                    stats = await process.stats()
+                    outcomes[name] = outcome(seen, stats)
+                    emulator_rss[f"{world} world, {name}"] = stats["peak_rss_kb"] * 1024 / 1e6
         result += [attrs.evolve(f, name=f"{world} world, {f.name}") for f in figures(outcomes)]
         settings[f"emulator, {world} world"] = config
-    return Result(result, settings)
+    settings["emulator, by strategy"] = EMULATOR
+    return Result(result, settings, {"emulator_peak_rss_mb": emulator_rss})
 
 
-def delays(name: str, spent: Outcome, tiered_median: float) -> list[Figure]:
+def delays(name: str, spent: Outcome, tiered: Outcome) -> list[Figure]:
     """The delay figures: shares of the task's duration, or milliseconds for callbacks.
 
     A poll's delay grows with the time-scaled intervals, so its share of a duration is
     the same at any factor. A callback's delay is latency (one POST, one status fetch),
     which the factor does not shrink: a share of a time-scaled duration would overstate
-    it by 1 / factor, so it is given in milliseconds as measured.
+    it by 1 / factor, so it is given in milliseconds as measured. Its target is met or
+    missed in real time, by the ``callbacks`` benchmark.
     """
     if name == "callbacks":
         median, p95, p99 = (1000 * percentile(spent.delays, share) for share in (0.5, 0.95, 0.99))
         return [
             Figure(f"{name}: median delay", median, "ms"),
             Figure(f"{name}: p95 delay", p95, "ms"),
-            Figure(f"{name}: p99 delay", p99, "ms", "< 50", p99 < 50),
+            Figure(f"{name}: p99 delay (time-scaled run)", p99, "ms"),
         ]
     median, p95 = (100 * percentile(spent.shares, share) for share in (0.5, 0.95))
+    advised_median, advised_p95 = (100 * percentile(tiered.shares, s) for s in (0.5, 0.95))
     mine = Figure(f"{name}: median delay", median, "% of task")
+    worst = Figure(f"{name}: p95 delay", p95, "% of task")
+    if name in {"sora2pro", "lost callbacks"}:
+        target = f"<= {advised_median:.3g} (tiered)"
+        mine = attrs.evolve(mine, target=target, met=median <= advised_median)
     if name == "sora2pro":
-        target = f"<= {tiered_median:.3g} (tiered)"
-        mine = attrs.evolve(mine, target=target, met=median <= tiered_median)
-    return [mine, Figure(f"{name}: p95 delay", p95, "% of task")]
+        target = f"<= {advised_p95:.3g} (tiered)"
+        worst = attrs.evolve(worst, target=target, met=p95 <= advised_p95)
+    return [mine, worst]
+
+
+#: The most status requests a task may cost, by strategy.
+MOST_REQUESTS = {"callbacks": 1.05}
+#: The most sora2pro may send per task, as a share of what the tiered loop sends.
+MOST_OF_TIERED = 0.15
 
 
 def figures(outcomes: dict[str, Outcome]) -> list[Figure]:
     ours, advised = outcomes["sora2pro"], outcomes["tiered"]
-    tiered_median = 100 * percentile(advised.shares, 0.5)
     result = []
     for name in STRATEGIES:
         spent = outcomes[name]
         polls = Figure(f"{name}: status requests per task", spent.polls_per_task)
-        if name == "callbacks":
-            polls = attrs.evolve(polls, target="<= 1", met=polls.value <= 1)
+        most = MOST_REQUESTS.get(name)
+        if most is not None:
+            polls = attrs.evolve(polls, target=f"<= {most}", met=polls.value <= most)
         result += [
             polls,
             Figure(f"{name}: share answered 429", 100 * spent.limited_share, "%"),
-            *delays(name, spent, tiered_median),
+            *delays(name, spent, advised),
         ]
     ratio = ours.polls_per_task / advised.polls_per_task
+    met = ratio <= MOST_OF_TIERED
     return [
         *result,
-        Figure("sora2pro / tiered requests per task", ratio, "x", "<= 0.20", ratio <= 0.2),
+        Figure("sora2pro / tiered requests per task", ratio, "x", f"<= {MOST_OF_TIERED}", met),
     ]

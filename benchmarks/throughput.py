@@ -2,9 +2,10 @@
 
 The emulator enforces 20 creates per 10 s and 10 status queries a second, time-scaled;
 the client runs with its default limits, time-scaled too. The total time is set
-against the lower bound the issue names (every create at the limit, plus one median
-task duration) and against the ideal schedule for these very durations (the k-th task
-created in the first window the limit allows, found the instant it ends).
+against the ideal schedule for these very durations (the k-th task created in the
+first window the limit allows, found the instant it ends), and, for reference, the
+lower bound the issue first named (every create at the limit, plus one median task
+duration), which a long tail of durations puts out of reach.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Sizes:
 # 1 at 0.02 and 0.03): that would measure the machine, not the client.
 FULL = Sizes(prompts=1_000, concurrency=800, factor=0.02)
 SMOKE = Sizes(prompts=10, concurrency=10, factor=0.0002)
+#: The longest the batch may take, as a share of the ideal schedule for its durations.
+MOST_OF_IDEAL = 1.03
 
 
 async def run(*, smoke: bool) -> Result:
@@ -87,9 +90,15 @@ def figures(
     return [
         Figure("total time", total, "s"),
         Figure("bound: creates at the limit + median duration", bound, "s"),
-        Figure("total / bound", total / bound, "x", "<= 1.10", total / bound <= 1.1),
+        Figure("total / bound", total / bound, "x"),
         Figure("ideal schedule for these durations", ideal, "s"),
-        Figure("total / ideal schedule", total / ideal, "x"),
+        Figure(
+            "total / ideal schedule",
+            total / ideal,
+            "x",
+            f"<= {MOST_OF_IDEAL}",
+            total / ideal <= MOST_OF_IDEAL,
+        ),
         Figure("429 answers to status queries", status_limited, "", "0", status_limited == 0),
         Figure("429 answers to creates", stats["rate_limited"].get("createTask", 0)),
         Figure("status requests per task", polls),
