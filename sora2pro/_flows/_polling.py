@@ -108,10 +108,7 @@ async def poll_until_done(
             continue
         due_now = False
         try:
-            # Never later than max_interval past the ask: a pessimistic prediction
-            # must not starve this wait while other waits fill the budget.
-            level = urgency(last, seen - origin, loop.time() - seen, schedule.typical())
-            level = max(level, -policy.max_interval)
+            level = _urgency(policy, schedule, last, seen - origin, loop.time() - seen)
             task = await fetch(deadline, level)
         except TaskNotVisibleError:
             if last is not None or loop.time() - started > policy.not_visible_for:
@@ -143,6 +140,21 @@ async def poll_until_done(
                 raise TaskFailedError(task)
             schedule.polled(seen - origin, task)
     raise timed_out()
+
+
+def _urgency(
+    policy: PollPolicy, schedule: Schedule, last: Task | None, elapsed: float, age: float
+) -> float:
+    """The poll's place in the status budget's queue (see :func:`urgency`).
+
+    A poll of the model's schedule is already due: first come, first served, so a
+    short task's polls are not put off behind long tasks that have run longer. The
+    backoff's polls go to the task likely overdue first, but never later than
+    max_interval past the ask: a pessimistic prediction must not starve a wait.
+    """
+    if policy.adaptive:
+        return 0.0
+    return max(urgency(last, elapsed, age, schedule.typical()), -policy.max_interval)
 
 
 async def _toward(due: float, policy: PollPolicy, deadline: float | None) -> bool:
