@@ -12,19 +12,25 @@ import sora2pro
 from sora2pro import PollPolicy, Task, TaskState
 from sora2pro._coordination._pacer import PriorityPacer
 from sora2pro._flows._polling import urgency
-from sora2pro.testing import Emulator, Endpoint
+from sora2pro.testing import Emulator, Endpoint, Fault
 
-from .conftest import FAST_RETRY, snapshot
+from .conftest import FAST_RETRY, snapshot, until
+
+
+async def use(pacer: PriorityPacer, urgency: float = 0.0) -> None:
+    """Take a slot and send its request at once, as the transport does."""
+    await pacer.acquire(urgency)
+    pacer.sent()
 
 
 async def test_slots_go_to_the_most_urgent_first_in_first_out_on_ties() -> None:
     """While busy, the pacer serves higher urgency first, then arrival order; no one skips."""
     pacer = PriorityPacer(50.0)
-    await pacer.acquire()  # the next slot is 20 ms away: everyone below queues
+    await use(pacer)  # the next slot is 20 ms away: everyone below queues
     order: list[str] = []
 
     async def take(name: str, level: float) -> None:
-        await pacer.acquire(level)
+        await use(pacer, level)
         order.append(name)
 
     waiters = [
@@ -41,11 +47,11 @@ async def test_slots_go_to_the_most_urgent_first_in_first_out_on_ties() -> None:
 async def test_a_waiter_not_yet_due_is_not_starved() -> None:
     """Earliest due goes first: one due 30 ms after arriving beats one arriving 100 ms later."""
     pacer = PriorityPacer(5.0)
-    await pacer.acquire()  # the next slot is 200 ms away
+    await use(pacer)  # the next slot is 200 ms away
     order: list[str] = []
 
     async def take(name: str, level: float) -> None:
-        await pacer.acquire(level)
+        await use(pacer, level)
         order.append(name)
 
     later = asyncio.create_task(take("later", -0.03))
@@ -73,7 +79,7 @@ class RecordingPacer(PriorityPacer):
 async def test_pace_holds_with_priorities() -> None:
     """However urgent, no two slots are closer than 1 / per_second."""
     pacer = RecordingPacer(100.0)
-    await asyncio.gather(*(pacer.acquire(float(n % 3)) for n in range(10)))
+    await asyncio.gather(*(use(pacer, float(n % 3)) for n in range(10)))
     assert 10 == len(pacer.handed_out)
     gaps = [b - a for a, b in itertools.pairwise(pacer.handed_out)]
     # Measured where the pacer hands slots out, not where waiters resume: load only
@@ -215,3 +221,72 @@ async def test_an_unpaced_budget_still_pauses_every_caller_after_a_429() -> None
     assert not any(waiter.done() for waiter in waiters)
     await asyncio.gather(*waiters)
     assert loop.time() >= held_until - 0.001
+
+
+async def test_no_slot_is_handed_out_while_the_last_one_has_not_left() -> None:
+    """A request waiting for a connection holds the next slot back until it is written."""
+    pacer = RecordingPacer(100.0)
+    loop = asyncio.get_running_loop()
+    await pacer.acquire()
+    second = asyncio.ensure_future(pacer.acquire())
+    await asyncio.sleep(0.05)  # five intervals: the first request has not left
+    assert not second.done()
+    pacer.sent()
+    sent_at = loop.time()
+    await second
+    assert pacer.handed_out[-1] >= sent_at + 0.01 - 0.001
+
+
+async def test_a_slot_never_sent_frees_the_next_after_its_grace() -> None:
+    """A caller that took a slot and vanished holds the others back one second at most."""
+    pacer = PriorityPacer(100.0)
+    loop = asyncio.get_running_loop()
+    await pacer.acquire()
+    taken = loop.time()
+    await asyncio.wait_for(pacer.acquire(), timeout=5)
+    assert loop.time() >= taken + 1.0 - 0.001
+
+
+class CancellingPacer(PriorityPacer):
+    """A pacer that cancels one waiter right after handing out a slot, before it runs."""
+
+    doomed: asyncio.Future[None] | None = None
+
+    def _grant(self) -> None:
+        super()._grant()
+        if self.doomed is not None:
+            self.doomed.cancel()
+            self.doomed = None
+
+
+async def test_a_slot_handed_to_a_cancelled_caller_is_given_back() -> None:
+    """A waiter cancelled as its slot came frees the next one without waiting out the grace."""
+    pacer = CancellingPacer(100.0)
+    await use(pacer)
+    doomed = asyncio.ensure_future(pacer.acquire())
+    pacer.doomed = doomed
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    await asyncio.wait_for(pacer.acquire(), timeout=0.5)
+
+
+async def test_status_requests_queued_behind_busy_connections_leave_paced() -> None:
+    """Every pooled connection held by slow creates: the reads queued for one leave paced."""
+    async with Emulator(duration=None, not_visible_for=0.0) as emulator:
+        limits = sora2pro.RateLimits(creates=1000, window=1.0, status_per_second=20.0)
+        async with sora2pro.Client(
+            emulator.api_key, base_url=emulator.url, retry=FAST_RETRY, rate_limits=limits
+        ) as client:
+            task_ids = [await client.submit(f"dog {n}") for n in range(8)]
+            # aiohttp's default pool holds 100 connections: 100 creates answered after
+            # a second take them all, and the reads below wait for one to come free.
+            emulator.inject(Fault.delay(1.0), Endpoint.CREATE, times=100)
+            creates = [asyncio.create_task(client.submit(f"slow {n}")) for n in range(100)]
+            await until(lambda: len(emulator.create_bodies) >= 108)
+            reads = [asyncio.create_task(client.get_task(task_id)) for task_id in task_ids]
+            await asyncio.gather(*reads, *creates)
+    times = [r.time for r in emulator.requests if r.path == "/api/v1/jobs/recordInfo"]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(times) == 8
+    # 50 ms apart as sent; the server's reading of arrivals may shift each by a little.
+    assert min(gaps) >= 0.025

@@ -43,7 +43,11 @@ class Pacer(typing.Protocol):
         """Wait for a slot; ``urgency`` seconds overdue go first."""
 
     def sent(self) -> None:
-        """The request of the slot just handed out leaves now (slots are spaced from it)."""
+        """The request of the slot just handed out leaves now (slots are spaced from it).
+
+        Called once per slot, when the request is written (or given up); until
+        then a pacer may hand out no further slot.
+        """
 
     def hold(self, seconds: float) -> None:
         """Hand out no slot for ``seconds`` (after a 429): every caller pauses."""

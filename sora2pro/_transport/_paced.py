@@ -51,11 +51,19 @@ async def paced_exchange(
     """Send one request; on a 429, hold ``pacer`` so every caller of it pauses together.
 
     The pause is the answer's ``Retry-After``, else ``default_pause``, at most
-    ``max_pause``: one huge ``Retry-After`` must not freeze every request.
+    ``max_pause``: one huge ``Retry-After`` must not freeze every request. The
+    pacer learns when the request really left, so the next slot is spaced from then.
     """
-    pacer.sent()
+    marked = False
+
+    def sent() -> None:
+        nonlocal marked
+        if not marked:
+            marked = True
+            pacer.sent()
+
     try:
-        return await transport.exchange(method, path, **request)
+        return await transport.exchange(method, path, on_sent=sent, **request)
     except (RateLimitError, ResponseError) as exc:
         if isinstance(exc, RateLimitError) or exc.http_status == 429:
             asked = default_pause if exc.retry_after is None else exc.retry_after
@@ -63,3 +71,5 @@ async def paced_exchange(
             pacer.hold(pause)
             await report(Paused(operation, pause))
         raise
+    finally:
+        sent()  # a request that never left frees its slot too (counted from now)

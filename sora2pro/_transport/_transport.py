@@ -11,7 +11,7 @@ import json
 import logging
 import platform
 import typing
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 
@@ -134,6 +134,24 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
+async def _headers_sent(
+    _session: aiohttp.ClientSession,
+    context: typing.Any,
+    _params: aiohttp.TraceRequestHeadersSentParams,
+) -> None:
+    """Call the request's ``on_sent`` (its trace context) once its headers are written."""
+    on_sent = context.trace_request_ctx
+    if callable(on_sent):
+        on_sent()
+
+
+def _tracing() -> aiohttp.TraceConfig:
+    """Tells a request's ``on_sent`` when it really leaves, not when it is asked for."""
+    config = aiohttp.TraceConfig()
+    config.on_request_headers_sent.append(_headers_sent)
+    return config
+
+
 class Transport:
     """Sends API requests with the key, and downloads without it."""
 
@@ -170,7 +188,7 @@ class Transport:
     def session(self) -> aiohttp.ClientSession:
         """The aiohttp session, opened on first use inside the running loop."""
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(trace_configs=[_tracing()])
         elif self._session.closed:
             raise Sora2ProError("the aiohttp session given to this sora2pro.Client is closed")
         return self._session
@@ -214,10 +232,13 @@ class Transport:
         body: dict[str, object] | None = None,
         form: aiohttp.FormData | None = None,
         deadline: float | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> Envelope:
         """Send one API request and return the answer's envelope if it says success.
 
         ``body`` goes as JSON, ``form`` as multipart (at most one of them).
+        ``on_sent`` is called as the request's headers are written (a connection may
+        have to be waited for first); with a session passed in, as it is sent off.
 
         Raises:
             APIError: the HTTP status or the body ``code`` is an error (the subclass
@@ -233,7 +254,8 @@ class Transport:
             raise TransportError(
                 f"{method} {path} not sent: its deadline passed", request_sent=False
             )
-        envelope = await within(self._exchange(method, path, params, body, form), deadline)
+        exchange = self._exchange(method, path, params, body, form, on_sent=on_sent)
+        envelope = await within(exchange, deadline)
         if envelope is None:
             raise TransportError(
                 f"{method} {path} timed out: its deadline passed", request_sent=True
@@ -247,8 +269,13 @@ class Transport:
         params: dict[str, str] | None,
         body: dict[str, object] | None,
         form: aiohttp.FormData | None,
+        *,
+        on_sent: Callable[[], None] | None,
     ) -> Envelope:
         failure: TransportError | None = None
+        if on_sent is not None and not self._owns_session:
+            on_sent()  # a session passed in tells nothing of when it writes
+            on_sent = None
         try:
             async with self.session().request(
                 method,
@@ -260,6 +287,7 @@ class Transport:
                 timeout=self._whole,
                 allow_redirects=False,
                 raise_for_status=False,
+                trace_request_ctx=on_sent,
             ) as response:
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
