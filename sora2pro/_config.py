@@ -133,7 +133,7 @@ class PollPolicy:
     """
 
     min_interval: float = attrs.field(default=2.0, validator=_positive)
-    max_interval: float = attrs.field(default=30.0, validator=_positive)
+    max_interval: float = attrs.field(default=120.0, validator=_positive)
     multiplier: float = attrs.field(default=1.3, validator=_positive)
     jitter: float = attrs.field(default=0.2, validator=_fraction)
     not_visible_for: float = attrs.field(default=60.0, validator=_positive)

@@ -137,18 +137,18 @@ def test_a_higher_delay_cost_polls_more_and_learns_sooner() -> None:
 
 def test_two_progress_readings_aim_just_past_the_end_they_predict() -> None:
     """20 % at 100 s and 60 % at 200 s: the end is due at 300 s, polled just after."""
-    schedule = fixed(predict(240.0, []), attrs.evolve(STEADY, max_interval=300.0))
+    schedule = fixed(predict(240.0, []))
     schedule.polled(100.0, snapshot(20))
     schedule.polled(200.0, snapshot(60))
     assert 300.0 < schedule.due() <= 300.0 * 1.02
 
 
 def test_progress_never_stretches_a_pause_past_max_interval() -> None:
-    """An end predicted 100 s away is still polled within max_interval."""
-    schedule = fixed(predict(240.0, []))
+    """An end predicted 100 s away is still polled within a max_interval of 30 s."""
+    schedule = fixed(predict(240.0, []), attrs.evolve(STEADY, max_interval=30.0))
     schedule.polled(100.0, snapshot(20))
     schedule.polled(200.0, snapshot(60))
-    assert schedule.due() == 200.0 + STEADY.max_interval
+    assert schedule.due() == 230.0
 
 
 def test_one_progress_reading_only_brings_the_next_poll_sooner() -> None:

@@ -271,8 +271,8 @@ def test_backoff_aims_at_the_predicted_finish_within_bounds() -> None:
 
 
 def test_default_backoff_follows_the_provider_advice() -> None:
-    """Without progress the backoff never polls faster than advised, and is at 15-30 s by 2 min."""
-    policy = attrs.evolve(sora2pro.DEFAULT_POLL, jitter=0.0, adaptive=False)
+    """A backoff capped at 30 s never polls faster than advised, and is at 15-30 s by 2 min."""
+    policy = attrs.evolve(sora2pro.DEFAULT_POLL, jitter=0.0, adaptive=False, max_interval=30.0)
     elapsed = 0.0
     for attempt in range(40):
         delay = backoff(policy, attempt, None)
