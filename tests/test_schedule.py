@@ -312,3 +312,40 @@ async def test_a_task_of_unknown_age_is_polled_at_once(emulator: Emulator) -> No
         task = await asyncio.wait_for(client.wait(task_id), timeout=5)
     assert task.state is TaskState.SUCCESS
     assert emulator.count(Endpoint.RECORD_INFO) == 1
+
+
+def test_a_receiver_that_never_heard_a_callback_is_found_deaf_by_silence() -> None:
+    """Waits long past their tasks' likely ends with no callback ever: all count as lost."""
+    losses = CallbackLosses()
+    prediction = predict(240.0, [])
+    for wait in range(3):
+        losses.silent(wait, prediction.surprise(240.0))  # each at its median: ln 2
+    assert losses.rate() < 0.01
+    for wait in range(3, 12):
+        losses.silent(wait, prediction.surprise(240.0))
+    assert losses.rate() == 1.0
+    losses.count(lost=False)  # one callback comes: the receiver hears
+    assert losses.rate() < 0.01
+
+
+def test_a_settled_wait_stops_counting_as_silence() -> None:
+    """A wait that ended takes its silence with it; one updated counts once."""
+    losses = CallbackLosses()
+    for wait in range(10):
+        losses.silent(wait, 1.0)
+        losses.silent(wait, 0.5)
+    assert losses.rate() < 0.01  # 5 nats: not yet the odds of 1,000 to 1
+    losses.silent(10, 3.0)
+    assert losses.rate() == 1.0
+    losses.settled(10)
+    assert losses.rate() < 0.01
+
+
+def test_the_surprise_of_a_task_still_running_grows_smoothly_into_the_tail() -> None:
+    """-ln P(T > t): ln 2 at the median, finite and increasing far past the table's reach."""
+    prediction = predict(240.0, [])
+    assert prediction.surprise(240.0) == pytest.approx(math.log(2))
+    points = [prediction.surprise(240.0 * math.exp(0.92 * z)) for z in (6.0, 7.99, 8.01, 20.0)]
+    assert points == sorted(points)
+    assert points[1] == pytest.approx(points[2], rel=0.01)
+    assert prediction.surprise(0.0) == 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 
 import pytest
@@ -290,3 +291,37 @@ async def test_status_requests_queued_behind_busy_connections_leave_paced() -> N
     assert len(times) == 8
     # 50 ms apart as sent; the server's reading of arrivals may shift each by a little.
     assert min(gaps) >= 0.025
+
+
+async def test_a_caller_that_cannot_wait_takes_the_coming_slot_at_once() -> None:
+    """get_task() or a callback's check does not wait for the slot due 250 ms on; once."""
+    pacer = PriorityPacer(4.0)  # paced slots 250 ms apart
+    await use(pacer)
+    assert await took_within(pacer, math.inf, 0.1)
+    assert not await took_within(pacer, math.inf, 0.1)  # the next slot is 500 ms on
+    assert not await took_within(pacer, 0.0, 0.1)
+
+
+async def took_within(pacer: PriorityPacer, urgency: float, seconds: float) -> bool:
+    """Whether a slot came within ``seconds``; the caller is cancelled if not."""
+    try:
+        await asyncio.wait_for(use(pacer, urgency), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def test_spare_slots_keep_every_second_within_one_over_the_pace() -> None:
+    """Paced and urgent callers together never put more than per_second + 1 in one second."""
+    pacer = PriorityPacer(20.0)
+    loop = asyncio.get_running_loop()
+    sent: list[float] = []
+
+    async def caller(urgency: float) -> None:
+        for _ in range(10):
+            await pacer.acquire(urgency)
+            pacer.sent()
+            sent.append(loop.time())
+
+    await asyncio.gather(*(caller(math.inf if n % 2 else 0.0) for n in range(6)))
+    assert max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent) <= 21

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 
 __all__ = ["PriorityPacer"]
 
@@ -38,6 +39,11 @@ class PriorityPacer:
     granted after it. A slot unsent for :data:`_UNSENT_GRACE` intervals (at least a
     second) no longer holds the next back.
 
+    A caller that cannot wait (``urgency`` infinite: someone waits for this very
+    answer) takes the coming slot at once when it is due within one interval; the
+    slot after it stays where it was. Slots are then never more than one interval
+    early, so any second holds at most one request more than the pace.
+
     An unpaced budget (slots under 10 us apart) may let callers who find nobody
     waiting take a slot at once, up to ``at_once`` in one turn of the loop. Past
     that, callers queue and get one slot a turn, as from a paced budget (and as
@@ -69,6 +75,8 @@ class PriorityPacer:
                 loop.call_soon(self._next_turn)
             self._this_turn += 1
             return
+        if urgency == math.inf and self._early(loop.time()):
+            return
         while True:
             slot: asyncio.Future[None] = loop.create_future()
             heapq.heappush(self._waiters, (loop.time() - urgency, next(self._order), slot))
@@ -92,10 +100,23 @@ class PriorityPacer:
         send) would otherwise send together with the next caller, whose timer fired
         on time, and the server would see two requests closer than the pace.
         """
-        loop = asyncio.get_running_loop()
-        self._next = max(self._next, loop.time() + self._interval)
+        now = asyncio.get_running_loop().time()
+        self._next = max(self._next, now + self._interval)
         if self._unsent_until:
             self._void()
+
+    def _early(self, now: float) -> bool:
+        """Take the coming slot now if it is due within one interval; whether it was."""
+        if (
+            self._unsent_until
+            or self._held_until > now
+            or self._interval < _UNPACED
+            or self._next - now > self._interval
+        ):
+            return False
+        self._next = max(self._next, now) + self._interval
+        self._unsent_until = now + self._grace
+        return True
 
     def _void(self) -> None:
         """The slot handed out is used or given up: the next may be handed out."""

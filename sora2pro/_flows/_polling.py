@@ -104,6 +104,7 @@ async def poll_until_done(
     # which would leave the loop running past the deadline. Every step is bounded by
     # ``deadline`` itself instead, and the deadline is checked before each poll.
     while not expired():
+        schedule.waiting(loop.time() - origin)
         if not due_now and await _toward(origin + schedule.due(), policy, deadline):
             continue
         due_now = False

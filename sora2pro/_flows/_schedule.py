@@ -98,6 +98,14 @@ class Prediction:
         """The running time at ``z`` standard units."""
         return math.exp(min(self.mu + self.sigma * z, 700.0))
 
+    def surprise(self, elapsed: float) -> float:
+        """-ln P(T > elapsed): how unlikely it is that the task still runs."""
+        z = self.z(elapsed)
+        if z < 8:
+            return -math.log(math.erfc(z / math.sqrt(2)) / 2)
+        # ln Q(z) = -z^2/2 - ln(z sqrt(2 pi)) + ln(1 - 1/z^2 + ...), where erfc underflows.
+        return z * z / 2 + math.log(z * math.sqrt(2 * math.pi)) - math.log(1 - 1 / z**2)
+
 
 def predict(prior_median: float, runs: Sequence[float]) -> Prediction:
     """The running time of the next task, from the prior and the ``runs`` seen (seconds)."""
@@ -208,22 +216,40 @@ class CallbackLosses:
 
     The estimate starts at :attr:`PRIOR` as if from :attr:`WEIGHT` waits: a receiver
     is trusted until it loses callbacks, and a few losses make polls dense again.
+    A receiver that never had a callback confirmed is also judged by the silence of
+    the waits still running: each adds how unlikely it is, by the model, that its
+    task still runs (-ln P(T > t)); past :attr:`DEAF` (odds of 1,000 to 1 against
+    the prior) every callback counts as lost, until one comes.
     """
 
     PRIOR: typing.ClassVar[float] = 0.001
     WEIGHT: typing.ClassVar[float] = 20.0
+    DEAF: typing.ClassVar[float] = math.log(1000)
 
     ended: int = 0
     lost: int = 0
+    _silence: dict[int, float] = attrs.field(factory=dict)
+    _silent: float = 0.0
 
     def rate(self) -> float:
         """The share of callbacks likely lost."""
+        if self.ended == self.lost and self._silent > self.DEAF:
+            return 1.0
         return (self.lost + self.PRIOR * self.WEIGHT) / (self.ended + self.WEIGHT)
 
     def count(self, *, lost: bool) -> None:
         """Note how one wait ended: by its callback, or (``lost``) by a poll."""
         self.ended += 1
         self.lost += lost
+
+    def silent(self, wait: int, surprise: float) -> None:
+        """Wait ``wait`` has heard nothing, ``surprise`` nats into its task's run."""
+        self._silent += surprise - self._silence.get(wait, 0.0)
+        self._silence[wait] = surprise
+
+    def settled(self, wait: int) -> None:
+        """Wait ``wait`` ended: its silence no longer counts."""
+        self._silent -= self._silence.pop(wait, 0.0)
 
 
 @attrs.define
@@ -237,6 +263,7 @@ class Schedule:
         patient: A callback is due: progress is not aimed at, and pauses may pass
             ``max_interval``, up to the running time so far or to the point the
             task is overdue, whichever is later.
+        silent: Told how surprising the callback's silence is, as the wait goes on.
 
     """
 
@@ -244,6 +271,7 @@ class Schedule:
     predict: Callable[[str | None], Prediction]
     cost: Callable[[], float]
     patient: bool = False
+    silent: Callable[[float], None] | None = None
     shape: str | None = None
     polls: int = 0
     _last: float = 0.0
@@ -268,6 +296,11 @@ class Schedule:
                     self._first = self._latest
         if not self.policy.adaptive:
             self._backoff = backoff(self.policy, self.polls, task, elapsed)
+
+    def waiting(self, elapsed: float) -> None:
+        """Note that the task has run ``elapsed`` seconds without a word (with callbacks)."""
+        if self.silent is not None:
+            self.silent(self.predict(self.shape).surprise(elapsed))
 
     def typical(self) -> float:
         """The median running time of the task's shape."""

@@ -165,23 +165,34 @@ async def _poll_task(
         # With a receiver, a late end only costs when the callback is lost.
         return policy.delay_cost * (ctx.losses.rate() if patient else 1.0)
 
+    started_at = ctx.submitted_at.get(task_id)
+    key = id(cost)  # this wait's, while it runs
+
+    def silent(surprise: float) -> None:
+        ctx.losses.silent(key, surprise)
+
     schedule = Schedule(
         policy,
         lambda shape: ctx.predict(shape, policy.expected_duration),
         cost,
         patient=patient,
+        # Only a task this client submitted, with its callBackUrl, owes a callback.
+        silent=silent if patient and started_at is not None else None,
         shape=None if request is None else shape_of(request.MODEL, request),
     )
-    return await poll_until_done(
-        lambda deadline, urgency: fetch_task(ctx, task_id, deadline, urgency),
-        task_id,
-        policy=policy,
-        schedule=schedule,
-        timeout=timeout,
-        deadline=deadline,
-        on_update=on_update,
-        started_at=ctx.submitted_at.get(task_id),
-    )
+    try:
+        return await poll_until_done(
+            lambda deadline, urgency: fetch_task(ctx, task_id, deadline, urgency),
+            task_id,
+            policy=policy,
+            schedule=schedule,
+            timeout=timeout,
+            deadline=deadline,
+            on_update=on_update,
+            started_at=started_at,
+        )
+    finally:
+        ctx.losses.settled(key)
 
 
 async def _confirm(ctx: Context, callback: Callback, deadline: float | None) -> Task | None:
