@@ -349,3 +349,22 @@ def test_the_surprise_of_a_task_still_running_grows_smoothly_into_the_tail() -> 
     assert points == sorted(points)
     assert points[1] == pytest.approx(points[2], rel=0.01)
     assert prediction.surprise(0.0) == 0.0
+
+
+async def test_a_task_just_submitted_is_not_polled_before_it_may_have_ended() -> None:
+    """Tasks of about a second: the first status request waits for the schedule, not 0 s."""
+    async with (
+        Emulator(duration=1.0, not_visible_for=0.0) as emulator,
+        sora2pro.Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            poll=PollPolicy(min_interval=0.01, max_interval=1.0, expected_duration=1.0),
+            retry=FAST_RETRY,
+            rate_limits=FAST_LIMITS,
+        ) as client,
+    ):
+        task_id = await client.submit("a dog")
+        waiting = asyncio.create_task(client.wait(task_id))
+        await asyncio.sleep(0.03)  # the model's first poll is about 0.09 s after the submit
+        assert emulator.count(Endpoint.RECORD_INFO) == 0
+        assert (await waiting).state is TaskState.SUCCESS
