@@ -22,7 +22,7 @@ from sora2pro._flows._schedule import (
     predict,
     shape_of,
 )
-from sora2pro.testing import Emulator, Endpoint
+from sora2pro.testing import Emulator, Endpoint, Fault
 from tests.conftest import FAST_LIMITS, FAST_RETRY, snapshot
 
 #: The default policy without its random spread, so that schedules repeat.
@@ -349,3 +349,68 @@ def test_the_surprise_of_a_task_still_running_grows_smoothly_into_the_tail() -> 
     assert points == sorted(points)
     assert points[1] == pytest.approx(points[2], rel=0.01)
     assert prediction.surprise(0.0) == 0.0
+
+
+def _finished(task_id: str, model: str, created: int, completed: int) -> Fault:
+    """A recordInfo answer: task ``task_id`` of ``model`` succeeded, with these times (ms)."""
+    data = {
+        "taskId": task_id,
+        "model": model,
+        "state": "success",
+        "resultJson": '{"resultUrls": ["https://cdn.example/v.mp4"]}',
+        "createTime": created,
+        "completeTime": completed,
+    }
+    return Fault.answer({"code": 200, "msg": "success", "data": data})
+
+
+def _client(emulator: Emulator, coordination: sora2pro.LocalCoordination) -> sora2pro.Client:
+    return sora2pro.Client(
+        emulator.api_key,
+        base_url=emulator.url,
+        poll=emulator.poll,
+        retry=FAST_RETRY,
+        rate_limits=FAST_LIMITS,
+        coordination=coordination,
+    )
+
+
+async def test_a_finished_task_read_again_and_again_is_learned_once(emulator: Emulator) -> None:
+    """get_task() of one finished task, five times: its running time counts once."""
+    coordination = sora2pro.LocalCoordination()
+    emulator.inject(_finished("task_1", "m", 1_000_000, 1_060_000), Endpoint.RECORD_INFO, times=5)
+    async with _client(emulator, coordination) as client:
+        for _ in range(5):
+            await client.get_task("task_1")
+    assert [60.0] == list(coordination.durations().recent("m"))
+
+
+async def test_a_run_longer_than_this_client_saw_is_not_learned_as_such(
+    emulator: Emulator,
+) -> None:
+    """A server's createTime a year before its completeTime: the run is what the client saw."""
+    coordination = sora2pro.LocalCoordination()
+    async with _client(emulator, coordination) as client:
+        task_id = await client.submit("a dog")
+        year = 365 * 24 * 3600 * 1000
+        emulator.inject(
+            _finished(task_id, sora2pro.TextToVideo.MODEL, 1_000_000, 1_000_000 + year),
+            Endpoint.RECORD_INFO,
+        )
+        await asyncio.wait_for(client.wait(task_id), timeout=5)
+    shape = shape_of(sora2pro.TextToVideo.MODEL, sora2pro.TextToVideo("a dog"))
+    runs = coordination.durations().recent(shape)
+    assert 1 == len(runs)
+    assert runs[0] < 60
+
+
+async def test_a_task_of_unknown_origin_that_ran_for_years_is_not_learned(
+    emulator: Emulator,
+) -> None:
+    """A completeTime a century after createTime teaches the model nothing."""
+    coordination = sora2pro.LocalCoordination()
+    century = 100 * 365 * 24 * 3600 * 1000
+    emulator.inject(_finished("task_1", "m", 1_000_000, 1_000_000 + century), Endpoint.RECORD_INFO)
+    async with _client(emulator, coordination) as client:
+        await client.get_task("task_1")
+    assert () == tuple(coordination.durations().recent("m"))

@@ -21,6 +21,9 @@ if typing.TYPE_CHECKING:
 
 __all__ = ["Context", "deadline_after"]
 
+#: How many finished tasks a context remembers.
+_KEPT = 4096
+
 
 @attrs.define(eq=False)
 class Context:
@@ -61,6 +64,7 @@ class Context:
     _predictions: dict[tuple[str | None, float], tuple[object, Prediction]] = attrs.field(
         factory=dict, init=False
     )
+    _learned: dict[str, None] = attrs.field(factory=dict, init=False)
 
     @property
     def transport(self) -> Transport:
@@ -76,6 +80,19 @@ class Context:
         """Forget a task seen to end and handed over; its request, if it was pending."""
         self.submitted_at.pop(task_id, None)
         return self.registry.finish(task_id)
+
+    def learned(self, task_id: str) -> bool:
+        """Whether the end of ``task_id`` was already seen (and note that it is now).
+
+        A finished task read again must not count its run twice. The most recent
+        :data:`_KEPT` ends are remembered.
+        """
+        if task_id in self._learned:
+            return True
+        if len(self._learned) >= _KEPT:
+            del self._learned[next(iter(self._learned))]
+        self._learned[task_id] = None
+        return False
 
     def predict(self, shape: str | None, prior: float) -> Prediction:
         """The running time of a task of ``shape`` (None: unknown), from the ``prior`` median.
