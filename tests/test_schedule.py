@@ -220,6 +220,11 @@ def test_the_new_poll_settings_are_checked(name: str, value: object) -> None:
         PollPolicy(**{name: value})  # type: ignore[arg-type]
 
 
+def test_a_shape_stays_short_whatever_model_name_the_server_sends() -> None:
+    """A megabyte model name makes a shape of at most a few hundred characters."""
+    assert len(shape_of("m" * 1_000_000, sora2pro.TextToVideo("x", n_frames=15))) <= 200
+
+
 async def test_a_video_that_ends_teaches_its_shape_and_a_failure_does_not() -> None:
     """The coordination keeps a succeeded video's running time, not a failed one's."""
     coordination = sora2pro.LocalCoordination()
@@ -414,3 +419,18 @@ async def test_a_task_of_unknown_origin_that_ran_for_years_is_not_learned(
     async with _client(emulator, coordination) as client:
         await client.get_task("task_1")
     assert () == tuple(coordination.durations().recent("m"))
+
+
+async def test_a_server_naming_a_new_model_each_time_cannot_grow_the_model_without_bound(
+    emulator: Emulator,
+) -> None:
+    """Shapes are kept for the most recent few hundred: an old one is forgotten."""
+    coordination = sora2pro.LocalCoordination()
+    shapes = 600
+    for n in range(shapes):
+        emulator.inject(_finished(f"task_{n}", f"m{n}", 1_000_000, 1_060_000), Endpoint.RECORD_INFO)
+    async with _client(emulator, coordination) as client:
+        for n in range(shapes):
+            await client.get_task(f"task_{n}")
+    assert [60.0] == list(coordination.durations().recent(f"m{shapes - 1}"))
+    assert () == tuple(coordination.durations().recent("m0"))

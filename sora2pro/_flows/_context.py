@@ -21,7 +21,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = ["Context", "deadline_after"]
 
-#: How many finished tasks a context remembers.
+#: How many finished tasks, and how many predictions, a context keeps.
 _KEPT = 4096
 
 
@@ -105,6 +105,8 @@ class Context:
         if cached is not None and cached[0] == mark:
             return cached[1]
         prediction = predict(prior, runs)
+        if len(self._predictions) >= _KEPT:
+            self._predictions.clear()  # shapes named by the server: no end of them
         self._predictions[shape, prior] = (mark, prediction)
         return prediction
 
