@@ -22,7 +22,7 @@ from sora2pro._flows._schedule import (
     predict,
     shape_of,
 )
-from sora2pro.testing import Emulator, Endpoint
+from sora2pro.testing import Emulator, Endpoint, Fault
 from tests.conftest import FAST_LIMITS, FAST_RETRY, snapshot
 
 #: The default policy without its random spread, so that schedules repeat.
@@ -220,6 +220,11 @@ def test_the_new_poll_settings_are_checked(name: str, value: object) -> None:
         PollPolicy(**{name: value})  # type: ignore[arg-type]
 
 
+def test_a_shape_stays_short_whatever_model_name_the_server_sends() -> None:
+    """A megabyte model name makes a shape of at most a few hundred characters."""
+    assert len(shape_of("m" * 1_000_000, sora2pro.TextToVideo("x", n_frames=15))) <= 200
+
+
 async def test_a_video_that_ends_teaches_its_shape_and_a_failure_does_not() -> None:
     """The coordination keeps a succeeded video's running time, not a failed one's."""
     coordination = sora2pro.LocalCoordination()
@@ -368,3 +373,83 @@ async def test_a_task_just_submitted_is_not_polled_before_it_may_have_ended() ->
         await asyncio.sleep(0.03)  # the model's first poll is about 0.09 s after the submit
         assert emulator.count(Endpoint.RECORD_INFO) == 0
         assert (await waiting).state is TaskState.SUCCESS
+
+
+def _finished(task_id: str, model: str, created: int, completed: int) -> Fault:
+    """A recordInfo answer: task ``task_id`` of ``model`` succeeded, with these times (ms)."""
+    data = {
+        "taskId": task_id,
+        "model": model,
+        "state": "success",
+        "resultJson": '{"resultUrls": ["https://cdn.example/v.mp4"]}',
+        "createTime": created,
+        "completeTime": completed,
+    }
+    return Fault.answer({"code": 200, "msg": "success", "data": data})
+
+
+def _client(emulator: Emulator, coordination: sora2pro.LocalCoordination) -> sora2pro.Client:
+    return sora2pro.Client(
+        emulator.api_key,
+        base_url=emulator.url,
+        poll=emulator.poll,
+        retry=FAST_RETRY,
+        rate_limits=FAST_LIMITS,
+        coordination=coordination,
+    )
+
+
+async def test_a_finished_task_read_again_and_again_is_learned_once(emulator: Emulator) -> None:
+    """get_task() of one finished task, five times: its running time counts once."""
+    coordination = sora2pro.LocalCoordination()
+    emulator.inject(_finished("task_1", "m", 1_000_000, 1_060_000), Endpoint.RECORD_INFO, times=5)
+    async with _client(emulator, coordination) as client:
+        for _ in range(5):
+            await client.get_task("task_1")
+    assert [60.0] == list(coordination.durations().recent("m"))
+
+
+async def test_a_run_longer_than_this_client_saw_is_not_learned_as_such(
+    emulator: Emulator,
+) -> None:
+    """A server's createTime a year before its completeTime: the run is what the client saw."""
+    coordination = sora2pro.LocalCoordination()
+    async with _client(emulator, coordination) as client:
+        task_id = await client.submit("a dog")
+        year = 365 * 24 * 3600 * 1000
+        emulator.inject(
+            _finished(task_id, sora2pro.TextToVideo.MODEL, 1_000_000, 1_000_000 + year),
+            Endpoint.RECORD_INFO,
+        )
+        await asyncio.wait_for(client.wait(task_id), timeout=5)
+    shape = shape_of(sora2pro.TextToVideo.MODEL, sora2pro.TextToVideo("a dog"))
+    runs = coordination.durations().recent(shape)
+    assert 1 == len(runs)
+    assert runs[0] < 60
+
+
+async def test_a_task_of_unknown_origin_that_ran_for_years_is_not_learned(
+    emulator: Emulator,
+) -> None:
+    """A completeTime a century after createTime teaches the model nothing."""
+    coordination = sora2pro.LocalCoordination()
+    century = 100 * 365 * 24 * 3600 * 1000
+    emulator.inject(_finished("task_1", "m", 1_000_000, 1_000_000 + century), Endpoint.RECORD_INFO)
+    async with _client(emulator, coordination) as client:
+        await client.get_task("task_1")
+    assert () == tuple(coordination.durations().recent("m"))
+
+
+async def test_a_server_naming_a_new_model_each_time_cannot_grow_the_model_without_bound(
+    emulator: Emulator,
+) -> None:
+    """Shapes are kept for the most recent few hundred: an old one is forgotten."""
+    coordination = sora2pro.LocalCoordination()
+    shapes = 600
+    for n in range(shapes):
+        emulator.inject(_finished(f"task_{n}", f"m{n}", 1_000_000, 1_060_000), Endpoint.RECORD_INFO)
+    async with _client(emulator, coordination) as client:
+        for n in range(shapes):
+            await client.get_task(f"task_{n}")
+    assert [60.0] == list(coordination.durations().recent(f"m{shapes - 1}"))
+    assert () == tuple(coordination.durations().recent("m0"))

@@ -49,14 +49,20 @@ class _Durations:
     #: Running times kept per shape: enough for a stable median and spread, and the
     #: oldest go, so the model follows the service when it speeds up or slows down.
     KEPT = 256
+    #: Shapes kept, those recorded last: a server naming a new model in each answer
+    #: must not grow them without end.
+    SHAPES = 256
 
     def __init__(self) -> None:
         self._seen: dict[str, collections.deque[float]] = {}
 
     def record(self, shape: str, seconds: float) -> None:
-        kept = self._seen.get(shape)
+        kept = self._seen.pop(shape, None)
         if kept is None:
-            kept = self._seen[shape] = collections.deque(maxlen=self.KEPT)
+            kept = collections.deque(maxlen=self.KEPT)
+            if len(self._seen) >= self.SHAPES:
+                del self._seen[next(iter(self._seen))]
+        self._seen[shape] = kept
         kept.append(seconds)
 
     def recent(self, shape: str) -> Sequence[float]:

@@ -21,6 +21,9 @@ if typing.TYPE_CHECKING:
 
 __all__ = ["Context", "deadline_after"]
 
+#: How many finished tasks, and how many predictions, a context keeps.
+_KEPT = 4096
+
 
 @attrs.define(eq=False)
 class Context:
@@ -61,6 +64,7 @@ class Context:
     _predictions: dict[tuple[str | None, float], tuple[object, Prediction]] = attrs.field(
         factory=dict, init=False
     )
+    _learned: dict[str, None] = attrs.field(factory=dict, init=False)
 
     @property
     def transport(self) -> Transport:
@@ -77,6 +81,19 @@ class Context:
         self.submitted_at.pop(task_id, None)
         return self.registry.finish(task_id)
 
+    def learned(self, task_id: str) -> bool:
+        """Whether the end of ``task_id`` was already seen (and note that it is now).
+
+        A finished task read again must not count its run twice. The most recent
+        :data:`_KEPT` ends are remembered.
+        """
+        if task_id in self._learned:
+            return True
+        if len(self._learned) >= _KEPT:
+            del self._learned[next(iter(self._learned))]
+        self._learned[task_id] = None
+        return False
+
     def predict(self, shape: str | None, prior: float) -> Prediction:
         """The running time of a task of ``shape`` (None: unknown), from the ``prior`` median.
 
@@ -88,6 +105,8 @@ class Context:
         if cached is not None and cached[0] == mark:
             return cached[1]
         prediction = predict(prior, runs)
+        if len(self._predictions) >= _KEPT:
+            self._predictions.clear()  # shapes named by the server: no end of them
         self._predictions[shape, prior] = (mark, prediction)
         return prediction
 

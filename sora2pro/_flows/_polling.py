@@ -19,6 +19,7 @@ if typing.TYPE_CHECKING:
     from sora2pro._config import PollPolicy
 
 __all__ = [
+    "LONGEST_RUN",
     "OnUpdate",
     "notify",
     "notify_within",
@@ -30,7 +31,7 @@ logger = logging.getLogger("sora2pro")
 
 #: The longest a task is taken to have run before a wait first saw it: a month, against
 #: a createTime far off this machine's clock.
-_LONGEST_RUN = 30 * 24 * 3600.0
+LONGEST_RUN = 30 * 24 * 3600.0
 
 #: Called with each snapshot whose state or progress changed; may be a coroutine function.
 OnUpdate = Callable[[Task], Awaitable[None] | None]
@@ -184,7 +185,7 @@ def _submitted(task: Task, seen: float) -> float:
     if task.created_at is None:
         return seen
     ran = time.time() - task.created_at.timestamp()
-    return seen - min(max(0.0, ran), _LONGEST_RUN)
+    return seen - min(max(0.0, ran), LONGEST_RUN)
 
 
 async def notify_within(

@@ -73,6 +73,8 @@ OVERDUE_Z = 2.33
 #: Past the end progress predicted, the next poll comes after this share of the
 #: running time (the rate was off, or the task sits at 99 %).
 OVERDUE_SHARE = 0.05
+#: Characters of a model's name a shape keeps.
+NAME_KEPT = 100
 #: Polls aim this share of the running time past the end progress predicts, for the
 #: whole percents progress is reported in.
 AIM_MARGIN = 0.01
@@ -124,8 +126,12 @@ def predict(prior_median: float, runs: Sequence[float]) -> Prediction:
 
 
 def shape_of(model: str, request: Request | None) -> str:
-    """The key runs are learned under: the model, and the length and size asked for."""
-    parts = [model]
+    """The key runs are learned under: the model, and the length and size asked for.
+
+    Of the model's name, the first :data:`NAME_KEPT` characters: it comes from the
+    server, and shapes are kept.
+    """
+    parts = [model[:NAME_KEPT]]
     for name in ("n_frames", "size"):
         value = getattr(request, name, None)
         if value is not None:

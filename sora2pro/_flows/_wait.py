@@ -8,7 +8,7 @@ import math
 import typing
 
 from sora2pro._errors import Sora2ProError, TaskNotVisibleError
-from sora2pro._flows._polling import OnUpdate, notify_within, poll_until_done
+from sora2pro._flows._polling import LONGEST_RUN, OnUpdate, notify_within, poll_until_done
 from sora2pro._flows._schedule import Schedule, shape_of
 from sora2pro._model._failures import TaskFailedError
 from sora2pro._model._requests import CharacterRequest
@@ -46,22 +46,24 @@ async def fetch_task(ctx: Context, task_id: str, deadline: float | None, urgency
 def _learn(ctx: Context, task: Task) -> None:
     """Note how long a video ran, for the poll schedule of its shape.
 
-    By the server's createTime and completeTime; without them, by this client's
-    clock from its submit. Only videos: a character takes far less.
+    By the server's createTime and completeTime, and at most what this client's
+    clock saw from its submit; each task once. Only videos: a character takes far less.
     """
     # Kept in pending until the caller has it: a cancel in between must not lose it
     # (the waits and get_task() forget it when they hand it over).
     request = ctx.registry.get(task.id) or task.request
-    if isinstance(request, CharacterRequest):
+    if isinstance(request, CharacterRequest) or ctx.learned(task.id):
         return
+    runs = []
     if task.created_at is not None and task.completed_at is not None:
-        ran = (task.completed_at - task.created_at).total_seconds()
-    elif task.id in ctx.submitted_at:
-        ran = asyncio.get_running_loop().time() - ctx.submitted_at[task.id]
-    else:
-        return
-    if ran > 0:
-        ctx.durations.record(shape_of(task.model, request), ran)
+        runs.append((task.completed_at - task.created_at).total_seconds())
+    if task.id in ctx.submitted_at:
+        # The server's times cannot tell of a longer run than this client saw.
+        runs.append(asyncio.get_running_loop().time() - ctx.submitted_at[task.id])
+    # Nil, negative or past a month: a clock is wrong, and such a run teaches nonsense.
+    plausible = [run for run in runs if 0 < run <= LONGEST_RUN]
+    if plausible:
+        ctx.durations.record(shape_of(task.model, request), min(plausible))
 
 
 async def wait(
