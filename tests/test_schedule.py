@@ -14,6 +14,7 @@ import pytest
 import sora2pro
 from sora2pro import PollPolicy, TaskState
 from sora2pro._flows._schedule import (
+    MAX_SPREAD,
     PRIOR_SPREAD,
     CallbackLosses,
     Prediction,
@@ -23,7 +24,7 @@ from sora2pro._flows._schedule import (
     shape_of,
 )
 from sora2pro.testing import Emulator, Endpoint, Fault
-from tests.conftest import FAST_LIMITS, FAST_RETRY, snapshot
+from tests.conftest import FAST_LIMITS, FAST_RETRY, snapshot, until
 
 #: The default policy without its random spread, so that schedules repeat.
 STEADY = attrs.evolve(sora2pro.DEFAULT_POLL, jitter=0.0)
@@ -453,3 +454,35 @@ async def test_a_server_naming_a_new_model_each_time_cannot_grow_the_model_witho
             await client.get_task(f"task_{n}")
     assert [60.0] == list(coordination.durations().recent(f"m{shapes - 1}"))
     assert () == tuple(coordination.durations().recent("m0"))
+
+
+def test_runs_far_off_cannot_spread_the_model_past_its_bound() -> None:
+    """A month-long run among minute-long ones: the p99 stays within 33 times the median."""
+    prediction = predict(240.0, [240.0] * 3 + [30 * 24 * 3600.0])
+    assert prediction.sigma == MAX_SPREAD
+    assert prediction.at(2.33) < 34 * prediction.median
+
+
+async def test_a_task_from_elsewhere_is_polled_on_the_plain_schedule_with_a_receiver() -> None:
+    """No callback is owed for a task another client submitted: its wait does not hold off."""
+    async with (
+        Emulator(duration=None, not_visible_for=0.0) as emulator,
+        sora2pro.CallbackReceiver() as receiver,
+    ):
+        poll = PollPolicy(min_interval=0.01, max_interval=0.05, expected_duration=60.0)
+        async with sora2pro.Client(
+            emulator.api_key, base_url=emulator.url, retry=FAST_RETRY, rate_limits=FAST_LIMITS
+        ) as other:
+            task_id = await other.submit("a dog")
+        async with sora2pro.Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            poll=poll,
+            retry=FAST_RETRY,
+            rate_limits=FAST_LIMITS,
+            callbacks=receiver,
+        ) as client:
+            waiting = asyncio.create_task(client.wait(task_id, timeout=5))
+            await until(lambda: emulator.count(Endpoint.RECORD_INFO) >= 3)
+            emulator.finish(task_id)
+            assert (await waiting).state is TaskState.SUCCESS

@@ -67,6 +67,9 @@ PRIOR_SPREAD = 0.92
 PRIOR_WEIGHT = 4.0
 #: The least spread the model keeps, however alike the runs seen.
 MIN_SPREAD = 0.05
+#: The most: a p99 33 times the median. A few runs far off (a server's odd times, a
+#: task stuck for days) must not push a patient wait's first poll out by months.
+MAX_SPREAD = 1.5
 #: How far into its tail (in standard units: p99) a task counts as overdue: with a
 #: callback due, the first poll waits at most until then.
 OVERDUE_Z = 2.33
@@ -122,7 +125,7 @@ def predict(prior_median: float, runs: Sequence[float]) -> Prediction:
     mu = (PRIOR_WEIGHT * mu0 + n * mean) / weight
     shift = PRIOR_WEIGHT * n / weight * (mean - mu0) ** 2
     variance = (PRIOR_WEIGHT * PRIOR_SPREAD**2 + squares + shift) / weight
-    return Prediction(mu, max(math.sqrt(variance), MIN_SPREAD))
+    return Prediction(mu, min(max(math.sqrt(variance), MIN_SPREAD), MAX_SPREAD))
 
 
 def shape_of(model: str, request: Request | None) -> str:

@@ -110,10 +110,16 @@ async def submit(
 
     async def attempt() -> str:
         await ctx.api.create_slot(deadline)
-        if ctx.closing:
-            raise TransportError("createTask not sent: the client is closing", request_sent=False)
-        if before_send is not None:
-            await before_send()
+        try:
+            if ctx.closing:
+                raise TransportError(
+                    "createTask not sent: the client is closing", request_sent=False
+                )
+            if before_send is not None:
+                await before_send()
+        except BaseException:
+            ctx.api.create_pacer.sent()  # the slot goes unused: the next need not wait for it
+            raise
         # Not cut short by the deadline nor by a cancel: a create once sent may
         # finish (within Timeouts.request), since a lost answer could mean paying twice.
         # Whoever is still there when the answer comes, the task id is kept by the

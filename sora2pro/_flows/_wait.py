@@ -168,6 +168,8 @@ async def _poll_task(
         return policy.delay_cost * (ctx.losses.rate() if patient else 1.0)
 
     started_at = ctx.submitted_at.get(task_id)
+    # Only a task this client submitted, with its callBackUrl, owes it a callback.
+    patient = patient and started_at is not None
     key = id(cost)  # this wait's, while it runs
 
     def silent(surprise: float) -> None:
@@ -178,8 +180,7 @@ async def _poll_task(
         lambda shape: ctx.predict(shape, policy.expected_duration),
         cost,
         patient=patient,
-        # Only a task this client submitted, with its callBackUrl, owes a callback.
-        silent=silent if patient and started_at is not None else None,
+        silent=silent if patient else None,
         shape=None if request is None else shape_of(request.MODEL, request),
     )
     try:
