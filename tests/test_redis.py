@@ -192,6 +192,30 @@ def test_one_instance_refuses_a_second_api_key(coordinations: Coordinations) -> 
     assert "coordination" == caught.value.field
 
 
+async def test_running_times_noted_by_one_process_reach_another(
+    coordinations: Coordinations,
+) -> None:
+    """The duration log is shared: what one instance records, another's copy takes in."""
+    one, two = coordinations(), coordinations()
+    one.durations().record("sora-2 n_frames=10", 61.5)
+    await one.settle()
+    assert () == tuple(two.durations().recent("sora-2 n_frames=10"))  # read in the background
+    await two.settle()
+    assert [61.5] == list(two.durations().recent("sora-2 n_frames=10"))
+
+
+async def test_running_times_stay_usable_while_redis_is_down(
+    redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """Redis gone, the log still holds what this process noted; failed writes are only logged."""
+    coordination = coordinations()
+    redis_server.kill()
+    coordination.durations().record("sora-2 n_frames=10", 61.5)
+    coordination.durations().recent("sora-2 n_frames=10")
+    await coordination.settle()
+    assert [61.5] == list(coordination.durations().recent("sora-2 n_frames=10"))
+
+
 @pytest.mark.parametrize(
     ("url", "namespace"),
     [("http://localhost", None), ("redis://localhost", ""), ("redis://localhost", "a{b}")],

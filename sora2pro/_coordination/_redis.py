@@ -14,6 +14,7 @@ import redis.asyncio.retry
 import redis.backoff
 
 from sora2pro._coordination._local import LocalCoordination
+from sora2pro._coordination._redis_durations import RedisDurations
 from sora2pro._coordination._redis_pacer import RedisPacer, Tasks
 from sora2pro._errors import InvalidInputError, Sora2ProError
 
@@ -21,7 +22,7 @@ if typing.TYPE_CHECKING:
     import os
 
     from sora2pro._coordination._journal import Journal
-    from sora2pro._coordination._protocols import DurationLog, TaskRegistry
+    from sora2pro._coordination._protocols import TaskRegistry
 
 __all__ = ["RedisCoordination"]
 
@@ -42,13 +43,14 @@ class RedisCoordination:
 
     - the create pace and the status budget (:class:`RateLimits`), counted on
       Redis's clock; a 429 seen by one process pauses them all. Within a process,
-      the most overdue wait still gets that process's next slot first.
+      the most overdue wait still gets that process's next slot first;
+    - the running times the poll schedule learns from.
 
     While Redis cannot be reached, a request that needs a slot raises
     :class:`CoordinationError` and is not sent: a create never goes out unpaced.
 
-    Not shared yet: the running times, the pending tasks (``client.pending``) and
-    batch journals stay in this process (as in a :class:`LocalCoordination`).
+    Not shared yet: the pending tasks (``client.pending``) and batch journals stay
+    in this process (a :class:`LocalCoordination`'s registry and SQLite journals).
 
     Args:
         url: Where Redis is: ``redis://[[user]:password@]host[:port][/db]``,
@@ -93,6 +95,7 @@ class RedisCoordination:
         self._named = namespace is not None
         self._tasks = Tasks()
         self._pacers: dict[str, RedisPacer] = {}
+        self._durations: RedisDurations | None = None
         self._local = LocalCoordination()
 
     def __repr__(self) -> str:
@@ -137,9 +140,12 @@ class RedisCoordination:
         """The pending tasks: kept in this process for now (not yet shared)."""
         return self._local.registry()
 
-    def durations(self) -> DurationLog:
-        """The running times of the tasks this process saw end (not yet shared)."""
-        return self._local.durations()
+    def durations(self) -> RedisDurations:
+        """The running times every process of the namespace saw."""
+        if self._durations is None:
+            prefix = f"{self._prefix()}durations:"
+            self._durations = RedisDurations(self._client, prefix, self._tasks)
+        return self._durations
 
     async def open_ledger(self, path: str | os.PathLike[str]) -> Journal:
         """Open (or create) the SQLite journal at ``path``, for this run alone (local for now)."""
