@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pathlib
 import subprocess
 import sys
 import typing
@@ -88,6 +90,36 @@ async def test_clients_of_one_namespace_share_the_status_budget(
         await asyncio.gather(*waits)
         del one, two
     assert expect_429 == (emulator.rate_limited[Endpoint.RECORD_INFO] > 0)
+
+
+async def test_processes_of_one_key_share_the_create_pace(
+    emulator: Emulator, redis_server: RedisServer
+) -> None:
+    """Two processes creating at 20/s each, started together, meet no 429 from a 25/s limit."""
+    emulator.duration = None
+    emulator.create_limit = (25, 1.0)
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = os.environ | {"PYTHONPATH": str(root)}
+    args = [emulator.url, redis_server.url, emulator.api_key, "15"]
+    workers = [
+        await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "tests.redis_worker", *args),
+            cwd=root,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        assert worker.stdout is not None
+        assert b"ready\n" == await worker.stdout.readline()
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write(b"go\n")
+        await worker.stdin.drain()
+    assert [0, 0] == [await worker.wait() for worker in workers]
+    assert (30, 0) == (emulator.count(Endpoint.CREATE), emulator.rate_limited[Endpoint.CREATE])
 
 
 async def test_a_hold_seen_by_one_instance_pauses_the_other(coordinations: Coordinations) -> None:
