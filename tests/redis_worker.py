@@ -3,8 +3,8 @@
 Arguments: the emulator's URL, the Redis URL, the API key, and how many creates to
 send one after another. It shares the account's limits through RedisCoordination
 under the default namespace (the key's hash). It prints "ready" once its client is
-made, and starts when a line comes on its standard input, so
-that the test starts every process at once.
+made, and starts when a line comes on its standard input: the test starts every
+process at once.
 """
 
 from __future__ import annotations

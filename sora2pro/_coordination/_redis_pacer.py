@@ -272,6 +272,8 @@ class RedisPacer:
                 await self._ask(loop)
         except CoordinationError as error:
             self._fail(error)
+        except Exception as exc:  # noqa: BLE001  # a waiter must never hang on a lost driver
+            self._fail(CoordinationError(f"the Redis pacer failed ({exc!r}); nothing was sent"))
         finally:
             self._driver = None
 
