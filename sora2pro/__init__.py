@@ -9,6 +9,8 @@
 ``sora2pro.testing`` holds an emulator of the API for offline runs and tests.
 """
 
+import typing as _typing
+
 from sora2pro._callbacks._receiver import CallbackReceiver
 from sora2pro._client import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, Client
 from sora2pro._client_files import DEFAULT_DOWNLOAD_TIMEOUT
@@ -28,6 +30,7 @@ from sora2pro._coordination._protocols import Coordination
 from sora2pro._errors import (
     APIError,
     AuthenticationError,
+    CoordinationError,
     DownloadError,
     FeatureDisabledError,
     GenerationFailedError,
@@ -71,6 +74,9 @@ from sora2pro._model._requests import (
 from sora2pro._model._task import Callback, Character, Task, TaskState, UploadedFile
 from sora2pro._version import VERSION as _VERSION
 
+if _typing.TYPE_CHECKING:
+    from sora2pro._coordination._redis import RedisCoordination
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CONCURRENCY",
@@ -94,6 +100,7 @@ __all__ = [
     "CharacterRequest",
     "Client",
     "Coordination",
+    "CoordinationError",
     "DownloadError",
     "FeatureDisabledError",
     "Finished",
@@ -112,6 +119,7 @@ __all__ = [
     "RateLimitError",
     "RateLimited",
     "RateLimits",
+    "RedisCoordination",
     "Request",
     "ResponseError",
     "Retried",
@@ -138,3 +146,14 @@ __all__ = [
 ]
 
 __version__ = _VERSION
+
+
+def __getattr__(name: str) -> object:
+    # RedisCoordination needs the `redis` extra: imported on first use, so that the
+    # library runs without it.
+    if name == "RedisCoordination":
+        from sora2pro._coordination._redis import RedisCoordination  # noqa: PLC0415
+
+        globals()[name] = RedisCoordination
+        return RedisCoordination
+    raise AttributeError(f"module 'sora2pro' has no attribute {name!r}")

@@ -20,6 +20,7 @@
     ├── TransportError                     connection failures and timeouts
     │   └── SubmitUncertainError            a create may have run; its answer was lost
     ├── DownloadError                      a result video could not be fetched
+    ├── CoordinationError                  the shared state (Redis) failed; nothing was sent
     ├── TaskFailedError                    the task ended in state ``fail``
     └── WaitTimeoutError (TimeoutError)    the wait's deadline passed first
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 __all__ = [
     "APIError",
     "AuthenticationError",
+    "CoordinationError",
     "DownloadError",
     "FeatureDisabledError",
     "GenerationFailedError",
@@ -208,6 +210,14 @@ class DownloadError(Sora2ProError):
         super().__init__(message)
         self.http_status = http_status
         self.retry_after = retry_after
+
+
+class CoordinationError(Sora2ProError):
+    """The coordination backend (Redis) could not be reached or failed.
+
+    Raised instead of sending a request that could not be paced with the other
+    processes of the account: the request was not sent (a create was not paid for).
+    """
 
 
 _BY_CODE: dict[int, type[APIError]] = {

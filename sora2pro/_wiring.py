@@ -7,6 +7,7 @@ Every check runs before anything is sent: a wrong type or value is refused with
 from __future__ import annotations
 
 import collections.abc
+import hashlib
 import os
 import pathlib
 import typing
@@ -38,6 +39,7 @@ if typing.TYPE_CHECKING:
     from sora2pro._model._requests import TextToVideoOptions
 
 __all__ = [
+    "account_of",
     "as_request",
     "check_batch",
     "check_download",
@@ -60,7 +62,10 @@ def check_settings(**settings: object) -> None:
         "session": (aiohttp.ClientSession, "an aiohttp.ClientSession"),
         "rate_limits": (RateLimits, "a sora2pro.RateLimits"),
         "callbacks": (CallbackReceiver, "a sora2pro.CallbackReceiver"),
-        "coordination": (Coordination, "a coordination backend (sora2pro.LocalCoordination)"),
+        "coordination": (
+            Coordination,
+            "a coordination backend (sora2pro.LocalCoordination, RedisCoordination)",
+        ),
     }
     for name, value in settings.items():
         if value is not None:
@@ -119,6 +124,7 @@ def wire_up(
     coordination: Coordination,
 ) -> Context:
     """The flows' context of one client: its endpoints over a new transport, and the rest."""
+    coordination.bind(account_of(key))
     converter = make_converter()
     transport = Transport(
         api_key=key, base_url=url, timeouts=timeouts, converter=converter, session=session
@@ -139,6 +145,11 @@ def wire_up(
         registry=coordination.registry(),
         callbacks=callbacks,
     )
+
+
+def account_of(key: str) -> str:
+    """The name of the API key's account for a coordination backend: a hash, not the key."""
+    return hashlib.sha256(f"sora2pro account {key}".encode()).hexdigest()[:32]
 
 
 def check_task_id(task_id: str) -> None:

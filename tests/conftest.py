@@ -18,6 +18,8 @@ import sora2pro
 import sora2pro._client
 from sora2pro.testing import Emulator, create_errors, create_schemas
 
+from .redis_server import RedisServer
+
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
@@ -119,6 +121,17 @@ def snapshot(progress: int | None) -> sora2pro.Task:
         created_at=created,
         updated_at=created,
     )
+
+
+@pytest.fixture
+def redis_server(tmp_path: pathlib.Path) -> Iterator[RedisServer]:
+    """A redis-server of this test alone, on a free port; stopped at the end."""
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @pytest.fixture

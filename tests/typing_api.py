@@ -80,3 +80,16 @@ async def use_the_emulator() -> None:
         emulator.inject(Fault.rate_limited(retry_after=1), Endpoint.CREATE, times=2)
         url: str = emulator.url
         del url
+
+
+async def use_redis() -> None:
+    async with sora2pro.RedisCoordination("redis://localhost:6379/0") as coordination:
+        async with sora2pro.Client("key", coordination=coordination) as client:
+            try:
+                await client.submit("a dog")
+            except sora2pro.CoordinationError as error:
+                message: str = str(error)
+                del message
+        namespace: str | None = coordination.namespace
+        del namespace
+        await coordination.settle()

@@ -87,6 +87,9 @@ class LocalCoordination:
     def __repr__(self) -> str:
         return f"<sora2pro.LocalCoordination pending={len(self._registry.pending())}>"
 
+    def bind(self, account: str) -> None:
+        """Nothing to do: the state of one process needs no name."""
+
     def pacer(self, name: str, per_second: float) -> PriorityPacer:
         """The pacer of the limit ``name``, made at ``per_second`` on first use."""
         if name not in self._pacers:

@@ -109,6 +109,13 @@ class Coordination(typing.Protocol):
     registry of pending tasks, and its journals.
     """
 
+    def bind(self, account: str) -> None:
+        """Told the account of a client that uses it, before anything else is asked.
+
+        ``account`` is a hash of the client's API key (never the key): a backend
+        shared by several processes keeps each account's state apart by it.
+        """
+
     def pacer(self, name: str, per_second: float) -> Pacer:
         """The pacer of the limit ``name`` ("createTask", "recordInfo")."""
 
