@@ -179,6 +179,22 @@ async def test_a_task_made_after_two_cancels_is_kept_under_its_key(
     assert 1 == emulator.count(Endpoint.CREATE)
 
 
+async def test_a_create_refused_after_two_cancels_frees_its_key(
+    client: sora2pro.Client, emulator: Emulator
+) -> None:
+    """A keyed submit cancelled twice, whose create is then refused, lets its key go."""
+    emulator.inject(Fault.error(402, message="no credits").delayed(0.4), Endpoint.CREATE)
+    running = asyncio.ensure_future(client.submit("a dog", idempotency_key="k"))
+    await until(lambda: emulator.count(Endpoint.CREATE) == 1)
+    running.cancel()
+    await asyncio.sleep(0.05)  # now inside the wait for the create's answer
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    task_id = await client.submit("a dog", idempotency_key="k")
+    assert ([task_id], 2) == (list(emulator.tasks), emulator.count(Endpoint.CREATE))
+
+
 async def test_a_keyed_submit_cancelled_before_its_create_frees_the_key(
     emulator: Emulator,
 ) -> None:

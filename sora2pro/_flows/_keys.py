@@ -159,7 +159,7 @@ class _Hold:
 
     def answered(self, sending: asyncio.Future[str]) -> None:
         outcome = _outcome(sending)
-        if sending is self.sending and (outcome.ran or self.left):
+        if outcome.ran or self.left:
             self.end(outcome)
 
     def leave(self) -> None:
