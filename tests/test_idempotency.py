@@ -284,6 +284,13 @@ def test_to_request_leaves_the_items_key_out() -> None:
     assert sora2pro.TextToVideo("a dog") == sora2pro.to_request(item)
 
 
+def test_to_request_checks_the_items_key() -> None:
+    """to_request() refuses a mapping whose idempotency_key is not a valid key."""
+    with pytest.raises(sora2pro.InvalidInputError) as caught:
+        sora2pro.to_request({"prompt": "a dog", "idempotency_key": 42})
+    assert "idempotency_key" == caught.value.field
+
+
 class Clock:
     """A clock that moves only when told."""
 

@@ -59,10 +59,11 @@ def to_request(item: BatchItem) -> Request:
 
     A mapping with an ``image`` is an :class:`ImageToVideo`, any other a
     :class:`TextToVideo`. A mapping's ``idempotency_key`` belongs to the item, not
-    to its request: it is left out.
+    to its request: it is checked, and left out.
 
     Raises:
-        InvalidInputError: the item is not a prompt, a request or a mapping of its fields.
+        InvalidInputError: the item is not a prompt, a request or a mapping of its
+            fields, or its idempotency key is not printable text of 1 to 255 characters.
 
     """
     if isinstance(item, REQUEST_TYPES):
@@ -71,7 +72,7 @@ def to_request(item: BatchItem) -> Request:
         return TextToVideo(item)
     if isinstance(item, Mapping):
         fields = dict(item)
-        fields.pop(_KEY, None)
+        check_idempotency_key(fields.pop(_KEY, None))
         if not all(isinstance(name, str) for name in fields):
             raise InvalidInputError("item", "a mapping's keys must be field names (strings)")
         kind = ImageToVideo if "image" in fields else TextToVideo
@@ -85,14 +86,7 @@ def to_request(item: BatchItem) -> Request:
 
 
 def item_key(item: BatchItem) -> str | None:
-    """The idempotency key a mapping item carries, checked; None for any other item.
-
-    Raises:
-        InvalidInputError: the key is not printable text of 1 to 255 characters.
-
-    """
+    """The idempotency key of an item :func:`to_request` took; None when it has none."""
     if not isinstance(item, Mapping):
         return None
-    key = item.get(_KEY)
-    check_idempotency_key(key)
-    return typing.cast("str | None", key)
+    return typing.cast("str | None", item.get(_KEY))
