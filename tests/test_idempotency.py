@@ -12,6 +12,7 @@ import sora2pro
 from sora2pro._coordination._local import KeyStore
 from sora2pro.testing import Emulator, Endpoint, Fault
 
+from . import files
 from .conftest import fast_client, until
 
 
@@ -69,6 +70,16 @@ async def test_a_submit_waits_for_the_create_of_its_key_on_the_wire(
     await until(lambda: emulator.count(Endpoint.CREATE) == 1)
     second = asyncio.ensure_future(client.submit("a dog", idempotency_key="k"))
     assert (await first, 1) == (await second, emulator.count(Endpoint.CREATE))
+
+
+async def test_a_repeat_with_a_local_image_uploads_nothing(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: typing.Any
+) -> None:
+    """A keyed image-to-video request given again neither uploads its file nor creates."""
+    request = sora2pro.ImageToVideo("a dog", image=files.write(tmp_path, "dog.png"))
+    first = await client.submit(request, idempotency_key="k")
+    assert first == await client.submit(request, idempotency_key="k")
+    assert (1, 1) == (emulator.count(Endpoint.UPLOAD), emulator.count(Endpoint.CREATE))
 
 
 @pytest.mark.parametrize("concurrent", [False, True])
@@ -313,6 +324,17 @@ async def test_a_key_is_kept_until_its_time_and_free_at_that_moment() -> None:
     assert sora2pro.KeyEntry("print", "task-1") == await keys.claim("k", "print")
     clock.now += 0.001
     assert await keys.claim("k", "print") is None
+
+
+async def test_a_coordinations_ttl_frees_its_keys(emulator: Emulator) -> None:
+    """Past LocalCoordination(idempotency_ttl=...), a key given again makes a new task."""
+    async with fast_client(
+        emulator, coordination=sora2pro.LocalCoordination(idempotency_ttl=0.01)
+    ) as client:
+        first = await client.submit("a dog", idempotency_key="k")
+        await asyncio.sleep(0.05)  # past the key's time to live, whatever the load
+        assert first != await client.submit("a dog", idempotency_key="k")
+    assert 2 == emulator.count(Endpoint.CREATE)
 
 
 async def test_a_key_with_no_ttl_is_kept_for_good() -> None:
