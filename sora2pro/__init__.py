@@ -15,6 +15,7 @@ from sora2pro._callbacks._receiver import CallbackReceiver
 from sora2pro._client import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, Client
 from sora2pro._client_files import DEFAULT_DOWNLOAD_TIMEOUT
 from sora2pro._config import (
+    DEFAULT_IDEMPOTENCY_TTL,
     DEFAULT_POLL,
     DEFAULT_RATE_LIMITS,
     DEFAULT_RETRY,
@@ -26,7 +27,7 @@ from sora2pro._config import (
     Timeouts,
 )
 from sora2pro._coordination._local import LocalCoordination
-from sora2pro._coordination._protocols import Coordination
+from sora2pro._coordination._protocols import Coordination, Idempotency, KeyEntry
 from sora2pro._errors import (
     APIError,
     AuthenticationError,
@@ -34,6 +35,7 @@ from sora2pro._errors import (
     DownloadError,
     FeatureDisabledError,
     GenerationFailedError,
+    IdempotencyConflictError,
     InsufficientCreditsError,
     InvalidInputError,
     MaintenanceError,
@@ -81,6 +83,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_DOWNLOAD_TIMEOUT",
+    "DEFAULT_IDEMPOTENCY_TTL",
     "DEFAULT_MAX_DOWNLOAD_BYTES",
     "DEFAULT_POLL",
     "DEFAULT_RATE_LIMITS",
@@ -106,9 +109,12 @@ __all__ = [
     "Finished",
     "Frames",
     "GenerationFailedError",
+    "Idempotency",
+    "IdempotencyConflictError",
     "ImageToVideo",
     "InsufficientCreditsError",
     "InvalidInputError",
+    "KeyEntry",
     "LocalCoordination",
     "MaintenanceError",
     "NotFoundError",

@@ -24,28 +24,15 @@ from sora2pro._config import (
     check_timeout,
 )
 from sora2pro._coordination._local import LocalCoordination
-from sora2pro._errors import (
-    InvalidInputError,
-    Sora2ProError,
-)
+from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._flows._batch import Runs, run_batch
 from sora2pro._flows._context import deadline_after
-from sora2pro._flows._submit import submit
+from sora2pro._flows._keys import submit_keyed
 from sora2pro._flows._wait import read_task, wait, wait_submitted
-from sora2pro._model._requests import (
-    Request,
-    TextToVideoOptions,
-    is_http_url,
-)
+from sora2pro._model._requests import Request, TextToVideoOptions, is_http_url
 from sora2pro._transport._retry import is_transient, retrying
 from sora2pro._transport._transport import retrieve_exception
-from sora2pro._wiring import (
-    as_request,
-    check_batch,
-    check_settings,
-    check_task_id,
-    wire_up,
-)
+from sora2pro._wiring import as_request, check_batch, check_settings, check_task_id, wire_up
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterable, Mapping
@@ -194,8 +181,7 @@ class Client(FileMethods):
         await self._batches.close()
         # A create on the wire (its caller cancelled) may still bring a task id:
         # closing the session before its answer would lose it.
-        while self._ctx.creates:
-            await asyncio.wait(set(self._ctx.creates))
+        await self._ctx.drain()
         await self._transport.close()
 
     @property
@@ -217,7 +203,12 @@ class Client(FileMethods):
             raise Sora2ProError("this sora2pro.Client is closed")
 
     async def submit(
-        self, request: str | Request, /, **options: typing.Unpack[TextToVideoOptions]
+        self,
+        request: str | Request,
+        /,
+        *,
+        idempotency_key: str | None = None,
+        **options: typing.Unpack[TextToVideoOptions],
     ) -> str:
         """Start a generation and return its task id at once.
 
@@ -227,6 +218,11 @@ class Client(FileMethods):
         Args:
             request: The prompt, or a whole :class:`TextToVideo`,
                 :class:`ImageToVideo` or :class:`CharacterRequest`.
+            idempotency_key: Printable text of up to 255 characters naming this
+                request. A later submit with the key, from any client of the same
+                coordination, returns this task's id and sends nothing (for
+                ``LocalCoordination(idempotency_ttl=...)``, 24 hours by default); one
+                made while this create is on the wire waits for its answer.
             **options: The other :class:`TextToVideo` fields (``aspect_ratio``,
                 ``n_frames``, ``size``, ``remove_watermark``, ``character_ids``,
                 ``callback_url``); with a request they replace its own.
@@ -236,14 +232,16 @@ class Client(FileMethods):
 
         Raises:
             InvalidInputError: the request breaks the provider's rules; nothing was sent.
+            IdempotencyConflictError: the key was first given with another request.
             SubmitUncertainError: the request may have reached the server but its
-                answer was lost; it is never re-sent automatically.
+                answer was lost (for a key: the answer of its first create); it is
+                never re-sent automatically.
             APIError: the server refused the request (the subclass for the code).
             TransportError: the server could not be reached; nothing was created.
 
         """
         self._check_open()
-        return await submit(self._ctx, as_request(request, options), None)
+        return await submit_keyed(self._ctx, as_request(request, options), None, idempotency_key)
 
     async def get_task(self, task_id: str) -> Task:
         """Fetch the current state of a task.
@@ -320,6 +318,7 @@ class Client(FileMethods):
         *,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         on_update: OnUpdate | None = None,
+        idempotency_key: str | None = None,
         **options: typing.Unpack[TextToVideoOptions],
     ) -> Task:
         """Submit a generation, then wait for it: :meth:`submit` and :meth:`wait` in one.
@@ -327,7 +326,8 @@ class Client(FileMethods):
         ``timeout`` covers both: the submit's retries stop at the same deadline (a
         create already sent may still finish, within ``Timeouts.request``). Any
         error raised after the submit carries the task id in ``.task_id``, and the task
-        stays in :attr:`pending` until it is seen to finish.
+        stays in :attr:`pending` until it is seen to finish. With an ``idempotency_key``
+        (see :meth:`submit`) a repeated call waits for the first call's task.
 
         Raises:
             Everything :meth:`submit` and :meth:`wait` raise.
@@ -337,7 +337,8 @@ class Client(FileMethods):
         check_timeout("timeout", timeout)
         check_callable("on_update", on_update)
         deadline = deadline_after(timeout)
-        task_id = await submit(self._ctx, as_request(request, options), deadline)
+        request = as_request(request, options)
+        task_id = await submit_keyed(self._ctx, request, deadline, idempotency_key)
         return await wait_submitted(
             self._ctx, task_id, timeout=timeout, deadline=deadline, on_update=on_update
         )
@@ -366,8 +367,8 @@ class Client(FileMethods):
         stops new submits at once; tasks already created stay in :attr:`pending`.
 
         Args:
-            items: Prompts, :class:`TextToVideo` values, or mappings of their fields;
-                read lazily, so a generator of a million lines is fine.
+            items: Prompts, :class:`TextToVideo` values, or mappings of their fields
+                (and of an ``idempotency_key``, as :meth:`submit` takes); read lazily.
             concurrency: Items in flight at most (submitted and not yet finished).
             ordered: Yield in input order rather than as items finish.
             timeout: Seconds each task may take once submitted; None for no limit.

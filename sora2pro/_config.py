@@ -10,6 +10,7 @@ import attrs
 from sora2pro._errors import InvalidInputError
 
 __all__ = [
+    "DEFAULT_IDEMPOTENCY_TTL",
     "DEFAULT_POLL",
     "DEFAULT_RATE_LIMITS",
     "DEFAULT_RETRY",
@@ -20,12 +21,17 @@ __all__ = [
     "RetryPolicy",
     "Timeouts",
     "check_callable",
+    "check_idempotency_key",
     "check_instance",
     "check_timeout",
 ]
 
 #: How long ``wait()`` and ``generate()`` wait for a task by default: 30 minutes.
 DEFAULT_WAIT_TIMEOUT = 30 * 60.0
+#: How long an idempotency key keeps its task after the create's answer: 24 hours.
+DEFAULT_IDEMPOTENCY_TTL = 24 * 3600.0
+#: The longest idempotency key, in characters (Stripe's bound).
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
 def check_timeout(name: str, value: float | None) -> None:
@@ -52,6 +58,29 @@ def check_instance(name: str, value: object, kind: type | tuple[type, ...], what
     """
     if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _types(kind)):
         raise InvalidInputError(name, f"must be {what}, not {type(value).__name__}")
+
+
+def check_idempotency_key(key: object) -> None:
+    """Refuse an idempotency key that is not printable text of 1 to 255 characters.
+
+    Blanks may stand inside a key but not around it: "order-42 " would be a key of its own.
+
+    Raises:
+        InvalidInputError: if ``key`` is not None and not such text.
+
+    """
+    if key is None:
+        return
+    if not isinstance(key, str):
+        raise InvalidInputError("idempotency_key", f"must be a string, not {type(key).__name__}")
+    if not key.strip() or key != key.strip():
+        raise InvalidInputError("idempotency_key", "must be text with no blanks around it")
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidInputError(
+            "idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters long"
+        )
+    if not key.isprintable():
+        raise InvalidInputError("idempotency_key", "must hold printable characters only")
 
 
 def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:

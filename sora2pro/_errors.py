@@ -4,6 +4,7 @@
 
     Sora2ProError
     ├── InvalidInputError (ValueError)     refused locally, nothing was sent
+    │   └── IdempotencyConflictError        a used idempotency key, given another request
     ├── APIError                           the server answered with an error code
     │   ├── AuthenticationError             401 missing or bad key
     │   ├── InsufficientCreditsError        402 not enough credits
@@ -39,6 +40,7 @@ __all__ = [
     "DownloadError",
     "FeatureDisabledError",
     "GenerationFailedError",
+    "IdempotencyConflictError",
     "InsufficientCreditsError",
     "InvalidInputError",
     "MaintenanceError",
@@ -78,6 +80,17 @@ class InvalidInputError(Sora2ProError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class IdempotencyConflictError(InvalidInputError):
+    """An idempotency key came with another request than the one it was first given with.
+
+    Nothing was sent. A key stands for one request: reusing it for a different
+    prompt or different options is a mistake, not a repeat (Stripe refuses it too).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__("idempotency_key", message)
 
 
 class APIError(Sora2ProError):

@@ -245,6 +245,20 @@ def test_batch_reads_jsonl_whatever_the_case_of_its_suffix(
     assert ("a dog", "standard") == (body["input"]["prompt"], body["input"]["size"])  # type: ignore[index]
 
 
+def test_batch_lines_with_one_idempotency_key_pay_once(
+    served: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """JSON lines sharing an idempotency_key make one task; a bad key is refused unsent."""
+    requests = tmp_path / "requests.jsonl"
+    line = json.dumps({"prompt": "a dog", "idempotency_key": "order-42"})
+    requests.write_text(f"{line}\n{line}\n")
+    assert 0 == main(["batch", str(requests)])
+    assert 1 == served.count(Endpoint.CREATE)
+    requests.write_text('{"prompt": "a dog", "idempotency_key": ""}\n')
+    assert 2 == main(["batch", str(requests)])
+    assert 1 == served.count(Endpoint.CREATE)
+
+
 def test_batch_exit_status_names_api_errors(
     served: Emulator,
     tmp_path: pathlib.Path,

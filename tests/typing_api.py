@@ -75,6 +75,23 @@ async def use_a_batch(prompts: list[str]) -> None:
         del results
 
 
+async def use_idempotency_keys() -> None:
+    shared = sora2pro.LocalCoordination(idempotency_ttl=sora2pro.DEFAULT_IDEMPOTENCY_TTL)
+    async with sora2pro.Client(coordination=shared) as client:
+        task_id: str = await client.submit("a dog", idempotency_key="order-42", n_frames=15)
+        task: sora2pro.Task = await client.generate("a dog", idempotency_key="order-42")
+        keys: sora2pro.Idempotency = shared.idempotency()
+        entry: sora2pro.KeyEntry | None = await keys.claim("order-43", "fingerprint")
+        items: list[sora2pro.BatchItem] = [{"prompt": "a cat", "idempotency_key": "order-44"}]
+        results: list[sora2pro.BatchResult] = await client.gather(items)
+        try:
+            await client.submit("a cat", idempotency_key="order-42")
+        except sora2pro.IdempotencyConflictError as error:
+            field: str = error.field
+            del field
+        del task_id, task, entry, results
+
+
 async def use_the_emulator() -> None:
     async with Emulator(duration=1.0, fail_rate=0.1, status_limit=(10, 1.0)) as emulator:
         emulator.inject(Fault.rate_limited(retry_after=1), Endpoint.CREATE, times=2)

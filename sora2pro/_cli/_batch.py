@@ -17,10 +17,10 @@ from sora2pro import (
     DEFAULT_CONCURRENCY,
     DEFAULT_WAIT_TIMEOUT,
     BatchEvent,
+    BatchItem,
     DownloadError,
     Finished,
     InvalidInputError,
-    Request,
     StateChanged,
     Submitted,
     TextToVideo,
@@ -85,15 +85,18 @@ def _batch_arguments(parser: argparse.ArgumentParser) -> None:
     add_offline_option(parser)
 
 
-def read_requests(path: pathlib.Path, defaults: dict[str, typing.Any]) -> list[Request]:
+def read_requests(path: pathlib.Path, defaults: dict[str, typing.Any]) -> list[BatchItem]:
     """Every request of the file, or an error naming every bad line.
+
+    A JSON line with an ``idempotency_key`` stays a mapping, so that the key goes
+    with it to the batch.
 
     Raises:
         InvalidInputError: a line is not a valid request; nothing is sent.
         OSError: the file cannot be read.
 
     """
-    requests: list[Request] = []
+    requests: list[BatchItem] = []
     problems: list[str] = []
     jsonl = path.suffix.lower() in _JSONL
     for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
@@ -104,7 +107,9 @@ def read_requests(path: pathlib.Path, defaults: dict[str, typing.Any]) -> list[R
                 fields = json.loads(line)
                 if not isinstance(fields, dict):
                     raise InvalidInputError("line", "must be a JSON object")
-                requests.append(to_request(defaults | fields))
+                item = defaults | fields
+                request = to_request(item)
+                requests.append(item if "idempotency_key" in item else request)
             else:
                 requests.append(TextToVideo(line, **defaults))
         except (InvalidInputError, ValueError, TypeError) as error:

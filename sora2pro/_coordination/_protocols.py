@@ -14,7 +14,17 @@ if typing.TYPE_CHECKING:
 
     from sora2pro._model._requests import Request
 
-__all__ = ["Coordination", "DurationLog", "Entry", "Ledger", "Pacer", "Status", "TaskRegistry"]
+__all__ = [
+    "Coordination",
+    "DurationLog",
+    "Entry",
+    "Idempotency",
+    "KeyEntry",
+    "Ledger",
+    "Pacer",
+    "Status",
+    "TaskRegistry",
+]
 
 
 class Status(enum.StrEnum):
@@ -101,12 +111,55 @@ class Ledger(typing.Protocol):
         """Finish pending writes and let another run have the journal."""
 
 
+@attrs.frozen
+class KeyEntry:
+    """What an idempotency key holds: the request it was first given with, and its outcome.
+
+    Attributes:
+        fingerprint: The hash of the request the key was first given with.
+        task_id: The task its create made; None when that create's answer was lost
+            (or, for another fingerprint, when that create is still on the wire).
+
+    """
+
+    fingerprint: str
+    task_id: str | None
+
+
+class Idempotency(typing.Protocol):
+    """The idempotency keys of submits: one create per key, however many submits give it.
+
+    A submit with a key claims it; the one that holds the key sends the create and
+    then settles the key with its outcome, or releases it when the create surely
+    did not run. A backend shared by processes does each step atomically (a Lua
+    script, ``SET NX``), keeps a settled key for its time to live, and turns the
+    claim of a holder that died into a lost answer after a lease of its own.
+    """
+
+    async def claim(self, key: str, fingerprint: str) -> KeyEntry | None:
+        """Take ``key`` for a create of the request with ``fingerprint``.
+
+        Returns None when the caller now holds the key: it must send the create and
+        then :meth:`settle` or :meth:`release` it. While another holds the key for
+        the same fingerprint, waits for its outcome (a cancel of this wait leaves
+        the holder alone). Otherwise returns what the key holds: the caller's own
+        fingerprint with a task id (or None: the answer was lost), or another
+        fingerprint (a key given with another request) at once, even in flight.
+        """
+
+    async def settle(self, key: str, task_id: str | None) -> None:
+        """Keep the outcome of a held key's create: its task id, or None when lost."""
+
+    async def release(self, key: str) -> None:
+        """Let a held key go: its create surely did not run, another may send one."""
+
+
 @typing.runtime_checkable
 class Coordination(typing.Protocol):
     """Where a client keeps the state its flows share (``Client(coordination=...)``).
 
     One instance may serve several clients: they then share its limits, its
-    registry of pending tasks, and its journals.
+    registry of pending tasks, its journals, and its idempotency keys.
     """
 
     def bind(self, account: str) -> None:
@@ -127,3 +180,6 @@ class Coordination(typing.Protocol):
 
     async def open_ledger(self, path: str | os.PathLike[str]) -> Ledger:
         """Open the journal at ``path`` for this run alone."""
+
+    def idempotency(self) -> Idempotency:
+        """The idempotency keys of submits."""

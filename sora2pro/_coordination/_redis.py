@@ -13,7 +13,7 @@ import redis.asyncio
 import redis.asyncio.retry
 import redis.backoff
 
-from sora2pro._coordination._local import LocalCoordination
+from sora2pro._coordination._local import KeyStore, LocalCoordination
 from sora2pro._coordination._redis_durations import RedisDurations
 from sora2pro._coordination._redis_pacer import RedisPacer, Tasks
 from sora2pro._errors import InvalidInputError, Sora2ProError
@@ -49,8 +49,8 @@ class RedisCoordination:
     While Redis cannot be reached, a request that needs a slot raises
     :class:`CoordinationError` and is not sent: a create never goes out unpaced.
 
-    Not shared yet: the pending tasks (``client.pending``) and batch journals stay
-    in this process (a :class:`LocalCoordination`'s registry and SQLite journals).
+    Not shared yet: the pending tasks (``client.pending``), idempotency keys and
+    batch journals stay in this process (a :class:`LocalCoordination`'s).
 
     Args:
         url: Where Redis is: ``redis://[[user]:password@]host[:port][/db]``,
@@ -146,6 +146,10 @@ class RedisCoordination:
             prefix = f"{self._prefix()}durations:"
             self._durations = RedisDurations(self._client, prefix, self._tasks)
         return self._durations
+
+    def idempotency(self) -> KeyStore:
+        """Idempotency keys: kept in this process for now (not yet shared)."""
+        return self._local.idempotency()
 
     async def open_ledger(self, path: str | os.PathLike[str]) -> Journal:
         """Open (or create) the SQLite journal at ``path``, for this run alone (local for now)."""

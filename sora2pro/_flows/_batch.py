@@ -14,8 +14,8 @@ from sora2pro._coordination._protocols import Entry, Status
 from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._flows._context import deadline_after
 from sora2pro._flows._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
-from sora2pro._flows._items import BatchItem, BatchResult, to_request
-from sora2pro._flows._submit import submit
+from sora2pro._flows._items import BatchItem, BatchResult, item_key, to_request
+from sora2pro._flows._keys import submit_keyed
 from sora2pro._flows._wait import wait
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
 from sora2pro._transport._transport import retrieve_exception
@@ -130,9 +130,9 @@ class _Run:
 
     async def feed(self, items: Iterable[BatchItem], journal: Ledger | None) -> None:
         """Start a worker per item as slots free up; None on the queue at the end."""
-        for index, request, book in _prepare(items, journal, self.ctx.converter):
+        for index, request, key, book in _prepare(items, journal, self.ctx.converter):
             await self.slots.acquire()
-            worker = asyncio.create_task(self.work(index, request, book))
+            worker = asyncio.create_task(self.work(index, request, key, book))
             self.workers.add(worker)
             worker.add_done_callback(self.workers.discard)
         while self.workers:
@@ -140,14 +140,14 @@ class _Run:
         self.done.put_nowait(None)
 
     async def work(
-        self, index: int, request: Request | InvalidInputError, book: _Book | None
+        self, index: int, request: Request | InvalidInputError, key: str | None, book: _Book | None
     ) -> None:
         listen(self.on_event, index)
         try:
             if isinstance(request, InvalidInputError):
                 result = BatchResult(index=index, request=None, error=request)
             else:
-                result = await self.item(index, request, book)
+                result = await self.item(index, request, key, book)
             await emit(Finished(index, result))
         except Exception as error:  # noqa: BLE001  # handed to the consumer, raised there
             self.done.put_nowait(_Broken(error))
@@ -168,7 +168,9 @@ class _Run:
             worker.cancel()
         await asyncio.gather(feeder, *self.workers, return_exceptions=True)
 
-    async def item(self, index: int, request: Request, book: _Book | None) -> BatchResult:
+    async def item(
+        self, index: int, request: Request, key: str | None, book: _Book | None
+    ) -> BatchResult:
         """Take one item from its journal row (if any) to its end."""
         entry = None if book is None else await book.find()
         task_id = None if entry is None else entry.task_id
@@ -180,7 +182,7 @@ class _Run:
                     request=request,
                 )
                 return BatchResult(index=index, request=request, error=unanswered)
-            submitted = await self.submit(index, request, book)
+            submitted = await self.submit(index, request, key, book)
             if isinstance(submitted, BatchResult):
                 return submitted
             task_id = submitted
@@ -188,7 +190,9 @@ class _Run:
         await emit(Submitted(index, task_id))
         return await self.wait(index, request, book, task_id)
 
-    async def submit(self, index: int, request: Request, book: _Book | None) -> str | BatchResult:
+    async def submit(
+        self, index: int, request: Request, key: str | None, book: _Book | None
+    ) -> str | BatchResult:
         """Create the item's task, journaled; a BatchResult when it could not be."""
 
         def keep(task_id: str) -> None:
@@ -197,10 +201,11 @@ class _Run:
                 book.submitted(task_id)
 
         try:
-            return await submit(
+            return await submit_keyed(
                 self.ctx,
                 request,
                 None,
+                key,
                 before_send=None if book is None else book.sending,
                 on_task_id=keep,
             )
@@ -330,8 +335,8 @@ class Runs:
 
 def _prepare(
     items: Iterable[BatchItem], journal: Ledger | None, converter: cattrs.Converter
-) -> Iterator[tuple[int, Request | InvalidInputError, _Book | None]]:
-    """Each item as a request (or why it is not one) with its journal row, lazily.
+) -> Iterator[tuple[int, Request | InvalidInputError, str | None, _Book | None]]:
+    """Each item as a request (or why it is not one), its key and its journal row, lazily.
 
     A row is keyed by the hash of the create body as sent (stable across versions of
     sora2pro) and by how many identical bodies came before it in this run.
@@ -340,19 +345,20 @@ def _prepare(
     for index, item in enumerate(items):
         try:
             request = to_request(item)
+            key = item_key(item)
             body = encode_create(converter, request)
             digest = request_digest(body)
         except InvalidInputError as error:
-            yield index, error, None
+            yield index, error, None, None
             continue
         except (TypeError, ValueError) as error:  # an item no check foresaw: still its own
-            yield index, InvalidInputError("item", f"cannot be sent: {error}"), None
+            yield index, InvalidInputError("item", f"cannot be sent: {error}"), None, None
             continue
         book = None
         if journal is not None:
             book = _Book(journal, index, body, (digest, seen[digest]))
             seen[digest] += 1
-        yield index, request, book
+        yield index, request, key, book
 
 
 def _log_unseen(task_ids: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import typing
 
 import attrs
@@ -10,6 +11,8 @@ import attrs
 from sora2pro._flows._schedule import CallbackLosses, Prediction, predict
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     import cattrs
 
     from sora2pro._api._endpoints import Api
@@ -23,6 +26,7 @@ __all__ = ["Context", "deadline_after"]
 
 #: How many finished tasks, and how many predictions, a context keeps.
 _KEPT = 4096
+logger = logging.getLogger("sora2pro")
 
 
 @attrs.define(eq=False)
@@ -43,6 +47,8 @@ class Context:
         losses: How often this client's callbacks were lost.
         creates: Creates on the wire.
         cancelled_creates: Creates on the wire whose caller was cancelled meanwhile.
+        chores: Steps left running by flows whose callers are gone (settling an
+            idempotency key after a create's answer).
         closing: No create leaves once the client began to close.
 
     """
@@ -60,6 +66,7 @@ class Context:
     losses: CallbackLosses = attrs.Factory(CallbackLosses)
     creates: set[asyncio.Future[str]] = attrs.Factory(set)
     cancelled_creates: set[asyncio.Future[str]] = attrs.Factory(set)
+    chores: set[asyncio.Future[None]] = attrs.Factory(set)
     closing: bool = False
     _predictions: dict[tuple[str | None, float], tuple[object, Prediction]] = attrs.field(
         factory=dict, init=False
@@ -75,6 +82,25 @@ class Context:
     def converter(self) -> cattrs.Converter:
         """The wire converter."""
         return self.api.converter
+
+    def run_chore(self, step: Coroutine[object, object, None], failure: str) -> None:
+        """Run ``step`` to its end whoever waits for it; log ``failure`` if it raises."""
+
+        def done(chore: asyncio.Future[None]) -> None:
+            self.chores.discard(chore)
+            error = None if chore.cancelled() else chore.exception()
+            if error is not None:
+                logger.warning("%s: %r", failure, error, extra={"event": "chore_failed"})
+
+        chore = asyncio.ensure_future(step)
+        self.chores.add(chore)
+        chore.add_done_callback(done)
+
+    async def drain(self) -> None:
+        """Wait for the creates on the wire, then for the chores their answers left."""
+        while self.creates or self.chores:
+            pending: set[asyncio.Future[str] | asyncio.Future[None]] = {*self.creates, *self.chores}
+            await asyncio.wait(pending)
 
     def finished(self, task_id: str) -> Request | None:
         """Forget a task seen to end and handed over; its request, if it was pending."""

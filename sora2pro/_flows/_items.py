@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import attrs
 
+from sora2pro._config import check_idempotency_key
 from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._model._failures import SubmitUncertainError
 from sora2pro._model._requests import REQUEST_TYPES, ImageToVideo, Request, TextToVideo
@@ -14,11 +15,13 @@ from sora2pro._model._requests import REQUEST_TYPES, ImageToVideo, Request, Text
 if typing.TYPE_CHECKING:
     from sora2pro._model._task import Task
 
-__all__ = ["BatchItem", "BatchResult", "to_request"]
+__all__ = ["BatchItem", "BatchResult", "item_key", "to_request"]
 
 #: A prompt, a request, or a mapping with the fields of :class:`TextToVideo` (or of
-#: :class:`ImageToVideo`, when it has an ``image``).
+#: :class:`ImageToVideo`, when it has an ``image``), and maybe an ``idempotency_key``.
 BatchItem = str | Request | Mapping[str, typing.Any]
+
+_KEY = "idempotency_key"
 
 
 @attrs.frozen(kw_only=True)
@@ -55,10 +58,12 @@ def to_request(item: BatchItem) -> Request:
     """Turn a batch item into a request.
 
     A mapping with an ``image`` is an :class:`ImageToVideo`, any other a
-    :class:`TextToVideo`.
+    :class:`TextToVideo`. A mapping's ``idempotency_key`` belongs to the item, not
+    to its request: it is checked, and left out.
 
     Raises:
-        InvalidInputError: the item is not a prompt, a request or a mapping of its fields.
+        InvalidInputError: the item is not a prompt, a request or a mapping of its
+            fields, or its idempotency key is not printable text of 1 to 255 characters.
 
     """
     if isinstance(item, REQUEST_TYPES):
@@ -67,6 +72,7 @@ def to_request(item: BatchItem) -> Request:
         return TextToVideo(item)
     if isinstance(item, Mapping):
         fields = dict(item)
+        check_idempotency_key(fields.pop(_KEY, None))
         if not all(isinstance(name, str) for name in fields):
             raise InvalidInputError("item", "a mapping's keys must be field names (strings)")
         kind = ImageToVideo if "image" in fields else TextToVideo
@@ -77,3 +83,10 @@ def to_request(item: BatchItem) -> Request:
             raise InvalidInputError("prompt", "is required")
         return kind(**fields)
     raise InvalidInputError("item", f"must be a prompt, a request or a mapping, not {item!r}")
+
+
+def item_key(item: BatchItem) -> str | None:
+    """The idempotency key of an item :func:`to_request` took; None when it has none."""
+    if not isinstance(item, Mapping):
+        return None
+    return typing.cast("str | None", item.get(_KEY))

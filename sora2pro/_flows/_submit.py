@@ -97,11 +97,13 @@ async def submit(
     *,
     before_send: Callable[[], Awaitable[None]] | None = None,
     on_task_id: Callable[[str], None] | None = None,
+    on_sent: Callable[[asyncio.Future[str]], None] | None = None,
 ) -> str:
     """Create the task.
 
     ``before_send`` runs right before each create leaves; ``on_task_id`` gets the
-    task id the instant it arrives, before anything else can interrupt. A cancel
+    task id the instant it arrives, before anything else can interrupt; ``on_sent``
+    gets each create the moment it leaves (its future ends with its answer). A cancel
     while a create is on the wire waits for its answer (within
     ``Timeouts.request``), so that a task it made is never lost.
     """
@@ -127,6 +129,8 @@ async def submit(
         sending = asyncio.ensure_future(_create_once(ctx, body, req))
         ctx.creates.add(sending)
         sending.add_done_callback(functools.partial(_settled, ctx, req, on_task_id))
+        if on_sent is not None:
+            on_sent(sending)
         try:
             return await asyncio.shield(sending)
         except asyncio.CancelledError:

@@ -129,6 +129,10 @@ class Fault:
         """Wait ``seconds`` before answering normally (for client timeouts)."""
         return cls(FaultKind.DELAY, seconds=seconds)
 
+    def delayed(self, seconds: float) -> Fault:
+        """The same fault after ``seconds`` of silence: a slow refusal, a slow lost answer."""
+        return attrs.evolve(self, seconds=seconds)
+
     @classmethod
     def misplaced_range(cls, at: int = 0) -> Fault:
         """Answer a file request as if it had asked for ``bytes=<at>-``.

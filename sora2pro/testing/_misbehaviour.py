@@ -29,8 +29,9 @@ async def misbehave(
 ) -> web.StreamResponse:
     """Answer ``request`` as ``fault`` says; ``handler`` gives the normal answer."""
     kind = fault.kind
-    if kind is FaultKind.DELAY:
+    if fault.seconds:
         await asyncio.sleep(fault.seconds)
+    if kind is FaultKind.DELAY:
         return await handler(request)
     if kind is FaultKind.MISPLACED_RANGE:
         return await handler(
