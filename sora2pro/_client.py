@@ -178,6 +178,8 @@ class Client(FileMethods):
         await asyncio.shield(self._closing)
 
     async def _shut_down(self) -> None:
+        if self._ctx.unhook is not None:
+            self._ctx.unhook()
         await self._batches.close()
         # A create on the wire (its caller cancelled) may still bring a task id:
         # closing the session before its answer would lose it.

@@ -30,6 +30,7 @@ from sora2pro._coordination._protocols import Coordination
 from sora2pro._errors import InvalidInputError
 from sora2pro._flows._context import Context
 from sora2pro._flows._download import check_max_bytes
+from sora2pro._flows._wait import relay
 from sora2pro._model._requests import REQUEST_TYPES, Request, TextToVideo, with_changes
 from sora2pro._model._task import Task
 from sora2pro._transport._transport import Transport
@@ -137,7 +138,7 @@ def wire_up(
         default_pause=limits.pause,
         max_pause=retry.max_retry_after,
     )
-    return Context(
+    ctx = Context(
         api=api,
         retry=retry,
         poll=poll,
@@ -145,6 +146,12 @@ def wire_up(
         registry=coordination.registry(),
         callbacks=callbacks,
     )
+    if callbacks is not None and ctx.bus.relays:
+        # A wait in another process may need a callback that nothing here waits for.
+        ctx.unhook = callbacks.on_unclaimed(
+            lambda callback: ctx.run_chore(relay(ctx, callback), "relaying a callback")
+        )
+    return ctx
 
 
 def account_of(key: str) -> str:

@@ -29,6 +29,7 @@ from sora2pro._wire import (
     decode_task_id,
     decode_upload,
     encode_create,
+    encode_task,
     make_converter,
 )
 from sora2pro._wire._decode import checked_task, quick_task
@@ -444,6 +445,24 @@ def test_valid_records_round_trip(
     data = record(state=state, param=json.dumps(body), progress=progress)
     task = decode_task(CONVERTER, data)
     assert (request, TaskState(state), progress) == (task.request, task.state, task.progress)
+
+
+@given(
+    requests,
+    st.sampled_from(["success", "fail"]),
+    st.none() | st.text(max_size=20),
+    st.integers(1, 2**41),
+    st.none() | st.floats(0, 1e6),
+)
+def test_an_encoded_task_decodes_back_to_itself(
+    request: Request, state: str, fail: str | None, created: int, credits: float | None
+) -> None:
+    """A task's wire form (what a confirmed callback carries to other processes) reads back."""
+    body = json.dumps(encode_create(CONVERTER, request))
+    data = record(state=state, param=body, failMsg=fail, createTime=created)
+    data["creditsConsumed"] = credits
+    task = decode_task(CONVERTER, data)
+    assert task == decode_task(CONVERTER, encode_task(CONVERTER, task))
 
 
 @given(requests)

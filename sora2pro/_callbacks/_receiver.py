@@ -200,6 +200,7 @@ class CallbackReceiver:
         self._recent_bytes = 0
         self._keep = keep
         self._waiters: dict[str, list[asyncio.Future[Callback]]] = {}
+        self._unclaimed: list[Callable[[Callback], None]] = []
         self._converter = make_converter()
         self._runner: web.BaseRunner | None = None
         self._listening: str | None = None
@@ -260,6 +261,15 @@ class CallbackReceiver:
         if kept is not None and kept[0] is callback:
             del self._recent[callback.task.id]
             self._recent_bytes -= kept[1]
+
+    def on_unclaimed(self, listener: Callable[[Callback], None]) -> Callable[[], None]:
+        """Call ``listener`` with each new callback nothing here waits for; returns its remover.
+
+        A client whose coordination spans processes confirms such a callback, since
+        a wait in another process may need it.
+        """
+        self._unclaimed.append(listener)
+        return lambda: self._unclaimed.remove(listener)
 
     def expect(
         self, task_id: str, *, newer_than: Callback | None = None
@@ -370,6 +380,8 @@ class CallbackReceiver:
                 task_id,
                 extra={"event": "callback_unclaimed", "task_id": task_id},
             )
+            for listener in list(self._unclaimed):
+                listener(callback)
         for future in waiters:
             if not future.done():
                 future.set_result(callback)

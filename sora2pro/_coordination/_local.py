@@ -11,6 +11,7 @@ import typing
 import attrs
 
 from sora2pro._config import DEFAULT_IDEMPOTENCY_TTL, check_timeout
+from sora2pro._coordination._bus import LocalBus
 from sora2pro._coordination._journal import Journal
 from sora2pro._coordination._pacer import PriorityPacer
 from sora2pro._coordination._protocols import KeyEntry
@@ -164,6 +165,7 @@ class LocalCoordination:
         self._registry = _Registry()
         self._durations = _Durations()
         self._keys = KeyStore(idempotency_ttl)
+        self._bus = LocalBus()
 
     def __repr__(self) -> str:
         return f"<sora2pro.LocalCoordination pending={len(self._registry.pending())}>"
@@ -192,3 +194,7 @@ class LocalCoordination:
     def idempotency(self) -> KeyStore:
         """The idempotency keys of every client using this coordination."""
         return self._keys
+
+    def callback_bus(self) -> LocalBus:
+        """The confirmed ends of tasks, among the clients using this coordination."""
+        return self._bus

@@ -8,6 +8,7 @@ import typing
 import attrs
 
 if typing.TYPE_CHECKING:
+    import asyncio
     import concurrent.futures
     import os
     from collections.abc import Mapping, Sequence
@@ -15,6 +16,7 @@ if typing.TYPE_CHECKING:
     from sora2pro._model._requests import Request
 
 __all__ = [
+    "CallbackBus",
     "Coordination",
     "DurationLog",
     "Entry",
@@ -154,6 +156,31 @@ class Idempotency(typing.Protocol):
         """Let a held key go: its create surely did not run, another may send one."""
 
 
+class CallbackBus(typing.Protocol):
+    """The confirmed ends of tasks, told to every client of the coordination.
+
+    A callback is confirmed by one status fetch, in the process that received it;
+    that process publishes the task it fetched, and a wait anywhere else ends on
+    the entry without a request of its own. Never a raw callback body: only what
+    the server confirmed. An entry is text the bus does not read (the flows write
+    a task's wire form in it).
+    """
+
+    @property
+    def relays(self) -> bool:
+        """Whether other processes read this bus.
+
+        Then a callback nothing here waits for is confirmed and published all the
+        same, since a wait elsewhere may need it.
+        """
+
+    def publish(self, task_id: str, entry: str) -> None:
+        """Tell every client that ``task_id`` ended as ``entry`` says (sent in the background)."""
+
+    def expect(self, task_id: str) -> asyncio.Future[str]:
+        """A future that completes with the entry for ``task_id`` (at once if it came)."""
+
+
 @typing.runtime_checkable
 class Coordination(typing.Protocol):
     """Where a client keeps the state its flows share (``Client(coordination=...)``).
@@ -183,3 +210,6 @@ class Coordination(typing.Protocol):
 
     def idempotency(self) -> Idempotency:
         """The idempotency keys of submits."""
+
+    def callback_bus(self) -> CallbackBus:
+        """The confirmed ends of tasks, shared with the other clients."""

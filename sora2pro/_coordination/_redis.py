@@ -14,6 +14,7 @@ import redis.asyncio.retry
 import redis.backoff
 
 from sora2pro._coordination._local import KeyStore, LocalCoordination
+from sora2pro._coordination._redis_bus import RedisBus
 from sora2pro._coordination._redis_durations import RedisDurations
 from sora2pro._coordination._redis_pacer import RedisPacer, Tasks
 from sora2pro._errors import InvalidInputError, Sora2ProError
@@ -44,7 +45,10 @@ class RedisCoordination:
     - the create pace and the status budget (:class:`RateLimits`), counted on
       Redis's clock; a 429 seen by one process pauses them all. Within a process,
       the most overdue wait still gets that process's next slot first;
-    - the running times the poll schedule learns from.
+    - the running times the poll schedule learns from;
+    - callbacks: one received by any process (its Client has a receiver) is
+      confirmed there by one status request and ends the wait for its task in
+      whichever process waits, through a Redis stream.
 
     While Redis cannot be reached, a request that needs a slot raises
     :class:`CoordinationError` and is not sent: a create never goes out unpaced.
@@ -96,6 +100,7 @@ class RedisCoordination:
         self._tasks = Tasks()
         self._pacers: dict[str, RedisPacer] = {}
         self._durations: RedisDurations | None = None
+        self._bus: RedisBus | None = None
         self._local = LocalCoordination()
 
     def __repr__(self) -> str:
@@ -151,6 +156,12 @@ class RedisCoordination:
         """Idempotency keys: kept in this process for now (not yet shared)."""
         return self._local.idempotency()
 
+    def callback_bus(self) -> RedisBus:
+        """The confirmed ends of tasks, told to every process of the namespace (a stream)."""
+        if self._bus is None:
+            self._bus = RedisBus(self._client, f"{self._prefix()}callbacks", self._tasks)
+        return self._bus
+
     async def open_ledger(self, path: str | os.PathLike[str]) -> Journal:
         """Open (or create) the SQLite journal at ``path``, for this run alone (local for now)."""
         return await self._local.open_ledger(path)
@@ -159,6 +170,8 @@ class RedisCoordination:
         """Stop the pacers (their waiters get CoordinationError), finish writes, disconnect."""
         for pacer in self._pacers.values():
             await pacer.close()
+        if self._bus is not None:
+            await self._bus.close()
         await self._tasks.settle()
         await self._client.aclose()
 

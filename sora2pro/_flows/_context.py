@@ -11,14 +11,19 @@ import attrs
 from sora2pro._flows._schedule import CallbackLosses, Prediction, predict
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Callable, Coroutine
 
     import cattrs
 
     from sora2pro._api._endpoints import Api
     from sora2pro._callbacks._receiver import CallbackReceiver
     from sora2pro._config import PollPolicy, RetryPolicy
-    from sora2pro._coordination._protocols import Coordination, DurationLog, TaskRegistry
+    from sora2pro._coordination._protocols import (
+        CallbackBus,
+        Coordination,
+        DurationLog,
+        TaskRegistry,
+    )
     from sora2pro._model._requests import Request
     from sora2pro._transport._transport import Transport
 
@@ -44,6 +49,8 @@ class Context:
             live answers carry no useful updateTime, so running time is counted here.
         durations: How long finished videos ran, by request shape (from the
             coordination: shared with its other clients).
+        bus: The confirmed ends of tasks, shared with the coordination's other clients.
+        unhook: Stops relaying the receiver's unclaimed callbacks (None: none are).
         losses: How often this client's callbacks were lost.
         creates: Creates on the wire.
         cancelled_creates: Creates on the wire whose caller was cancelled meanwhile.
@@ -63,6 +70,10 @@ class Context:
     durations: DurationLog = attrs.field(
         default=attrs.Factory(lambda self: self.coordination.durations(), takes_self=True)
     )
+    bus: CallbackBus = attrs.field(
+        default=attrs.Factory(lambda self: self.coordination.callback_bus(), takes_self=True)
+    )
+    unhook: Callable[[], None] | None = None
     losses: CallbackLosses = attrs.Factory(CallbackLosses)
     creates: set[asyncio.Future[str]] = attrs.Factory(set)
     cancelled_creates: set[asyncio.Future[str]] = attrs.Factory(set)

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import typing
 
-from sora2pro._errors import Sora2ProError, TaskNotVisibleError
+from sora2pro._errors import ResponseError, Sora2ProError, TaskNotVisibleError
 from sora2pro._flows._polling import LONGEST_RUN, OnUpdate, notify_within, poll_until_done
 from sora2pro._flows._schedule import Schedule, shape_of
 from sora2pro._model._failures import TaskFailedError
 from sora2pro._model._requests import CharacterRequest
 from sora2pro._model._task import Task, TaskState
 from sora2pro._transport._retry import is_transient, retrying
+from sora2pro._wire import decode_task, encode_task
 
 if typing.TYPE_CHECKING:
     from sora2pro._config import PollPolicy
     from sora2pro._flows._context import Context
     from sora2pro._model._task import Callback
 
-__all__ = ["fetch_task", "read_task", "wait", "wait_submitted"]
+__all__ = ["fetch_task", "read_task", "relay", "wait", "wait_submitted"]
 
 logger = logging.getLogger("sora2pro")
 
@@ -114,24 +116,35 @@ async def _until_done(
         )
     )
     seen: Callback | None = None
+    # Another process (or client) may confirm the end first: no request of our own then.
+    ended = ctx.bus.expect(task_id)
     try:
         while True:
             hint = ctx.callbacks.expect(task_id, newer_than=seen)
             try:
-                racing: set[asyncio.Future[typing.Any]] = {hint, polling}
+                racing: set[asyncio.Future[typing.Any]] = {hint, polling, ended}
                 await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+                if ended.done():
+                    task = _published(ctx, task_id, ended.result())
+                    if task is not None:
+                        break
+                    ended = asyncio.get_running_loop().create_future()  # never again
+                    continue
                 if not hint.done():
                     return _caught(ctx, task_id, polling.result())
                 seen = hint.result()
             finally:
                 hint.cancel()
-            task = await _confirm(ctx, seen, deadline)
+            task = await _confirm(ctx, seen, deadline, fetch=not ctx.callbacks.trust_body)
             if task is not None:
+                if not ctx.callbacks.trust_body:
+                    ctx.bus.publish(task_id, json.dumps(encode_task(ctx.converter, task)))
                 break
             # It did not hold up (forged?): at most one confirmation per interval,
             # so a flood of forgeries cannot turn into a flood of status queries.
             ctx.callbacks.refute(seen)
-            await asyncio.wait({polling}, timeout=policy.min_interval)
+            pausing: set[asyncio.Future[typing.Any]] = {polling, ended}
+            await asyncio.wait(pausing, timeout=policy.min_interval)
             if polling.done():
                 return _caught(ctx, task_id, polling.result())
         ctx.losses.count(lost=False)
@@ -141,7 +154,42 @@ async def _until_done(
         return task
     finally:
         polling.cancel()
+        ended.cancel()
         await asyncio.gather(polling, return_exceptions=True)
+
+
+def _published(ctx: Context, task_id: str, entry: str) -> Task | None:
+    """The finished task another client confirmed and published; None if it does not read."""
+    try:
+        task = decode_task(ctx.converter, json.loads(entry))
+    except (ValueError, RecursionError, ResponseError) as exc:
+        logger.warning(
+            "a confirmed end of task %s did not read (%s); polling on",
+            task_id,
+            exc,
+            extra={"event": "callback_bus_bad", "task_id": task_id},
+        )
+        return None
+    if task.id != task_id or not task.done:
+        logger.warning(
+            "a confirmed end of task %s named task %s in state %s; polling on",
+            task_id,
+            task.id,
+            task.raw_state,
+            extra={"event": "callback_bus_bad", "task_id": task_id},
+        )
+        return None
+    return task
+
+
+async def relay(ctx: Context, callback: Callback) -> None:
+    """Confirm a callback no wait of this process took, and publish the task for the others."""
+    assert ctx.callbacks is not None  # noqa: S101  # only relayed from a receiver
+    task = await _confirm(ctx, callback, None, fetch=True)
+    if task is None:
+        ctx.callbacks.refute(callback)
+        return
+    ctx.bus.publish(task.id, json.dumps(encode_task(ctx.converter, task)))
 
 
 def _caught(ctx: Context, task_id: str, task: Task) -> Task:
@@ -198,10 +246,11 @@ async def _poll_task(
         ctx.losses.settled(key)
 
 
-async def _confirm(ctx: Context, callback: Callback, deadline: float | None) -> Task | None:
-    """The finished task a callback announces, confirmed; None if it does not hold."""
-    assert ctx.callbacks is not None  # noqa: S101  # only used with callbacks
-    if ctx.callbacks.trust_body:
+async def _confirm(
+    ctx: Context, callback: Callback, deadline: float | None, *, fetch: bool
+) -> Task | None:
+    """The finished task a callback announces, confirmed (by a fetch if ``fetch``); or None."""
+    if not fetch:
         task = callback.task
     else:
         try:

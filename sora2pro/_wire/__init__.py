@@ -12,6 +12,7 @@ from sora2pro._wire._decode import (
     decode_task_id,
     decode_upload,
     encode_create,
+    encode_task,
 )
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     "decode_task_id",
     "decode_upload",
     "encode_create",
+    "encode_task",
     "make_converter",
 ]

@@ -6,6 +6,7 @@ A payload that does not fit raises :class:`ResponseError`, never a ``KeyError`` 
 
 from __future__ import annotations
 
+import json
 import logging
 import typing
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ __all__ = [
     "decode_task_id",
     "decode_upload",
     "encode_create",
+    "encode_task",
 ]
 
 logger = logging.getLogger("sora2pro")
@@ -70,6 +72,40 @@ def encode_create(converter: cattrs.Converter, request: Request) -> dict[str, ob
     if request.callback_url is not None:
         body["callBackUrl"] = request.callback_url
     return body
+
+
+def encode_task(converter: cattrs.Converter, task: Task) -> dict[str, object]:
+    """The task as a task-details answer's ``data``: :func:`decode_task` reads it back."""
+    result: dict[str, object] = {}
+    if task.result_urls:
+        result["resultUrls"] = list(task.result_urls)
+    if task.watermark_urls:
+        result["resultWaterMarkUrls"] = list(task.watermark_urls)
+    if task.character_id is not None:
+        result["character_id"] = task.character_id
+    times = {
+        "createTime": task.created_at,
+        "updateTime": task.updated_at,
+        "completeTime": task.completed_at,
+    }
+    data: dict[str, object] = {
+        "taskId": task.id,
+        "model": task.model,
+        "state": task.raw_state,
+        "resultJson": json.dumps(result) if result else None,
+        "failCode": task.fail_code,
+        "failMsg": task.fail_message,
+        "progress": task.progress,
+        "costTime": task.cost_time,
+        "creditsConsumed": task.credits_consumed,
+    }
+    data |= {
+        name: None if moment is None else round(moment.timestamp() * 1000)
+        for name, moment in times.items()
+    }
+    if task.request is not None:
+        data["param"] = json.dumps(encode_create(converter, task.request))
+    return data
 
 
 def decode_task_id(data: object) -> str:
