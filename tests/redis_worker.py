@@ -3,7 +3,8 @@
 Arguments: the emulator's URL, the Redis URL, the API key, how many creates to send
 one after another, and optionally "keyed": then the creates go all at once, each with
 its own idempotency key ("key-0", "key-1", ...), and the process prints the task ids
-it got, in the keys' order, on one line. It shares the account's limits through RedisCoordination
+it got, in the keys' order, on one line; after "keyed", the lease of its claims in
+seconds (30 by default). It shares the account's limits through RedisCoordination
 under the default namespace (the key's hash). It prints "ready" once its client is
 made, and starts when a line comes on its standard input: the test starts every
 process at once.
@@ -22,10 +23,12 @@ import sora2pro
 LIMITS = sora2pro.RateLimits(creates=20, window=1.0, status_per_second=1000.0, pause=0.05)
 
 
-async def main(base_url: str, redis_url: str, key: str, creates: int, *, keyed: bool) -> None:
+async def main(
+    base_url: str, redis_url: str, key: str, creates: int, *, keyed: bool, lease: float
+) -> None:
     """Send ``creates`` creates, paced with every other process of the key."""
     async with (
-        sora2pro.RedisCoordination(redis_url) as coordination,
+        sora2pro.RedisCoordination(redis_url, lease=lease) as coordination,
         sora2pro.Client(
             key, base_url=base_url, coordination=coordination, rate_limits=LIMITS
         ) as client,
@@ -65,5 +68,7 @@ async def start(count: int, *args: str) -> list[asyncio.subprocess.Process]:
 
 
 if __name__ == "__main__":
-    keyed = sys.argv[5:] == ["keyed"]
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), keyed=keyed))
+    keyed = sys.argv[5:6] == ["keyed"]
+    lease = float(sys.argv[6]) if len(sys.argv) > 6 else 30.0
+    base_url, redis_url, key, creates = sys.argv[1:5]
+    asyncio.run(main(base_url, redis_url, key, int(creates), keyed=keyed, lease=lease))

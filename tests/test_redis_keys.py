@@ -93,6 +93,22 @@ async def test_a_waiter_gets_a_lost_answer_once_a_dead_holders_lease_ends(
     assert 0 == emulator.count(Endpoint.CREATE)
 
 
+async def test_a_process_killed_with_a_create_on_the_wire_leaves_a_lost_answer(
+    emulator: Emulator, coordinations: Coordinations, redis_server: RedisServer
+) -> None:
+    """SIGKILL of the process sending a key's create: after its lease, a repeat is uncertain."""
+    emulator.inject(Fault.delay(3.0), Endpoint.CREATE)
+    args = (emulator.url, redis_server.url, emulator.api_key, "1", "keyed", "0.3")
+    [worker] = await redis_worker.start(1, *args)
+    await until(lambda: emulator.count(Endpoint.CREATE) == 1)
+    worker.kill()
+    await worker.wait()
+    async with fast_client(emulator, coordination=coordinations(None)) as client:
+        with pytest.raises(sora2pro.SubmitUncertainError):
+            await client.submit("a dog", idempotency_key="key-0")
+    assert 1 == emulator.count(Endpoint.CREATE)
+
+
 async def test_a_live_holder_keeps_its_key_past_the_lease(
     emulator: Emulator, coordinations: Coordinations
 ) -> None:
