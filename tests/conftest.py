@@ -134,6 +134,25 @@ def redis_server(tmp_path: pathlib.Path) -> Iterator[RedisServer]:
         server.kill()
 
 
+Coordinations = typing.Callable[..., sora2pro.RedisCoordination]
+
+
+@pytest.fixture
+async def coordinations(redis_server: RedisServer) -> AsyncIterator[Coordinations]:
+    """Makes RedisCoordination instances on the test's server; closes them all at the end."""
+    made: list[sora2pro.RedisCoordination] = []
+
+    def make(
+        namespace: str | None = "account", **options: typing.Any
+    ) -> sora2pro.RedisCoordination:
+        made.append(sora2pro.RedisCoordination(redis_server.url, namespace=namespace, **options))
+        return made[-1]
+
+    yield make
+    for coordination in made:
+        await coordination.close()
+
+
 @pytest.fixture
 def emulator_loop() -> Iterator[asyncio.AbstractEventLoop]:
     """An event loop running in its own thread, for an emulator beside the CLI's loop."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import pathlib
 import subprocess
 import sys
 import typing
@@ -16,30 +14,13 @@ import sora2pro
 from sora2pro._wiring import account_of
 from sora2pro.testing import Endpoint
 
-from .conftest import fast_client, until
+from . import redis_worker
+from .conftest import Coordinations, fast_client, until
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from sora2pro.testing import Emulator
 
     from .redis_server import RedisServer
-
-Coordinations = typing.Callable[..., sora2pro.RedisCoordination]
-
-
-@pytest.fixture
-async def coordinations(redis_server: RedisServer) -> AsyncIterator[Coordinations]:
-    """Makes RedisCoordination instances on the test's server; closes them all at the end."""
-    made: list[sora2pro.RedisCoordination] = []
-
-    def make(namespace: str | None = "account") -> sora2pro.RedisCoordination:
-        made.append(sora2pro.RedisCoordination(redis_server.url, namespace=namespace))
-        return made[-1]
-
-    yield make
-    for coordination in made:
-        await coordination.close()
 
 
 async def use(pacer: sora2pro.Coordination | typing.Any, urgency: float = 0.0) -> None:
@@ -98,26 +79,7 @@ async def test_processes_of_one_key_share_the_create_pace(
     """Two processes creating at 20/s each, started together, meet no 429 from a 25/s limit."""
     emulator.duration = None
     emulator.create_limit = (25, 1.0)
-    root = pathlib.Path(__file__).resolve().parents[1]
-    env = os.environ | {"PYTHONPATH": str(root)}
-    args = [emulator.url, redis_server.url, emulator.api_key, "15"]
-    workers = [
-        await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "tests.redis_worker", *args),
-            cwd=root,
-            env=env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        for _ in range(2)
-    ]
-    for worker in workers:
-        assert worker.stdout is not None
-        assert b"ready\n" == await worker.stdout.readline()
-    for worker in workers:
-        assert worker.stdin is not None
-        worker.stdin.write(b"go\n")
-        await worker.stdin.drain()
+    workers = await redis_worker.start(2, emulator.url, redis_server.url, emulator.api_key, "15")
     assert [0, 0] == [await worker.wait() for worker in workers]
     assert (30, 0) == (emulator.count(Endpoint.CREATE), emulator.rate_limited[Endpoint.CREATE])
 

@@ -13,9 +13,11 @@ import redis.asyncio
 import redis.asyncio.retry
 import redis.backoff
 
-from sora2pro._coordination._local import KeyStore, LocalCoordination
+from sora2pro._config import DEFAULT_IDEMPOTENCY_TTL, check_timeout
+from sora2pro._coordination._local import LocalCoordination
 from sora2pro._coordination._redis_bus import RedisBus
 from sora2pro._coordination._redis_durations import RedisDurations
+from sora2pro._coordination._redis_keys import RedisKeys
 from sora2pro._coordination._redis_pacer import RedisPacer, Tasks
 from sora2pro._errors import InvalidInputError, Sora2ProError
 
@@ -31,6 +33,8 @@ __all__ = ["RedisCoordination"]
 #: request that waited for Redis fails with CoordinationError instead of hanging.
 _CONNECT_TIMEOUT = 2.0
 _ANSWER_TIMEOUT = 5.0
+#: Seconds a process's claim on an idempotency key lasts unless renewed.
+DEFAULT_LEASE = 30.0
 #: Tries of one Redis command after a dropped connection (a restart, an idle close).
 _TRIES = 2
 
@@ -49,12 +53,19 @@ class RedisCoordination:
     - callbacks: one received by any process (its Client has a receiver) is
       confirmed there by one status request and ends the wait for its task in
       whichever process waits, through a Redis stream.
+    - idempotency keys: a key given in any process returns the task its first
+      create made, for ``idempotency_ttl`` seconds from that create's answer. A
+      submit holding a key whose create is on the wire holds a lease on it,
+      renewed while its process lives; a process that died leaves its keys
+      holding a lost answer (:class:`SubmitUncertainError`) once the lease ends,
+      never a second create. Keys are stored under their hash.
 
-    While Redis cannot be reached, a request that needs a slot raises
-    :class:`CoordinationError` and is not sent: a create never goes out unpaced.
+    While Redis cannot be reached, a request that needs a slot, or a submit with
+    an idempotency key, raises :class:`CoordinationError` and is not sent: a
+    create never goes out unpaced or unclaimed.
 
-    Not shared yet: the pending tasks (``client.pending``), idempotency keys and
-    batch journals stay in this process (a :class:`LocalCoordination`'s).
+    Not shared yet: the pending tasks (``client.pending``) and batch journals stay
+    in this process (a :class:`LocalCoordination`'s).
 
     Args:
         url: Where Redis is: ``redis://[[user]:password@]host[:port][/db]``,
@@ -63,17 +74,29 @@ class RedisCoordination:
             means a hash of the API key of the first client that uses this
             instance (the key itself is never written to Redis); then every client
             of the instance must use that key.
+        lease: Seconds a process's claim on an idempotency key lasts without
+            being renewed (it is renewed every third of it while the process lives).
+        idempotency_ttl: How long an idempotency key keeps its outcome, in seconds
+            from its create's answer; None keeps keys for good. 24 hours by default.
 
     Raises:
-        InvalidInputError: ``url`` is not a Redis URL, or ``namespace`` is empty or
-            holds braces.
+        InvalidInputError: ``url`` is not a Redis URL, ``namespace`` is empty or
+            holds braces, or ``lease`` or ``idempotency_ttl`` is not a positive
+            number (or None, for ``idempotency_ttl``).
 
     Use it as ``async with RedisCoordination(url) as coordination:``, or await
     :meth:`close` when every client using it is closed.
 
     """
 
-    def __init__(self, url: str, *, namespace: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str | None = None,
+        lease: float = DEFAULT_LEASE,
+        idempotency_ttl: float | None = DEFAULT_IDEMPOTENCY_TTL,
+    ) -> None:
         if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in {
             "redis",
             "rediss",
@@ -86,6 +109,10 @@ class RedisCoordination:
             not isinstance(namespace, str) or not namespace or {"{", "}"} & set(namespace)
         ):
             raise InvalidInputError("namespace", "must be a non-empty string without braces")
+        check_timeout("idempotency_ttl", idempotency_ttl)
+        if lease is None:
+            raise InvalidInputError("lease", "must be a positive number of seconds, not None")
+        check_timeout("lease", lease)
         self._where = _redacted(url)
         self._client = redis.asyncio.Redis.from_url(
             url,
@@ -101,6 +128,9 @@ class RedisCoordination:
         self._pacers: dict[str, RedisPacer] = {}
         self._durations: RedisDurations | None = None
         self._bus: RedisBus | None = None
+        self._lease = lease
+        self._ttl = idempotency_ttl
+        self._keys: RedisKeys | None = None
         self._local = LocalCoordination()
 
     def __repr__(self) -> str:
@@ -152,9 +182,12 @@ class RedisCoordination:
             self._durations = RedisDurations(self._client, prefix, self._tasks)
         return self._durations
 
-    def idempotency(self) -> KeyStore:
-        """Idempotency keys: kept in this process for now (not yet shared)."""
-        return self._local.idempotency()
+    def idempotency(self) -> RedisKeys:
+        """The idempotency keys every process of the namespace shares."""
+        if self._keys is None:
+            prefix = f"{self._prefix()}key:"
+            self._keys = RedisKeys(self._client, prefix, lease=self._lease, ttl=self._ttl)
+        return self._keys
 
     def callback_bus(self) -> RedisBus:
         """The confirmed ends of tasks, told to every process of the namespace (a stream)."""
@@ -167,11 +200,17 @@ class RedisCoordination:
         return await self._local.open_ledger(path)
 
     async def close(self) -> None:
-        """Stop the pacers (their waiters get CoordinationError), finish writes, disconnect."""
+        """Stop the pacers (their waiters get CoordinationError), finish writes, disconnect.
+
+        Idempotency keys still held (their creates on the wire) are no longer
+        renewed: they hold a lost answer once their lease ends.
+        """
         for pacer in self._pacers.values():
             await pacer.close()
         if self._bus is not None:
             await self._bus.close()
+        if self._keys is not None:
+            await self._keys.close()
         await self._tasks.settle()
         await self._client.aclose()
 
