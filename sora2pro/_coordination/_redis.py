@@ -13,9 +13,12 @@ import redis.asyncio
 import redis.asyncio.retry
 import redis.backoff
 
+from sora2pro._config import check_redis_url
+from sora2pro._coordination._fallback import FallbackPacer
 from sora2pro._coordination._local import KeyStore, LocalCoordination
 from sora2pro._coordination._redis_durations import RedisDurations
 from sora2pro._coordination._redis_pacer import RedisPacer, Tasks
+from sora2pro._coordination._redis_settings import check_settings
 from sora2pro._errors import InvalidInputError, Sora2ProError
 
 if typing.TYPE_CHECKING:
@@ -32,6 +35,9 @@ _CONNECT_TIMEOUT = 2.0
 _ANSWER_TIMEOUT = 5.0
 #: Tries of one Redis command after a dropped connection (a restart, an idle close).
 _TRIES = 2
+#: The limits whose callers go on at a local pace while Redis is away: status reads,
+#: which pay for nothing. A create is never sent unpaced.
+_FALLS_BACK = frozenset({"recordInfo"})
 
 
 class RedisCoordination:
@@ -46,8 +52,16 @@ class RedisCoordination:
       the most overdue wait still gets that process's next slot first;
     - the running times the poll schedule learns from.
 
-    While Redis cannot be reached, a request that needs a slot raises
-    :class:`CoordinationError` and is not sent: a create never goes out unpaced.
+    While Redis cannot be reached, a create raises :class:`CoordinationError` and
+    is not sent: a create never goes out unpaced. Waits go on polling at a quarter
+    of the status budget, paced in the process alone (so that a few processes
+    falling back together stay under the API's limit), and share the pace on Redis
+    again once it answers.
+
+    On first use, it reads Redis's settings (``CONFIG GET``) and logs one warning
+    (event ``redis_settings``) when they could lose its state: no persistence, or
+    a ``maxmemory-policy`` that may evict keys. A Redis that refuses ``CONFIG``
+    (as managed services do) is used without a word.
 
     Not shared yet: the pending tasks (``client.pending``), idempotency keys and
     batch journals stay in this process (a :class:`LocalCoordination`'s).
@@ -70,14 +84,7 @@ class RedisCoordination:
     """
 
     def __init__(self, url: str, *, namespace: str | None = None) -> None:
-        if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in {
-            "redis",
-            "rediss",
-            "unix",
-        }:
-            raise InvalidInputError(
-                "url", f"must be a redis://, rediss:// or unix:// URL, not {url!r}"
-            )
+        check_redis_url("url", url)
         if namespace is not None and (
             not isinstance(namespace, str) or not namespace or {"{", "}"} & set(namespace)
         ):
@@ -94,7 +101,8 @@ class RedisCoordination:
         self._namespace = namespace
         self._named = namespace is not None
         self._tasks = Tasks()
-        self._pacers: dict[str, RedisPacer] = {}
+        self._pacers: dict[str, RedisPacer | FallbackPacer] = {}
+        self._checked = False
         self._durations: RedisDurations | None = None
         self._local = LocalCoordination()
 
@@ -129,11 +137,16 @@ class RedisCoordination:
             )
         self._namespace = account
 
-    def pacer(self, name: str, per_second: float) -> RedisPacer:
-        """The pacer of the limit ``name``, shared by the namespace; ``per_second`` on first use."""
+    def pacer(self, name: str, per_second: float) -> RedisPacer | FallbackPacer:
+        """The pacer of the limit ``name``, shared by the namespace; ``per_second`` on first use.
+
+        Status reads ("recordInfo") fall back to a local pace while Redis is away.
+        """
         if name not in self._pacers:
             key = f"{self._prefix()}pacer:{name}"
-            self._pacers[name] = RedisPacer(self._client, key, per_second, self._tasks)
+            shared = RedisPacer(self._client, key, per_second, self._tasks, self._first_use)
+            fallback = FallbackPacer(shared, per_second) if name in _FALLS_BACK else None
+            self._pacers[name] = fallback or shared
         return self._pacers[name]
 
     def registry(self) -> TaskRegistry:
@@ -144,7 +157,7 @@ class RedisCoordination:
         """The running times every process of the namespace saw."""
         if self._durations is None:
             prefix = f"{self._prefix()}durations:"
-            self._durations = RedisDurations(self._client, prefix, self._tasks)
+            self._durations = RedisDurations(self._client, prefix, self._tasks, self._first_use)
         return self._durations
 
     def idempotency(self) -> KeyStore:
@@ -165,6 +178,15 @@ class RedisCoordination:
     async def settle(self) -> None:
         """Wait until every write sent to Redis so far has landed (or failed)."""
         await self._tasks.settle()
+
+    def _first_use(self) -> None:
+        """Read Redis's settings in the background, once it answers."""
+        if not self._checked:
+            self._checked = True
+            self._tasks.spawn(self._check(), "reading Redis's settings")
+
+    async def _check(self) -> None:
+        self._checked = await check_settings(self._client, self._where)
 
     def _prefix(self) -> str:
         if self._namespace is None:
