@@ -6,6 +6,8 @@ runs without the ``redis`` package.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import typing
 import urllib.parse
 
@@ -38,6 +40,8 @@ _TRIES = 2
 #: The limits whose callers go on at a local pace while Redis is away: status reads,
 #: which pay for nothing. A create is never sent unpaced.
 _FALLS_BACK = frozenset({"recordInfo"})
+#: Seconds before Redis's settings are read again when Redis did not answer.
+_CHECK_AGAIN = 60.0
 
 
 class RedisCoordination:
@@ -102,7 +106,8 @@ class RedisCoordination:
         self._named = namespace is not None
         self._tasks = Tasks()
         self._pacers: dict[str, RedisPacer | FallbackPacer] = {}
-        self._checked = False
+        # When Redis's settings may be read next (loop time); None once they were.
+        self._check_at: float | None = 0.0
         self._durations: RedisDurations | None = None
         self._local = LocalCoordination()
 
@@ -181,12 +186,14 @@ class RedisCoordination:
 
     def _first_use(self) -> None:
         """Read Redis's settings in the background, once it answers."""
-        if not self._checked:
-            self._checked = True
-            self._tasks.spawn(self._check(), "reading Redis's settings")
+        now = asyncio.get_running_loop().time()
+        if self._check_at is not None and now >= self._check_at:
+            self._check_at = math.inf  # one read at a time
+            self._tasks.spawn(self._check(now), "reading Redis's settings")
 
-    async def _check(self) -> None:
-        self._checked = await check_settings(self._client, self._where)
+    async def _check(self, now: float) -> None:
+        read = await check_settings(self._client, self._where)
+        self._check_at = None if read else now + _CHECK_AGAIN
 
     def _prefix(self) -> str:
         if self._namespace is None:
