@@ -158,7 +158,12 @@ def __getattr__(name: str) -> object:
     # RedisCoordination needs the `redis` extra: imported on first use, so that the
     # library runs without it.
     if name == "RedisCoordination":
-        from sora2pro._coordination._redis import RedisCoordination  # noqa: PLC0415
+        try:
+            from sora2pro._coordination._redis import RedisCoordination  # noqa: PLC0415
+        except ImportError as exc:
+            raise ImportError(
+                "sora2pro.RedisCoordination needs the redis extra: pip install 'sora2pro[redis]'"
+            ) from exc
 
         globals()[name] = RedisCoordination
         return RedisCoordination

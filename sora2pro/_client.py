@@ -23,7 +23,6 @@ from sora2pro._config import (
     check_instance,
     check_timeout,
 )
-from sora2pro._coordination._local import LocalCoordination
 from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._flows._batch import Runs, run_batch
 from sora2pro._flows._context import deadline_after
@@ -81,11 +80,14 @@ class Client(FileMethods):
         coordination: Where the state shared by this client's flows lives: its rate
             limits, its pending tasks, its batches' journals. None means a
             :class:`LocalCoordination` of its own; pass one to several clients of a
-            process to have them share an account's limits.
+            process to have them share an account's limits. A ``redis://`` URL is a
+            :class:`RedisCoordination` of that Redis, closed with the client (one
+            passed in stays yours to close).
 
     Raises:
         Sora2ProError: no API key was given or found in ``APIKLEY_API_KEY``.
-        InvalidInputError: ``base_url`` is not an http(s) URL.
+        InvalidInputError: ``base_url`` is not an http(s) URL, ``coordination`` is
+            a string but no Redis URL (or the ``redis`` extra is missing).
 
     """
 
@@ -100,7 +102,7 @@ class Client(FileMethods):
         session: aiohttp.ClientSession | None = None,
         rate_limits: RateLimits | None = None,
         callbacks: CallbackReceiver | None = None,
-        coordination: Coordination | None = None,
+        coordination: Coordination | str | None = None,
     ) -> None:
         check_settings(
             api_key=api_key,
@@ -124,7 +126,7 @@ class Client(FileMethods):
         url = base_url or os.environ.get("APIKLEY_BASE_URL") or DEFAULT_BASE_URL
         if not is_http_url(url):
             raise InvalidInputError("base_url", f"must be an http(s) URL, not {url!r}")
-        self._ctx = wire_up(
+        self._ctx, self._close_coordination = wire_up(
             key,
             url,
             poll=poll or DEFAULT_POLL,
@@ -133,7 +135,7 @@ class Client(FileMethods):
             session=session,
             limits=rate_limits or DEFAULT_RATE_LIMITS,
             callbacks=callbacks,
-            coordination=coordination or LocalCoordination(),
+            coordination=coordination,
         )
         self._transport = self._ctx.transport
         self._closing: asyncio.Future[None] | None = None
@@ -185,6 +187,8 @@ class Client(FileMethods):
         # closing the session before its answer would lose it.
         await self._ctx.drain()
         await self._transport.close()
+        if self._close_coordination is not None:
+            await self._close_coordination()
 
     @property
     def base_url(self) -> str:

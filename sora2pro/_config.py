@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import typing
+import urllib.parse
 
 import attrs
 
@@ -23,6 +24,7 @@ __all__ = [
     "check_callable",
     "check_idempotency_key",
     "check_instance",
+    "check_redis_url",
     "check_timeout",
 ]
 
@@ -85,6 +87,21 @@ def check_idempotency_key(key: object) -> None:
 
 def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
+
+
+def check_redis_url(name: str, url: object) -> None:
+    """Refuse what is not a ``redis://``, ``rediss://`` or ``unix://`` URL.
+
+    Raises:
+        InvalidInputError: if ``url`` is not such a URL.
+
+    """
+    if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in {
+        "redis",
+        "rediss",
+        "unix",
+    }:
+        raise InvalidInputError(name, f"must be a redis://, rediss:// or unix:// URL, not {url!r}")
 
 
 def check_callable(name: str, value: object) -> None:

@@ -24,8 +24,10 @@ from sora2pro._config import (
     Timeouts,
     check_callable,
     check_instance,
+    check_redis_url,
     check_timeout,
 )
+from sora2pro._coordination._local import LocalCoordination
 from sora2pro._coordination._protocols import Coordination
 from sora2pro._errors import InvalidInputError
 from sora2pro._flows._context import Context
@@ -37,6 +39,8 @@ from sora2pro._transport._transport import Transport
 from sora2pro._wire import make_converter
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from sora2pro._model._requests import TextToVideoOptions
 
 __all__ = [
@@ -47,13 +51,14 @@ __all__ = [
     "check_items",
     "check_settings",
     "check_task_id",
+    "open_coordination",
     "wire_up",
 ]
 
 
 def check_settings(**settings: object) -> None:
     """Refuse a Client setting of the wrong type before anything can be sent with it."""
-    kinds: dict[str, tuple[type, str]] = {
+    kinds: dict[str, tuple[type | tuple[type, ...], str]] = {
         "api_key": (str, "a string"),
         "base_url": (str, "a URL string"),
         "poll": (PollPolicy, "a sora2pro.PollPolicy"),
@@ -64,14 +69,44 @@ def check_settings(**settings: object) -> None:
         "rate_limits": (RateLimits, "a sora2pro.RateLimits"),
         "callbacks": (CallbackReceiver, "a sora2pro.CallbackReceiver"),
         "coordination": (
-            Coordination,
-            "a coordination backend (sora2pro.LocalCoordination, RedisCoordination)",
+            (Coordination, str),
+            "a coordination backend (sora2pro.LocalCoordination, RedisCoordination) or a "
+            "redis:// URL",
         ),
     }
     for name, value in settings.items():
         if value is not None:
             kind, what = kinds[name]
             check_instance(name, value, kind, f"{what} or None")
+    if isinstance(settings.get("coordination"), str):
+        check_redis_url("coordination", settings["coordination"])
+
+
+def open_coordination(
+    coordination: Coordination | str | None,
+) -> tuple[Coordination, Callable[[], Awaitable[None]] | None]:
+    """The coordination a client uses, and how to close it when the client made it.
+
+    None is a :class:`LocalCoordination` of the client's own (nothing to close); a
+    URL (checked already) a ``RedisCoordination`` the client closes with itself; a
+    coordination given stays its owner's to close.
+
+    Raises:
+        InvalidInputError: a URL was given without the ``redis`` extra installed.
+
+    """
+    if coordination is None:
+        return LocalCoordination(), None
+    if not isinstance(coordination, str):
+        return coordination, None
+    try:
+        from sora2pro._coordination._redis import RedisCoordination  # noqa: PLC0415
+    except ImportError as exc:
+        raise InvalidInputError(
+            "coordination", "a Redis URL needs the redis extra: pip install 'sora2pro[redis]'"
+        ) from exc
+    made = RedisCoordination(coordination)
+    return made, made.close
 
 
 def as_request(request: str | Request, options: TextToVideoOptions) -> Request:
@@ -122,10 +157,16 @@ def wire_up(
     session: aiohttp.ClientSession | None,
     limits: RateLimits,
     callbacks: CallbackReceiver | None,
-    coordination: Coordination,
-) -> Context:
-    """The flows' context of one client: its endpoints over a new transport, and the rest."""
-    coordination.bind(account_of(key))
+    coordination: Coordination | str | None,
+) -> tuple[Context, Callable[[], Awaitable[None]] | None]:
+    """The flows' context of one client, and how to close the coordination it made.
+
+    Raises:
+        InvalidInputError: ``coordination`` is a URL but the ``redis`` extra is missing.
+
+    """
+    shared, close = open_coordination(coordination)
+    shared.bind(account_of(key))
     converter = make_converter()
     transport = Transport(
         api_key=key, base_url=url, timeouts=timeouts, converter=converter, session=session
@@ -133,8 +174,8 @@ def wire_up(
     api = Api(
         transport=transport,
         converter=converter,
-        create_pacer=coordination.pacer("createTask", limits.creates_per_second),
-        status_pacer=coordination.pacer("recordInfo", limits.status_per_second),
+        create_pacer=shared.pacer("createTask", limits.creates_per_second),
+        status_pacer=shared.pacer("recordInfo", limits.status_per_second),
         default_pause=limits.pause,
         max_pause=retry.max_retry_after,
     )
@@ -142,8 +183,8 @@ def wire_up(
         api=api,
         retry=retry,
         poll=poll,
-        coordination=coordination,
-        registry=coordination.registry(),
+        coordination=shared,
+        registry=shared.registry(),
         callbacks=callbacks,
     )
     if callbacks is not None and ctx.bus.relays:
@@ -151,7 +192,7 @@ def wire_up(
         ctx.unhook = callbacks.on_unclaimed(
             lambda callback: ctx.run_chore(relay(ctx, callback), "relaying a callback")
         )
-    return ctx
+    return ctx, close
 
 
 def account_of(key: str) -> str:

@@ -154,6 +154,25 @@ async def coordinations(redis_server: RedisServer) -> AsyncIterator[Coordination
 
 
 @pytest.fixture
+def start_redis(tmp_path: pathlib.Path) -> Iterator[typing.Callable[..., RedisServer]]:
+    """Starts redis-servers with extra arguments (``--maxmemory-policy``, ...); stops them."""
+    started: list[RedisServer] = []
+
+    def start(*args: str) -> RedisServer:
+        folder = tmp_path / f"redis-{len(started)}"
+        folder.mkdir()
+        started.append(RedisServer(folder, args=args))
+        started[-1].start()
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.kill()
+
+
+@pytest.fixture
 def emulator_loop() -> Iterator[asyncio.AbstractEventLoop]:
     """An event loop running in its own thread, for an emulator beside the CLI's loop."""
     loop = asyncio.new_event_loop()

@@ -65,9 +65,13 @@ def _pings(port: int) -> bool:
 class RedisServer:
     """One redis-server process, kept on the same port across kills and restarts."""
 
-    def __init__(self, folder: pathlib.Path, binary: str | None = None) -> None:
+    def __init__(
+        self, folder: pathlib.Path, binary: str | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.binary = binary or find_binary()
         self.folder = folder
+        # Given last, so that they override the defaults below (no persistence).
+        self.args = args
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -84,6 +88,7 @@ class RedisServer:
             *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)),
             *("--save", "", "--appendonly", "no", "--daemonize", "no"),
             *("--logfile", str(log)),
+            *self.args,
         ]
         try:
             self._process = subprocess.Popen(  # noqa: S603  # our own binary and arguments

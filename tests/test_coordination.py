@@ -54,9 +54,9 @@ async def test_clients_by_default_share_nothing(emulator: Emulator) -> None:
 
 
 def test_a_coordination_of_the_wrong_type_is_refused() -> None:
-    """Client(coordination=...) takes a coordination backend, nothing else."""
+    """Client(coordination=...) takes a coordination backend or a Redis URL, nothing else."""
     with pytest.raises(sora2pro.InvalidInputError) as caught:
-        sora2pro.Client("key", coordination="redis://localhost")  # type: ignore[arg-type]
+        sora2pro.Client("key", coordination=6379)  # type: ignore[arg-type]
     assert "coordination" == caught.value.field
 
 

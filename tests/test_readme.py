@@ -4,9 +4,10 @@ A program block runs as ``python block.py`` would run it: as ``__main__``, in a
 thread of its own (so ``asyncio.run()`` gets a fresh event loop), in an empty working
 folder that holds the files the README names (``hero.mp4``, ``dog.png``), with
 ``APIKLEY_BASE_URL`` and ``APIKLEY_API_KEY`` pointing at an emulator whose tasks end
-at once. A block that defines tests runs under pytest, configured as the README
-advises and without the plugins of this project's own tools, as in a project that
-installs ``sora2pro[testing]``. A block that looks a task up with ``get_task()``
+at once, and (for a block that reads it) ``REDIS_URL`` at a redis-server of its own.
+A block that defines tests runs under pytest, configured as the README advises and
+without the plugins of this project's own tools, as in a project that installs
+``sora2pro[testing]``. A block that looks a task up with ``get_task()``
 meets new tasks that answer "recordInfo is null" for their first second, as the real
 service's do right after a create; the others see new tasks at once, so that their
 waits end at the first poll.
@@ -83,9 +84,15 @@ def folder(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> pathlib.P
 
 @pytest.mark.parametrize(("line", "code"), cases(tests=False))
 async def test_readme_program_runs(
-    line: int, code: str, folder: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+    line: int,
+    code: str,
+    folder: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     """The program at this line of README.md runs to its end against the emulator."""
+    if "REDIS_URL" in code:
+        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_server").url)
     program = compile(code, f"README.md, the block at line {line}", "exec")
     not_visible_for = 1.0 if "get_task(" in code else 0.0
     async with Emulator(duration=0.0, not_visible_for=not_visible_for) as emulator:

@@ -86,20 +86,14 @@ async def test_processes_of_one_key_share_the_create_pace(
 
 async def test_a_hold_seen_by_one_instance_pauses_the_other(coordinations: Coordinations) -> None:
     """A 429 pause noted by one process holds every process of the namespace."""
-    one, two = (
-        coordinations().pacer("recordInfo", 100.0),
-        coordinations().pacer("recordInfo", 100.0),
-    )
+    first = coordinations()
+    one, two = first.pacer("recordInfo", 100.0), coordinations().pacer("recordInfo", 100.0)
     await use(two)  # Redis answers: the other instance gets slots
     one.hold(30.0)
-    await _settled(one)
+    await first.settle()
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.3):
             await use(two)
-
-
-async def _settled(pacer: typing.Any) -> None:
-    await pacer._tasks.settle()
 
 
 async def test_a_slot_not_yet_sent_holds_back_the_other_instance(

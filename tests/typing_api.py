@@ -110,3 +110,5 @@ async def use_redis() -> None:
         namespace: str | None = coordination.namespace
         del namespace
         await coordination.settle()
+    async with sora2pro.Client("key", coordination="redis://localhost:6379/0") as client:
+        await client.wait(await client.submit("a dog"))

@@ -6,6 +6,8 @@ runs without the ``redis`` package.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import typing
 import urllib.parse
 
@@ -13,12 +15,14 @@ import redis.asyncio
 import redis.asyncio.retry
 import redis.backoff
 
-from sora2pro._config import DEFAULT_IDEMPOTENCY_TTL, check_timeout
+from sora2pro._config import DEFAULT_IDEMPOTENCY_TTL, check_redis_url, check_timeout
+from sora2pro._coordination._fallback import FallbackPacer
 from sora2pro._coordination._local import LocalCoordination
 from sora2pro._coordination._redis_bus import RedisBus
 from sora2pro._coordination._redis_durations import RedisDurations
 from sora2pro._coordination._redis_keys import RedisKeys
 from sora2pro._coordination._redis_pacer import RedisPacer, Tasks
+from sora2pro._coordination._redis_settings import check_settings
 from sora2pro._errors import InvalidInputError, Sora2ProError
 
 if typing.TYPE_CHECKING:
@@ -37,6 +41,11 @@ _ANSWER_TIMEOUT = 5.0
 DEFAULT_LEASE = 30.0
 #: Tries of one Redis command after a dropped connection (a restart, an idle close).
 _TRIES = 2
+#: The limits whose callers go on at a local pace while Redis is away: status reads,
+#: which pay for nothing. A create is never sent unpaced.
+_FALLS_BACK = frozenset({"recordInfo"})
+#: Seconds before Redis's settings are read again when Redis did not answer.
+_CHECK_AGAIN = 60.0
 
 
 class RedisCoordination:
@@ -60,9 +69,16 @@ class RedisCoordination:
       holding a lost answer (:class:`SubmitUncertainError`) once the lease ends,
       never a second create. Keys are stored under their hash.
 
-    While Redis cannot be reached, a request that needs a slot, or a submit with
-    an idempotency key, raises :class:`CoordinationError` and is not sent: a
-    create never goes out unpaced or unclaimed.
+    While Redis cannot be reached, a create (or a submit with an idempotency key)
+    raises :class:`CoordinationError` and is not sent: a create never goes out
+    unpaced or unclaimed. Waits go on polling at a quarter of the status budget,
+    paced in the process alone (so that a few processes falling back together stay
+    under the API's limit), and share the pace on Redis again once it answers.
+
+    On first use, it reads Redis's settings (``CONFIG GET``) and logs one warning
+    (event ``redis_settings``) when they could lose its state: no persistence, or
+    a ``maxmemory-policy`` that may evict keys. A Redis that refuses ``CONFIG``
+    (as managed services do) is used without a word.
 
     Not shared yet: the pending tasks (``client.pending``) and batch journals stay
     in this process (a :class:`LocalCoordination`'s).
@@ -97,14 +113,7 @@ class RedisCoordination:
         lease: float = DEFAULT_LEASE,
         idempotency_ttl: float | None = DEFAULT_IDEMPOTENCY_TTL,
     ) -> None:
-        if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in {
-            "redis",
-            "rediss",
-            "unix",
-        }:
-            raise InvalidInputError(
-                "url", f"must be a redis://, rediss:// or unix:// URL, not {url!r}"
-            )
+        check_redis_url("url", url)
         if namespace is not None and (
             not isinstance(namespace, str) or not namespace or {"{", "}"} & set(namespace)
         ):
@@ -125,7 +134,9 @@ class RedisCoordination:
         self._namespace = namespace
         self._named = namespace is not None
         self._tasks = Tasks()
-        self._pacers: dict[str, RedisPacer] = {}
+        self._pacers: dict[str, RedisPacer | FallbackPacer] = {}
+        # When Redis's settings may be read next (loop time); None once they were.
+        self._check_at: float | None = 0.0
         self._durations: RedisDurations | None = None
         self._bus: RedisBus | None = None
         self._lease = lease
@@ -164,11 +175,16 @@ class RedisCoordination:
             )
         self._namespace = account
 
-    def pacer(self, name: str, per_second: float) -> RedisPacer:
-        """The pacer of the limit ``name``, shared by the namespace; ``per_second`` on first use."""
+    def pacer(self, name: str, per_second: float) -> RedisPacer | FallbackPacer:
+        """The pacer of the limit ``name``, shared by the namespace; ``per_second`` on first use.
+
+        Status reads ("recordInfo") fall back to a local pace while Redis is away.
+        """
         if name not in self._pacers:
             key = f"{self._prefix()}pacer:{name}"
-            self._pacers[name] = RedisPacer(self._client, key, per_second, self._tasks)
+            shared = RedisPacer(self._client, key, per_second, self._tasks, self._first_use)
+            fallback = FallbackPacer(shared, per_second) if name in _FALLS_BACK else None
+            self._pacers[name] = fallback or shared
         return self._pacers[name]
 
     def registry(self) -> TaskRegistry:
@@ -179,7 +195,7 @@ class RedisCoordination:
         """The running times every process of the namespace saw."""
         if self._durations is None:
             prefix = f"{self._prefix()}durations:"
-            self._durations = RedisDurations(self._client, prefix, self._tasks)
+            self._durations = RedisDurations(self._client, prefix, self._tasks, self._first_use)
         return self._durations
 
     def idempotency(self) -> RedisKeys:
@@ -217,6 +233,17 @@ class RedisCoordination:
     async def settle(self) -> None:
         """Wait until every write sent to Redis so far has landed (or failed)."""
         await self._tasks.settle()
+
+    def _first_use(self) -> None:
+        """Read Redis's settings in the background, once it answers."""
+        now = asyncio.get_running_loop().time()
+        if self._check_at is not None and now >= self._check_at:
+            self._check_at = math.inf  # one read at a time
+            self._tasks.spawn(self._check(now), "reading Redis's settings")
+
+    async def _check(self, now: float) -> None:
+        read = await check_settings(self._client, self._where)
+        self._check_at = None if read else now + _CHECK_AGAIN
 
     def _prefix(self) -> str:
         if self._namespace is None:

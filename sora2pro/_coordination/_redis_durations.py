@@ -8,7 +8,7 @@ import math
 import typing
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import redis.asyncio
 
@@ -33,6 +33,7 @@ class RedisDurations:
     So a process learns from the others within seconds, and a Redis that does not
     answer only delays that (the failure is logged): the schedule goes on with what
     the copy holds. Lists expire :data:`EXPIRE` seconds after their last write.
+    Each use first calls ``on_use`` (the coordination's first use checks Redis).
     """
 
     #: Running times kept per shape, as in the local log.
@@ -42,8 +43,11 @@ class RedisDurations:
     #: Seconds a shape's list outlives its last write (30 days).
     EXPIRE = 30 * 24 * 3600
 
-    def __init__(self, client: redis.asyncio.Redis, prefix: str, tasks: Tasks) -> None:
+    def __init__(
+        self, client: redis.asyncio.Redis, prefix: str, tasks: Tasks, on_use: Callable[[], None]
+    ) -> None:
         self._client = client
+        self._on_use = on_use
         self._prefix = prefix
         self._tasks = tasks
         self._copy: dict[str, collections.deque[float]] = {}
@@ -51,12 +55,14 @@ class RedisDurations:
 
     def record(self, shape: str, seconds: float) -> None:
         """Note that a task of ``shape`` ran ``seconds``; Redis learns it in the background."""
+        self._on_use()
         self._kept(shape).append(seconds)
         self._read_at[shape] = asyncio.get_running_loop().time()
         self._tasks.spawn(self._push(shape, seconds), "noting a running time on Redis")
 
     def recent(self, shape: str) -> Sequence[float]:
         """The running times last noted for ``shape`` by any process, oldest first."""
+        self._on_use()
         now = asyncio.get_running_loop().time()
         if now - self._read_at.get(shape, -math.inf) >= self.REFRESH:
             self._read_at[shape] = now

@@ -150,13 +150,21 @@ class RedisPacer:
     process, the waiter due longest gets the slot the driver obtained.
 
     When Redis cannot be reached, every waiter gets :class:`CoordinationError`:
-    a request is never sent unpaced. The next caller tries Redis again.
+    a request is never sent unpaced. The next caller tries Redis again. Each
+    caller first calls ``on_use`` (the coordination's first use checks Redis).
     """
 
     def __init__(
-        self, client: redis.asyncio.Redis, key: str, per_second: float, tasks: Tasks
+        self,
+        client: redis.asyncio.Redis,
+        key: str,
+        per_second: float,
+        tasks: Tasks,
+        on_use: Callable[[], None],
     ) -> None:
         self._key = key
+        self._on_use = on_use
+        self._closed = False
         self._interval = 1.0 / per_second
         self._grace = max(1.0, _UNSENT_GRACE * self._interval)
         self._scripts = {
@@ -178,9 +186,13 @@ class RedisPacer:
         """Wait until a slot is handed to this caller; ``urgency`` seconds overdue go first.
 
         Raises:
-            CoordinationError: Redis could not be reached; no slot was taken.
+            CoordinationError: Redis could not be reached, or the pacer was closed; no
+                slot was taken.
 
         """
+        if self._closed:
+            raise CoordinationError("the Redis coordination was closed; nothing was sent")
+        self._on_use()
         loop = asyncio.get_running_loop()
         while True:
             slot: asyncio.Future[None] = loop.create_future()
@@ -223,7 +235,8 @@ class RedisPacer:
         self._tasks.spawn(work, "sharing a pause after a 429 on Redis")
 
     async def close(self) -> None:
-        """Stop asking for slots: every waiter left gets :class:`CoordinationError`."""
+        """Stop asking for slots: waiters left and later callers get CoordinationError."""
+        self._closed = True
         if self._driver is not None:
             self._driver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
