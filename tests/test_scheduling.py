@@ -324,4 +324,6 @@ async def test_spare_slots_keep_every_second_within_one_over_the_pace() -> None:
             sent.append(loop.time())
 
     await asyncio.gather(*(caller(math.inf if n % 2 else 0.0) for n in range(6)))
-    assert max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent) <= 21
+    # Sends exactly 1/20 s apart put the 21st on the window's edge, in or out by a
+    # float's rounding: a millisecond short of a second, the bound is exact.
+    assert max(sum(1 for t in sent if start <= t < start + 0.999) for start in sent) <= 21
