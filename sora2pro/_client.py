@@ -25,6 +25,7 @@ from sora2pro._config import (
 )
 from sora2pro._coordination._local import LocalCoordination
 from sora2pro._errors import InvalidInputError, Sora2ProError
+from sora2pro._flows._adopt import adopt_orphans
 from sora2pro._flows._batch import Runs, run_batch
 from sora2pro._flows._context import deadline_after
 from sora2pro._flows._keys import submit_keyed
@@ -193,12 +194,17 @@ class Client(FileMethods):
 
     @property
     def pending(self) -> Mapping[str, Request]:
-        """Tasks this client submitted and has not yet seen finish, by task id.
+        """Tasks this client submitted (or adopted) and has not yet seen finish, by task id.
 
         A task id the server gave is never lost: after a cancelled ``generate()``
         or a crash of the caller's own code, the task is still listed here.
         """
         return self._ctx.registry.pending()
+
+    async def adopt_orphans(self) -> list[str]:
+        """Take the tasks of dead processes (lease ended) into :attr:`pending`; their ids."""
+        self._check_open()
+        return await adopt_orphans(self._ctx)
 
     def _check_open(self) -> None:
         if self._closing is not None:
