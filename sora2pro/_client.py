@@ -24,6 +24,7 @@ from sora2pro._config import (
     check_timeout,
 )
 from sora2pro._errors import InvalidInputError, Sora2ProError
+from sora2pro._flows._adopt import adopt_orphans
 from sora2pro._flows._batch import Runs, run_batch
 from sora2pro._flows._context import deadline_after
 from sora2pro._flows._keys import submit_keyed
@@ -139,8 +140,7 @@ class Client(FileMethods):
         )
         self._transport = self._ctx.transport
         self._closing: asyncio.Future[None] | None = None
-        # Batches not wound down yet: close() ends them and releases their journals.
-        self._batches = Runs()
+        self._batches = Runs()  # not wound down yet: close() ends them, frees their journals
 
     def __repr__(self) -> str:
         state = "closed" if self._transport.closed else "open"
@@ -166,12 +166,11 @@ class Client(FileMethods):
     async def close(self) -> None:
         """Close the client: end its unfinished batches, then the HTTP session it opened.
 
-        A batch whose iteration was left (``break``) is stopped here and its journal
-        released, so the same batch can run again at once. A create still on the wire
-        (its caller was cancelled) is given its answer first (within
-        ``Timeouts.request``), so the task it made lands in :attr:`pending` and the
-        log. No create leaves once close() began. A session passed in stays open.
-        Cancelling close() does not stop it: it goes on to the end in the background.
+        A batch whose iteration was left (``break``) is stopped and its journal
+        released. A create on the wire is given its answer first (within
+        ``Timeouts.request``), so its task lands in :attr:`pending` and the log; no
+        create leaves once close() began. A session or coordination passed in stays
+        open. Cancelling close() does not stop it: it goes on in the background.
         """
         if self._closing is None:
             self._ctx.closing = True  # at once: no create may leave from now on
@@ -180,15 +179,13 @@ class Client(FileMethods):
         await asyncio.shield(self._closing)
 
     async def _shut_down(self) -> None:
-        if self._ctx.unhook is not None:
-            self._ctx.unhook()
+        self._ctx.unhook()
         await self._batches.close()
         # A create on the wire (its caller cancelled) may still bring a task id:
         # closing the session before its answer would lose it.
         await self._ctx.drain()
         await self._transport.close()
-        if self._close_coordination is not None:
-            await self._close_coordination()
+        await self._close_coordination()
 
     @property
     def base_url(self) -> str:
@@ -197,12 +194,17 @@ class Client(FileMethods):
 
     @property
     def pending(self) -> Mapping[str, Request]:
-        """Tasks this client submitted and has not yet seen finish, by task id.
+        """Tasks this client submitted (or adopted) and has not yet seen finish, by task id.
 
         A task id the server gave is never lost: after a cancelled ``generate()``
         or a crash of the caller's own code, the task is still listed here.
         """
         return self._ctx.registry.pending()
+
+    async def adopt_orphans(self) -> list[str]:
+        """Take the tasks of dead processes (lease ended) into :attr:`pending`; their ids."""
+        self._check_open()
+        return await adopt_orphans(self._ctx)
 
     def _check_open(self) -> None:
         if self._closing is not None:

@@ -82,10 +82,14 @@ def check_settings(**settings: object) -> None:
         check_redis_url("coordination", settings["coordination"])
 
 
+async def _nothing() -> None:
+    """Close nothing: the coordination is not the client's own."""
+
+
 def open_coordination(
     coordination: Coordination | str | None,
-) -> tuple[Coordination, Callable[[], Awaitable[None]] | None]:
-    """The coordination a client uses, and how to close it when the client made it.
+) -> tuple[Coordination, Callable[[], Awaitable[None]]]:
+    """The coordination a client uses, and how to close it (a no-op unless the client made it).
 
     None is a :class:`LocalCoordination` of the client's own (nothing to close); a
     URL (checked already) a ``RedisCoordination`` the client closes with itself; a
@@ -96,9 +100,9 @@ def open_coordination(
 
     """
     if coordination is None:
-        return LocalCoordination(), None
+        return LocalCoordination(), _nothing
     if not isinstance(coordination, str):
-        return coordination, None
+        return coordination, _nothing
     try:
         from sora2pro._coordination._redis import RedisCoordination  # noqa: PLC0415
     except ImportError as exc:
@@ -158,7 +162,7 @@ def wire_up(
     limits: RateLimits,
     callbacks: CallbackReceiver | None,
     coordination: Coordination | str | None,
-) -> tuple[Context, Callable[[], Awaitable[None]] | None]:
+) -> tuple[Context, Callable[[], Awaitable[None]]]:
     """The flows' context of one client, and how to close the coordination it made.
 
     Raises:

@@ -4,10 +4,12 @@ Arguments: the emulator's URL, the Redis URL, the API key, how many creates to s
 one after another, and optionally "keyed": then the creates go all at once, each with
 its own idempotency key ("key-0", "key-1", ...), and the process prints the task ids
 it got, in the keys' order, on one line; after "keyed", the lease of its claims in
-seconds (30 by default). It shares the account's limits through RedisCoordination
-under the default namespace (the key's hash). It prints "ready" once its client is
-made, and starts when a line comes on its standard input: the test starts every
-process at once.
+seconds (30 by default). With "hold" instead of "keyed", it sends the creates one
+after another, prints their task ids once Redis holds them, and then waits without
+end (the test kills it); the lease follows as for "keyed". It shares the account's
+limits through RedisCoordination under the default namespace (the key's hash). It
+prints "ready" once its client is made, and starts when a line comes on its standard
+input: the test starts every process at once.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ LIMITS = sora2pro.RateLimits(creates=20, window=1.0, status_per_second=1000.0, p
 
 
 async def main(
-    base_url: str, redis_url: str, key: str, creates: int, *, keyed: bool, lease: float
+    base_url: str, redis_url: str, key: str, creates: int, *, mode: str, lease: float
 ) -> None:
     """Send ``creates`` creates, paced with every other process of the key."""
     async with (
@@ -35,7 +37,12 @@ async def main(
     ):
         print("ready", flush=True)  # noqa: T201  # the test reads it
         await asyncio.to_thread(sys.stdin.readline)
-        if keyed:
+        if mode == "hold":
+            ids = [await client.submit("a dog") for _ in range(creates)]
+            await coordination.settle()
+            print(" ".join(ids), flush=True)  # noqa: T201
+            await asyncio.Event().wait()
+        if mode == "keyed":
             submits = (client.submit("a dog", idempotency_key=f"key-{n}") for n in range(creates))
             print(" ".join(await asyncio.gather(*submits)), flush=True)  # noqa: T201
             return
@@ -68,7 +75,7 @@ async def start(count: int, *args: str) -> list[asyncio.subprocess.Process]:
 
 
 if __name__ == "__main__":
-    keyed = sys.argv[5:6] == ["keyed"]
+    mode = sys.argv[5] if len(sys.argv) > 5 else ""
     lease = float(sys.argv[6]) if len(sys.argv) > 6 else 30.0
     base_url, redis_url, key, creates = sys.argv[1:5]
-    asyncio.run(main(base_url, redis_url, key, int(creates), keyed=keyed, lease=lease))
+    asyncio.run(main(base_url, redis_url, key, int(creates), mode=mode, lease=lease))

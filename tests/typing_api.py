@@ -39,7 +39,8 @@ async def use_the_client() -> None:
         made: str | None = character.task.character_id
         del made
         pending: dict[str, sora2pro.Request] = dict(client.pending)
-        del urls, path, balance, pending
+        adopted: list[str] = await client.adopt_orphans()
+        del urls, path, balance, pending, adopted
         try:
             await client.get_task(task_id)
         except sora2pro.WaitTimeoutError as error:

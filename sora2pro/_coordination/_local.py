@@ -49,6 +49,9 @@ class _Registry:
     def pending(self) -> Mapping[str, Request]:
         return types.MappingProxyType(self._tasks)
 
+    async def adopt(self) -> list[str]:
+        return []  # nothing outlives the one process that holds these tasks
+
 
 class _Durations:
     """The last running times of each request shape, in a dict of this process."""

@@ -80,6 +80,12 @@ class TaskRegistry(typing.Protocol):
     def pending(self) -> Mapping[str, Request]:
         """A read-only view of the tasks kept, by id."""
 
+    async def adopt(self) -> list[str]:
+        """Take over the tasks of processes that died (their lease ended); their ids.
+
+        They are kept here from then on. A registry of one process has none.
+        """
+
 
 class DurationLog(typing.Protocol):
     """How long finished tasks ran, by request shape: what the poll schedule learns from."""

@@ -22,14 +22,15 @@ from sora2pro._coordination._redis_bus import RedisBus
 from sora2pro._coordination._redis_durations import RedisDurations
 from sora2pro._coordination._redis_keys import RedisKeys
 from sora2pro._coordination._redis_pacer import RedisPacer, Tasks
+from sora2pro._coordination._redis_registry import RedisRegistry
 from sora2pro._coordination._redis_settings import check_settings
 from sora2pro._errors import InvalidInputError, Sora2ProError
+from sora2pro._wire import make_converter
 
 if typing.TYPE_CHECKING:
     import os
 
     from sora2pro._coordination._journal import Journal
-    from sora2pro._coordination._protocols import TaskRegistry
 
 __all__ = ["RedisCoordination"]
 
@@ -67,7 +68,11 @@ class RedisCoordination:
       submit holding a key whose create is on the wire holds a lease on it,
       renewed while its process lives; a process that died leaves its keys
       holding a lost answer (:class:`SubmitUncertainError`) once the lease ends,
-      never a second create. Keys are stored under their hash.
+      never a second create. Keys are stored under their hash;
+    - the pending tasks: each process keeps its own (``client.pending``), written
+      to Redis in the background, under a lease renewed while it lives. When a
+      process dies, another takes its tasks over with ``client.adopt_orphans()``
+      once its lease ended.
 
     While Redis cannot be reached, a create (or a submit with an idempotency key)
     raises :class:`CoordinationError` and is not sent: a create never goes out
@@ -80,8 +85,7 @@ class RedisCoordination:
     a ``maxmemory-policy`` that may evict keys. A Redis that refuses ``CONFIG``
     (as managed services do) is used without a word.
 
-    Not shared yet: the pending tasks (``client.pending``) and batch journals stay
-    in this process (a :class:`LocalCoordination`'s).
+    Not shared yet: batch journals stay in this process (a :class:`LocalCoordination`'s).
 
     Args:
         url: Where Redis is: ``redis://[[user]:password@]host[:port][/db]``,
@@ -90,8 +94,9 @@ class RedisCoordination:
             means a hash of the API key of the first client that uses this
             instance (the key itself is never written to Redis); then every client
             of the instance must use that key.
-        lease: Seconds a process's claim on an idempotency key lasts without
-            being renewed (it is renewed every third of it while the process lives).
+        lease: Seconds a process's claim on an idempotency key, and its hold on
+            its pending tasks, last without being renewed (they are renewed every
+            third of it while the process lives).
         idempotency_ttl: How long an idempotency key keeps its outcome, in seconds
             from its create's answer; None keeps keys for good. 24 hours by default.
 
@@ -142,6 +147,7 @@ class RedisCoordination:
         self._lease = lease
         self._ttl = idempotency_ttl
         self._keys: RedisKeys | None = None
+        self._registry: RedisRegistry | None = None
         self._local = LocalCoordination()
 
     def __repr__(self) -> str:
@@ -187,9 +193,13 @@ class RedisCoordination:
             self._pacers[name] = fallback or shared
         return self._pacers[name]
 
-    def registry(self) -> TaskRegistry:
-        """The pending tasks: kept in this process for now (not yet shared)."""
-        return self._local.registry()
+    def registry(self) -> RedisRegistry:
+        """The pending tasks of this process, kept on Redis too, for adoption if it dies."""
+        if self._registry is None:
+            self._registry = RedisRegistry(
+                self._client, self._prefix(), make_converter(), self._lease
+            )
+        return self._registry
 
     def durations(self) -> RedisDurations:
         """The running times every process of the namespace saw."""
@@ -227,12 +237,16 @@ class RedisCoordination:
             await self._bus.close()
         if self._keys is not None:
             await self._keys.close()
+        if self._registry is not None:
+            await self._registry.close()
         await self._tasks.settle()
         await self._client.aclose()
 
     async def settle(self) -> None:
         """Wait until every write sent to Redis so far has landed (or failed)."""
         await self._tasks.settle()
+        if self._registry is not None:
+            await self._registry.flush()
 
     def _first_use(self) -> None:
         """Read Redis's settings in the background, once it answers."""

@@ -50,7 +50,7 @@ class Context:
         durations: How long finished videos ran, by request shape (from the
             coordination: shared with its other clients).
         bus: The confirmed ends of tasks, shared with the coordination's other clients.
-        unhook: Stops relaying the receiver's unclaimed callbacks (None: none are).
+        unhook: Stops relaying the receiver's unclaimed callbacks (a no-op if none are).
         losses: How often this client's callbacks were lost.
         creates: Creates on the wire.
         cancelled_creates: Creates on the wire whose caller was cancelled meanwhile.
@@ -73,7 +73,7 @@ class Context:
     bus: CallbackBus = attrs.field(
         default=attrs.Factory(lambda self: self.coordination.callback_bus(), takes_self=True)
     )
-    unhook: Callable[[], None] | None = None
+    unhook: Callable[[], None] = lambda: None
     losses: CallbackLosses = attrs.Factory(CallbackLosses)
     creates: set[asyncio.Future[str]] = attrs.Factory(set)
     cancelled_creates: set[asyncio.Future[str]] = attrs.Factory(set)

@@ -6,6 +6,7 @@ answers into plain values and builds create bodies.
 
 from sora2pro._wire._converter import Envelope, make_converter
 from sora2pro._wire._decode import (
+    decode_create,
     decode_credits,
     decode_envelope,
     decode_task,
@@ -17,6 +18,7 @@ from sora2pro._wire._decode import (
 
 __all__ = [
     "Envelope",
+    "decode_create",
     "decode_credits",
     "decode_envelope",
     "decode_task",

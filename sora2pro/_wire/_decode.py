@@ -36,6 +36,7 @@ if typing.TYPE_CHECKING:
     import cattrs
 
 __all__ = [
+    "decode_create",
     "decode_credits",
     "decode_envelope",
     "decode_task",
@@ -72,6 +73,11 @@ def encode_create(converter: cattrs.Converter, request: Request) -> dict[str, ob
     if request.callback_url is not None:
         body["callBackUrl"] = request.callback_url
     return body
+
+
+def decode_create(converter: cattrs.Converter, body: object) -> Request | None:
+    """The request a createTask body (:func:`encode_create`'s) names; None if not one we know."""
+    return _decode_request(converter, body) if isinstance(body, dict) else None
 
 
 def encode_task(converter: cattrs.Converter, task: Task) -> dict[str, object]:
