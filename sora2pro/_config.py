@@ -96,12 +96,17 @@ def check_redis_url(name: str, url: object) -> None:
         InvalidInputError: if ``url`` is not such a URL.
 
     """
-    if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in {
-        "redis",
-        "rediss",
-        "unix",
-    }:
-        raise InvalidInputError(name, f"must be a redis://, rediss:// or unix:// URL, not {url!r}")
+    # The URL itself is never quoted: it may hold a password.
+    if not isinstance(url, str):
+        raise InvalidInputError(name, f"must be a Redis URL string, not {type(url).__name__}")
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme
+    except ValueError:
+        scheme = ""
+    if scheme not in {"redis", "rediss", "unix"}:
+        raise InvalidInputError(
+            name, f"must be a redis://, rediss:// or unix:// URL, not a {scheme or 'schemeless'} one"
+        )
 
 
 def check_callable(name: str, value: object) -> None:

@@ -109,7 +109,10 @@ def open_coordination(
         raise InvalidInputError(
             "coordination", "a Redis URL needs the redis extra: pip install 'sora2pro[redis]'"
         ) from exc
-    made = RedisCoordination(coordination)
+    try:
+        made = RedisCoordination(coordination)
+    except InvalidInputError as exc:
+        raise InvalidInputError("coordination", str(exc).removeprefix("url: ")) from None
     return made, made.close
 
 

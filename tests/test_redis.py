@@ -218,3 +218,26 @@ def test_the_repr_shows_no_password() -> None:
     """A URL's password stays out of the repr."""
     shown = repr(sora2pro.RedisCoordination("redis://user:secret@db:6380/2", namespace="n"))
     assert "<sora2pro.RedisCoordination redis://db:6380/2 namespace='n'>" == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:secret@db:port/0",
+        "redis://:secret@db:99999/0",
+        "unix:///tmp/redis.sock?db=x&password=secret",
+        "redis://:secret@db/0?socket_timeout=soon",
+        "http://user:secret@db:6379",
+    ],
+)
+@pytest.mark.parametrize("given", ["instance", "client"])
+def test_a_malformed_url_is_refused_typed_and_without_its_password(url: str, given: str) -> None:
+    """A URL Redis cannot read raises InvalidInputError (no ValueError), its password unsaid."""
+    with pytest.raises(sora2pro.InvalidInputError) as caught:
+        if given == "instance":
+            sora2pro.RedisCoordination(url)
+        else:
+            sora2pro.Client("key", coordination=url)
+    assert caught.value.field == ("url" if given == "instance" else "coordination")
+    assert "secret" not in str(caught.value)
+    assert "secret" not in repr(caught.value)

@@ -127,15 +127,19 @@ class RedisCoordination:
         if lease is None:
             raise InvalidInputError("lease", "must be a positive number of seconds, not None")
         check_timeout("lease", lease)
-        self._where = _redacted(url)
-        self._client = redis.asyncio.Redis.from_url(
-            url,
-            socket_connect_timeout=_CONNECT_TIMEOUT,
-            socket_timeout=_ANSWER_TIMEOUT,
-            retry=redis.asyncio.retry.Retry(
-                redis.backoff.ExponentialBackoff(cap=0.05, base=0.01), _TRIES - 1
-            ),
-        )
+        try:
+            self._where = _redacted(url)
+            self._client = redis.asyncio.Redis.from_url(
+                url,
+                socket_connect_timeout=_CONNECT_TIMEOUT,
+                socket_timeout=_ANSWER_TIMEOUT,
+                retry=redis.asyncio.retry.Retry(
+                    redis.backoff.ExponentialBackoff(cap=0.05, base=0.01), _TRIES - 1
+                ),
+            )
+        except ValueError as exc:
+            # What urllib and redis-py say names the part, never the URL (nor its password).
+            raise InvalidInputError("url", f"is not a Redis URL that can be read: {exc}") from None
         self._namespace = namespace
         self._named = namespace is not None
         self._tasks = Tasks()
