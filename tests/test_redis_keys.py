@@ -189,3 +189,14 @@ def test_a_bad_lease_or_ttl_is_refused(options: dict[str, typing.Any]) -> None:
     with pytest.raises(sora2pro.InvalidInputError) as caught:
         sora2pro.RedisCoordination("redis://localhost", namespace="n", **options)
     assert set(options) == {caught.value.field}
+
+
+async def test_a_claim_sent_again_after_its_answer_was_lost_takes_the_key_it_took(
+    coordinations: Coordinations,
+) -> None:
+    """The claim script run twice with one token (redis-py's retry after a dropped answer) holds."""
+    keys = coordinations().idempotency()
+    first = await keys._claim_once("order-42", fingerprint("a dog"), "token-1")
+    again = await keys._claim_once("order-42", fingerprint("a dog"), "token-1")
+    assert [b"held"] == first
+    assert [b"held"] == again

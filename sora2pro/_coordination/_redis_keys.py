@@ -52,7 +52,7 @@ _CLAIM = (
     _PRELUDE
     + """
 local lease, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
-local v = redis.call('HMGET', KEYS[1], 'fp', 'state', 'task', 'lease')
+local v = redis.call('HMGET', KEYS[1], 'fp', 'state', 'task', 'lease', 'token')
 if not v[1] then
   redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'token', ARGV[2], 'state', 'flight', 'task', '')
   lease_for(lease, ttl)
@@ -60,6 +60,11 @@ if not v[1] then
 end
 if v[2] == 'flight' then
   local left = tonumber(v[4]) - now
+  -- This very claim, sent again after its answer was lost: it holds the key already.
+  if v[5] == ARGV[2] and left > 0 then
+    lease_for(lease, ttl)
+    return {'held'}
+  end
   if left <= 0 then
     redis.call('HSET', KEYS[1], 'state', 'done', 'task', '')
     keep_for(ttl)
