@@ -104,9 +104,8 @@ def check_redis_url(name: str, url: object) -> None:
     except ValueError:
         scheme = ""
     if scheme not in {"redis", "rediss", "unix"}:
-        raise InvalidInputError(
-            name, f"must be a redis://, rediss:// or unix:// URL, not a {scheme or 'schemeless'} one"
-        )
+        shown = f"a {scheme}:// one" if scheme else "one without a scheme"
+        raise InvalidInputError(name, f"must be a redis://, rediss:// or unix:// URL, not {shown}")
 
 
 def check_callable(name: str, value: object) -> None:

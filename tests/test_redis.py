@@ -220,6 +220,13 @@ def test_the_repr_shows_no_password() -> None:
     assert "<sora2pro.RedisCoordination redis://db:6380/2 namespace='n'>" == shown
 
 
+def make_with(given: str, url: str) -> object:
+    """A RedisCoordination of ``url`` (``given`` "instance"), or a Client of it ("client")."""
+    if given == "instance":
+        return sora2pro.RedisCoordination(url)
+    return sora2pro.Client("key", coordination=url)
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -234,10 +241,7 @@ def test_the_repr_shows_no_password() -> None:
 def test_a_malformed_url_is_refused_typed_and_without_its_password(url: str, given: str) -> None:
     """A URL Redis cannot read raises InvalidInputError (no ValueError), its password unsaid."""
     with pytest.raises(sora2pro.InvalidInputError) as caught:
-        if given == "instance":
-            sora2pro.RedisCoordination(url)
-        else:
-            sora2pro.Client("key", coordination=url)
+        make_with(given, url)
     assert caught.value.field == ("url" if given == "instance" else "coordination")
     assert "secret" not in str(caught.value)
     assert "secret" not in repr(caught.value)
