@@ -89,6 +89,10 @@ def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
+#: URL options a coordination sets itself, so that no call to Redis can hang.
+_OWN_REDIS_OPTIONS = {"socket_timeout", "socket_connect_timeout"}
+
+
 def check_redis_url(name: str, url: object) -> None:
     """Refuse what is not a ``redis://``, ``rediss://`` or ``unix://`` URL.
 
@@ -100,12 +104,17 @@ def check_redis_url(name: str, url: object) -> None:
     if not isinstance(url, str):
         raise InvalidInputError(name, f"must be a Redis URL string, not {type(url).__name__}")
     try:
-        scheme = urllib.parse.urlsplit(url).scheme
+        parts = urllib.parse.urlsplit(url)
+        options = urllib.parse.parse_qs(parts.query)
     except ValueError:
-        scheme = ""
+        parts, options = None, {}
+    scheme = "" if parts is None else parts.scheme
     if scheme not in {"redis", "rediss", "unix"}:
         shown = f"a {scheme}:// one" if scheme else "one without a scheme"
         raise InvalidInputError(name, f"must be a redis://, rediss:// or unix:// URL, not {shown}")
+    for option in _OWN_REDIS_OPTIONS & options.keys():
+        # Redis's answers are bounded by the coordination's own timeouts: never a hang.
+        raise InvalidInputError(name, f"must not set {option}: the client sets its own")
 
 
 def check_callable(name: str, value: object) -> None:

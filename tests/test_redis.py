@@ -245,3 +245,11 @@ def test_a_malformed_url_is_refused_typed_and_without_its_password(url: str, giv
     assert caught.value.field == ("url" if given == "instance" else "coordination")
     assert "secret" not in str(caught.value)
     assert "secret" not in repr(caught.value)
+
+
+@pytest.mark.parametrize("option", ["socket_timeout=3600", "socket_connect_timeout=0"])
+@pytest.mark.parametrize("given", ["instance", "client"])
+def test_a_url_may_not_lift_the_coordinations_own_timeouts(option: str, given: str) -> None:
+    """A timeout option in the URL would override the one that keeps Redis calls from hanging."""
+    with pytest.raises(sora2pro.InvalidInputError, match=option.split("=", maxsplit=1)[0]):
+        make_with(given, f"redis://localhost:6379/0?{option}")
