@@ -24,7 +24,7 @@ from sora2pro._flows._schedule import (
     shape_of,
 )
 from sora2pro.testing import Emulator, Endpoint, Fault
-from tests.conftest import FAST_LIMITS, FAST_RETRY, snapshot, until
+from tests.conftest import fast_client, snapshot, until
 
 #: The default policy without its random spread, so that schedules repeat.
 STEADY = attrs.evolve(sora2pro.DEFAULT_POLL, jitter=0.0)
@@ -231,12 +231,9 @@ async def test_a_video_that_ends_teaches_its_shape_and_a_failure_does_not() -> N
     coordination = sora2pro.LocalCoordination()
     async with (
         Emulator(duration=0.05, not_visible_for=0.0) as emulator,
-        sora2pro.Client(
-            emulator.api_key,
-            base_url=emulator.url,
+        fast_client(
+            emulator,
             poll=PollPolicy(min_interval=0.01, max_interval=0.05, expected_duration=0.05),
-            retry=FAST_RETRY,
-            rate_limits=FAST_LIMITS,
             coordination=coordination,
         ) as client,
     ):
@@ -253,12 +250,9 @@ async def test_a_wait_with_callbacks_that_arrive_costs_one_status_request() -> N
     async with (
         Emulator(duration=lambda r: r.uniform(0.2, 0.4), not_visible_for=0.0) as emulator,
         sora2pro.CallbackReceiver() as receiver,
-        sora2pro.Client(
-            emulator.api_key,
-            base_url=emulator.url,
+        fast_client(
+            emulator,
             poll=PollPolicy(min_interval=0.01, max_interval=0.05, expected_duration=0.3),
-            retry=FAST_RETRY,
-            rate_limits=FAST_LIMITS,
             callbacks=receiver,
         ) as client,
     ):
@@ -272,12 +266,9 @@ async def test_lost_callbacks_are_caught_and_make_the_polls_dense_again() -> Non
     async with (
         Emulator(duration=0.1, not_visible_for=0.0, callback_loss=1.0) as emulator,
         sora2pro.CallbackReceiver() as receiver,
-        sora2pro.Client(
-            emulator.api_key,
-            base_url=emulator.url,
+        fast_client(
+            emulator,
             poll=PollPolicy(min_interval=0.01, max_interval=0.05, expected_duration=0.1),
-            retry=FAST_RETRY,
-            rate_limits=FAST_LIMITS,
             callbacks=receiver,
         ) as client,
     ):
@@ -290,13 +281,7 @@ async def test_a_wait_whose_first_poll_lies_past_its_deadline_ends_at_the_deadli
     async with (
         Emulator(duration=None, not_visible_for=0.0) as emulator,
         sora2pro.CallbackReceiver() as receiver,
-        sora2pro.Client(
-            emulator.api_key,
-            base_url=emulator.url,
-            retry=FAST_RETRY,
-            rate_limits=FAST_LIMITS,
-            callbacks=receiver,
-        ) as client,
+        fast_client(emulator, poll=sora2pro.DEFAULT_POLL, callbacks=receiver) as client,
     ):
         task_id = await client.submit("a dog")
         with pytest.raises(sora2pro.WaitTimeoutError):
@@ -306,15 +291,11 @@ async def test_a_wait_whose_first_poll_lies_past_its_deadline_ends_at_the_deadli
 
 async def test_a_task_of_unknown_age_is_polled_at_once(emulator: Emulator) -> None:
     """wait() on a task this client did not submit asks right away: it may be long done."""
-    async with sora2pro.Client(
-        emulator.api_key, base_url=emulator.url, retry=FAST_RETRY, rate_limits=FAST_LIMITS
-    ) as submitter:
+    async with fast_client(emulator, poll=sora2pro.DEFAULT_POLL) as submitter:
         task_id = await submitter.submit("a dog")
     emulator.finish(task_id)
     await asyncio.sleep(0.1)  # past the emulator's "not visible yet"
-    async with sora2pro.Client(
-        emulator.api_key, base_url=emulator.url, retry=FAST_RETRY, rate_limits=FAST_LIMITS
-    ) as client:
+    async with fast_client(emulator, poll=sora2pro.DEFAULT_POLL) as client:
         task = await asyncio.wait_for(client.wait(task_id), timeout=5)
     assert task.state is TaskState.SUCCESS
     assert emulator.count(Endpoint.RECORD_INFO) == 1
@@ -361,12 +342,8 @@ async def test_a_task_just_submitted_is_not_polled_before_it_may_have_ended() ->
     """Tasks of about a second: the first status request waits for the schedule, not 0 s."""
     async with (
         Emulator(duration=1.0, not_visible_for=0.0) as emulator,
-        sora2pro.Client(
-            emulator.api_key,
-            base_url=emulator.url,
-            poll=PollPolicy(min_interval=0.01, max_interval=1.0, expected_duration=1.0),
-            retry=FAST_RETRY,
-            rate_limits=FAST_LIMITS,
+        fast_client(
+            emulator, poll=PollPolicy(min_interval=0.01, max_interval=1.0, expected_duration=1.0)
         ) as client,
     ):
         task_id = await client.submit("a dog")
@@ -390,14 +367,7 @@ def _finished(task_id: str, model: str, created: int, completed: int) -> Fault:
 
 
 def _client(emulator: Emulator, coordination: sora2pro.LocalCoordination) -> sora2pro.Client:
-    return sora2pro.Client(
-        emulator.api_key,
-        base_url=emulator.url,
-        poll=emulator.poll,
-        retry=FAST_RETRY,
-        rate_limits=FAST_LIMITS,
-        coordination=coordination,
-    )
+    return fast_client(emulator, poll=emulator.poll, coordination=coordination)
 
 
 async def test_a_finished_task_read_again_and_again_is_learned_once(emulator: Emulator) -> None:
@@ -470,18 +440,9 @@ async def test_a_task_from_elsewhere_is_polled_on_the_plain_schedule_with_a_rece
         sora2pro.CallbackReceiver() as receiver,
     ):
         poll = PollPolicy(min_interval=0.01, max_interval=0.05, expected_duration=60.0)
-        async with sora2pro.Client(
-            emulator.api_key, base_url=emulator.url, retry=FAST_RETRY, rate_limits=FAST_LIMITS
-        ) as other:
+        async with fast_client(emulator, poll=sora2pro.DEFAULT_POLL) as other:
             task_id = await other.submit("a dog")
-        async with sora2pro.Client(
-            emulator.api_key,
-            base_url=emulator.url,
-            poll=poll,
-            retry=FAST_RETRY,
-            rate_limits=FAST_LIMITS,
-            callbacks=receiver,
-        ) as client:
+        async with fast_client(emulator, poll=poll, callbacks=receiver) as client:
             waiting = asyncio.create_task(client.wait(task_id, timeout=5))
             await until(lambda: emulator.count(Endpoint.RECORD_INFO) >= 3)
             emulator.finish(task_id)
