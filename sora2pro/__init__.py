@@ -12,7 +12,8 @@
 import typing as _typing
 
 from sora2pro._callbacks._receiver import CallbackReceiver
-from sora2pro._client import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, Client
+from sora2pro._client import DEFAULT_BASE_URL, Client
+from sora2pro._client_batch import DEFAULT_CONCURRENCY
 from sora2pro._client_files import DEFAULT_DOWNLOAD_TIMEOUT
 from sora2pro._config import (
     DEFAULT_IDEMPOTENCY_TTL,
