@@ -17,6 +17,7 @@ if typing.TYPE_CHECKING:
     import os
     from collections.abc import AsyncGenerator, Iterable
 
+    from sora2pro._coordination._protocols import SharedJournal
     from sora2pro._flows._batch import Runs
     from sora2pro._flows._context import Context
     from sora2pro._flows._events import OnEvent
@@ -45,7 +46,7 @@ class BatchMethods:
         ordered: bool = False,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         on_event: OnEvent | None = None,
-        journal: str | os.PathLike[str] | None = None,
+        journal: str | os.PathLike[str] | SharedJournal | None = None,
         resubmit_uncertain: bool = False,
     ) -> AsyncGenerator[BatchResult, None]:
         """Generate many videos; yield a :class:`BatchResult` as each item ends.
@@ -73,7 +74,10 @@ class BatchMethods:
                 its task id right after. Run the same batch again with the same
                 journal and it skips nothing it paid for: tasks already created are
                 re-attached (one status query each), only items that surely never
-                reached the server are sent. The file never holds the API key.
+                reached the server are sent. The file never holds the API key. A
+                :meth:`RedisCoordination.journal` does the same on Redis, for a batch
+                run by several processes at once: each item is taken by one of them,
+                and each yields only the items it took.
             resubmit_uncertain: On a rerun, send again the items whose create went out
                 without an answer (they may exist and be billed). Off by default:
                 they end as uncertain results.
@@ -111,7 +115,7 @@ class BatchMethods:
         concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         on_event: OnEvent | None = None,
-        journal: str | os.PathLike[str] | None = None,
+        journal: str | os.PathLike[str] | SharedJournal | None = None,
         resubmit_uncertain: bool = False,
     ) -> list[BatchResult]:
         """Run :meth:`batch` to the end and return every result, in input order."""

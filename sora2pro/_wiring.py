@@ -28,7 +28,7 @@ from sora2pro._config import (
     check_timeout,
 )
 from sora2pro._coordination._local import LocalCoordination
-from sora2pro._coordination._protocols import Coordination
+from sora2pro._coordination._protocols import Coordination, SharedJournal
 from sora2pro._errors import InvalidInputError
 from sora2pro._flows._context import Context
 from sora2pro._flows._download import check_max_bytes
@@ -226,7 +226,12 @@ def check_batch(
     check_items(items)
     check_callable("on_event", on_event)
     if journal is not None:
-        check_instance("journal", journal, (str, os.PathLike), "a file path or None")
+        check_instance(
+            "journal",
+            journal,
+            (str, os.PathLike, SharedJournal),
+            "a file path, a RedisCoordination journal, or None",
+        )
     for name, flag in flags.items():
         check_instance(name, flag, bool, "True or False")
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:

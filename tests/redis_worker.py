@@ -9,7 +9,9 @@ after another, prints their task ids once Redis holds them, and then waits witho
 end (the test kills it); the lease follows as for "keyed". It shares the account's
 limits through RedisCoordination under the default namespace (the key's hash). It
 prints "ready" once its client is made, and starts when a line comes on its standard
-input: the test starts every process at once.
+input: the test starts every process at once. With "journal", it runs a batch of
+that many prompts ("a dog, take 0", ...) on the Redis journal "shared", printing
+"<index> <task id or -> <ok>" for each result it yields and "end" at the end.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ async def main(
     ):
         print("ready", flush=True)  # noqa: T201  # the test reads it
         await asyncio.to_thread(sys.stdin.readline)
+        if mode == "journal":
+            prompts = [f"a dog, take {n}" for n in range(creates)]
+            batch = client.batch(prompts, journal=coordination.journal("shared"), concurrency=2)
+            async for result in batch:
+                print(result.index, result.task_id or "-", result.ok, flush=True)  # noqa: T201
+            print("end", flush=True)  # noqa: T201
+            return
         if mode == "hold":
             ids = [await client.submit("a dog") for _ in range(creates)]
             await coordination.settle()

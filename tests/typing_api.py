@@ -108,6 +108,10 @@ async def use_redis() -> None:
             except sora2pro.CoordinationError as error:
                 message: str = str(error)
                 del message
+            shared = coordination.journal("campaign-7", ttl=86400.0)
+            async for result in client.batch(["a dog"], journal=shared):
+                index: int = result.index
+                del index
         namespace: str | None = coordination.namespace
         del namespace
         await coordination.settle()

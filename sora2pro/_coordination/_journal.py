@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import hashlib
 import json
+import math
 import os
 import pathlib
 import sqlite3
@@ -18,7 +19,7 @@ import sys
 import time
 import typing
 
-from sora2pro._coordination._protocols import Entry, Status
+from sora2pro._coordination._protocols import Elsewhere, Entry, Status
 from sora2pro._errors import Sora2ProError
 
 if sys.platform != "win32":
@@ -110,8 +111,16 @@ class Journal:
         finally:
             os.close(self._lock)  # closing the descriptor releases the lock
 
-    async def find(self, digest: str, occurrence: int) -> Entry | None:
-        """The row of this item, if an earlier run wrote one."""
+    @property
+    def recheck(self) -> float:
+        """Never needed: no other run holds an item of this file while this one runs."""
+        return math.inf
+
+    async def claim(
+        self, digest: str, occurrence: int, *, again: bool = False
+    ) -> Entry | Elsewhere | None:
+        """The row of this item, if an earlier run wrote one (the run holds the whole file)."""
+        del again  # no other run holds anything here
 
         def read() -> tuple[str, str | None] | None:
             row = self._connection.execute(

@@ -19,11 +19,13 @@ __all__ = [
     "CallbackBus",
     "Coordination",
     "DurationLog",
+    "Elsewhere",
     "Entry",
     "Idempotency",
     "KeyEntry",
     "Ledger",
     "Pacer",
+    "SharedJournal",
     "Status",
     "TaskRegistry",
 ]
@@ -38,6 +40,13 @@ class Status(enum.StrEnum):
     SUBMITTED = "submitted"  # the server gave a task id
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+class Elsewhere(enum.Enum):
+    """An item of a shared journal that another live run of the batch holds."""
+
+    RUNNING = "running"  # under way there: look again later, it may be left to us
+    DONE = "done"  # it ended there, and that run yields it
 
 
 @attrs.frozen
@@ -98,10 +107,25 @@ class DurationLog(typing.Protocol):
 
 
 class Ledger(typing.Protocol):
-    """A batch's journal: each item's state, so a rerun pays nothing twice."""
+    """A batch's journal: each item's state, so a rerun pays nothing twice.
 
-    async def find(self, digest: str, occurrence: int) -> Entry | None:
-        """The row an earlier run wrote for this item, if any."""
+    A SQLite journal belongs to one run at a time; a shared one (on Redis) lets
+    several runs of a batch split its items, each taken by one run.
+    """
+
+    @property
+    def recheck(self) -> float:
+        """Seconds between two looks at an item another live run holds."""
+
+    async def claim(
+        self, digest: str, occurrence: int, *, again: bool = False
+    ) -> Entry | Elsewhere | None:
+        """Take the item for this run: the row an earlier run wrote (None if none).
+
+        Or, in a shared journal, :class:`Elsewhere` when another live run holds it;
+        ``again`` (a second look at such an item) takes it only if that run died
+        before the item ended.
+        """
 
     def record_soon(
         self,
@@ -185,6 +209,14 @@ class CallbackBus(typing.Protocol):
 
     def expect(self, task_id: str) -> asyncio.Future[str]:
         """A future that completes with the entry for ``task_id`` (at once if it came)."""
+
+
+@typing.runtime_checkable
+class SharedJournal(typing.Protocol):
+    """A journal several processes may run one batch with at once (``batch(journal=...)``)."""
+
+    async def open_run(self) -> Ledger:
+        """Start a run of a batch on the journal."""
 
 
 @typing.runtime_checkable

@@ -20,6 +20,7 @@ from sora2pro._coordination._fallback import FallbackPacer
 from sora2pro._coordination._local import LocalCoordination
 from sora2pro._coordination._redis_bus import RedisBus
 from sora2pro._coordination._redis_durations import RedisDurations
+from sora2pro._coordination._redis_journal import RedisJournal
 from sora2pro._coordination._redis_keys import RedisKeys
 from sora2pro._coordination._redis_pacer import RedisPacer, Tasks
 from sora2pro._coordination._redis_registry import RedisRegistry
@@ -45,6 +46,8 @@ _TRIES = 2
 #: The limits whose callers go on at a local pace while Redis is away: status reads,
 #: which pay for nothing. A create is never sent unpaced.
 _FALLS_BACK = frozenset({"recordInfo"})
+#: How long a journal on Redis keeps its items after their last change: 30 days.
+DEFAULT_JOURNAL_TTL = 30 * 24 * 3600.0
 #: Seconds before Redis's settings are read again when Redis did not answer.
 _CHECK_AGAIN = 60.0
 
@@ -85,7 +88,10 @@ class RedisCoordination:
     a ``maxmemory-policy`` that may evict keys. A Redis that refuses ``CONFIG``
     (as managed services do) is used without a word.
 
-    Not shared yet: batch journals stay in this process (a :class:`LocalCoordination`'s).
+    - batches: :meth:`journal` names a journal kept in Redis, which several
+      processes may run one batch with at once (``client.batch(items,
+      journal=coordination.journal("campaign-7"))``); a journal given as a file path
+      stays a SQLite file of this process.
 
     Args:
         url: Where Redis is: ``redis://[[user]:password@]host[:port][/db]``,
@@ -225,8 +231,35 @@ class RedisCoordination:
             self._bus = RedisBus(self._client, f"{self._prefix()}callbacks", self._tasks)
         return self._bus
 
+    def journal(self, name: str, *, ttl: float = DEFAULT_JOURNAL_TTL) -> RedisJournal:
+        """A batch journal on Redis, shared by the processes of the namespace.
+
+        Every process that runs ``client.batch(items, journal=coordination.journal(name))``
+        with the same items splits them with the others: each item is taken by one
+        process (which yields it), an item taken by a process that died is taken
+        over by a live one once the dead one's lease ended, and a run after the
+        others ended yields every item's outcome without paying again. Every
+        guarantee of a SQLite journal holds: a create is recorded before it is
+        sent, its task id the instant it comes back, and an item whose create went
+        out unanswered is never sent again unless ``resubmit_uncertain``.
+
+        Args:
+            name: The journal's name: printable text of up to 200 characters.
+            ttl: Seconds the journal keeps an item after its last change.
+
+        Raises:
+            InvalidInputError: ``name`` or ``ttl`` is not valid.
+
+        """
+        if not isinstance(name, str) or not name or len(name) > 200 or not name.isprintable():
+            raise InvalidInputError("name", "must be printable text of 1 to 200 characters")
+        if ttl is None:
+            raise InvalidInputError("ttl", "must be a positive number of seconds, not None")
+        check_timeout("ttl", ttl)
+        return RedisJournal(self._client, name, self._prefix, lease=self._lease, ttl=ttl)
+
     async def open_ledger(self, path: str | os.PathLike[str]) -> Journal:
-        """Open (or create) the SQLite journal at ``path``, for this run alone (local for now)."""
+        """Open (or create) the SQLite journal at ``path``, for this run of this process alone."""
         return await self._local.open_ledger(path)
 
     async def close(self) -> None:

@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import typing
 
 import attrs
 
-from sora2pro._coordination._journal import request_digest
-from sora2pro._coordination._protocols import Entry, Status
+from sora2pro._coordination._protocols import Elsewhere, Entry, SharedJournal, Status
 from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._flows._context import deadline_after
 from sora2pro._flows._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
-from sora2pro._flows._items import BatchItem, BatchResult, item_key, to_request
+from sora2pro._flows._items import BatchItem, BatchResult
 from sora2pro._flows._keys import submit_keyed
+from sora2pro._flows._rows import MINE, Book, Mine, open_journal, prepare
 from sora2pro._flows._wait import wait
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
 from sora2pro._transport._transport import retrieve_exception
-from sora2pro._wire import encode_create
 
 if typing.TYPE_CHECKING:
     import os
-    from collections.abc import AsyncGenerator, Iterable, Iterator
-
-    import cattrs
+    from collections.abc import AsyncGenerator, Iterable
 
     from sora2pro._coordination._protocols import Ledger
     from sora2pro._flows._context import Context
@@ -40,49 +36,6 @@ logger = logging.getLogger("sora2pro")
 _UNANSWERED = (Status.SENDING, Status.UNCERTAIN)
 
 
-@attrs.define
-class _Book:
-    """One item's row in the journal."""
-
-    journal: Ledger
-    index: int
-    request: dict[str, object]
-    key: tuple[str, int]
-
-    async def find(self) -> Entry | None:
-        return await self.journal.find(*self.key)
-
-    async def write(
-        self, status: Status, *, task_id: str | None = None, error: object = None
-    ) -> None:
-        written = self.journal.record_soon(
-            self.key,
-            self.index,
-            self.request,
-            status,
-            task_id=task_id,
-            error=None if error is None else str(error),
-        )
-        await asyncio.shield(asyncio.wrap_future(written))
-
-    async def sending(self) -> None:
-        try:
-            await self.write(Status.SENDING)
-        except asyncio.CancelledError:
-            # Cancelled before the create left: the (shielded) row lands anyway, so a
-            # second row, queued behind it, says that nothing was sent.
-            self.journal.record_soon(
-                self.key, self.index, self.request, Status.REFUSED, error="cancelled unsent"
-            )
-            raise
-
-    def submitted(self, task_id: str) -> None:
-        # Queued at once, not awaited: nothing may come between a task id and its row.
-        self.journal.record_soon(
-            self.key, self.index, self.request, Status.SUBMITTED, task_id=task_id
-        )
-
-
 @attrs.define(eq=False)  # kept in a set: by identity
 class _Run:
     """What one batch run shares between its workers and its consumer."""
@@ -94,9 +47,12 @@ class _Run:
     on_event: OnEvent | None
     slots: asyncio.Semaphore
     journal: Ledger | None
-    #: Results for the consumer, a _Broken when a worker failed, None at the end.
-    done: asyncio.Queue[BatchResult | _Broken | None] = attrs.Factory(asyncio.Queue)
+    #: Results for the consumer, a _Broken when a worker failed, an _Elsewhere for an
+    #: item another run of a shared journal yields, None at the end.
+    done: asyncio.Queue[BatchResult | _Broken | _Elsewhere | None] = attrs.Factory(asyncio.Queue)
     workers: set[asyncio.Task[None]] = attrs.Factory(set)
+    #: Items another run of a shared journal held a while, which gave up their slot.
+    unslotted: set[int] = attrs.Factory(set)
     #: Tasks created (or re-attached) whose result the consumer has not been handed.
     unseen: set[str] = attrs.Factory(set)
     feeder: asyncio.Task[None] | None = None
@@ -130,9 +86,9 @@ class _Run:
 
     async def feed(self, items: Iterable[BatchItem], journal: Ledger | None) -> None:
         """Start a worker per item as slots free up; None on the queue at the end."""
-        for index, request, key, book in _prepare(items, journal, self.ctx.converter):
+        for work in prepare(items, journal, self.ctx.converter):
             await self.slots.acquire()
-            worker = asyncio.create_task(self.work(index, request, key, book))
+            worker = asyncio.create_task(self.work(*work))
             self.workers.add(worker)
             worker.add_done_callback(self.workers.discard)
         while self.workers:
@@ -140,14 +96,22 @@ class _Run:
         self.done.put_nowait(None)
 
     async def work(
-        self, index: int, request: Request | InvalidInputError, key: str | None, book: _Book | None
+        self,
+        index: int,
+        request: Request | InvalidInputError,
+        key: str | None,
+        book: Book | None,
     ) -> None:
         listen(self.on_event, index)
         try:
             if isinstance(request, InvalidInputError):
                 result = BatchResult(index=index, request=None, error=request)
             else:
-                result = await self.item(index, request, key, book)
+                taken = await self.take(index, request, book)
+                if taken is None:  # another run of a shared journal has it
+                    self.free(index)
+                    return
+                result = await self.item(index, request, key, book, taken)
             await emit(Finished(index, result))
         except Exception as error:  # noqa: BLE001  # handed to the consumer, raised there
             self.done.put_nowait(_Broken(error))
@@ -156,10 +120,17 @@ class _Run:
 
     def hand_over(self, result: BatchResult) -> BatchResult:
         """Give a result to the consumer: only now may one more item start."""
-        self.slots.release()
+        self.free(result.index)
         if result.task_id is not None:
             self.unseen.discard(result.task_id)
         return result
+
+    def free(self, index: int) -> None:
+        """Let one more item start, unless the item at ``index`` gave up its slot already."""
+        if index in self.unslotted:
+            self.unslotted.discard(index)
+        else:
+            self.slots.release()
 
     async def stop(self, feeder: asyncio.Task[None]) -> None:
         """Cancel the feeder and every worker, and wait until they are gone."""
@@ -168,11 +139,45 @@ class _Run:
             worker.cancel()
         await asyncio.gather(feeder, *self.workers, return_exceptions=True)
 
+    async def take(
+        self, index: int, request: Request, book: Book | None
+    ) -> Entry | BatchResult | Mine | None:
+        """Claim the item's journal row for this run: what it held, or None if not ours.
+
+        An item a live run of a shared journal holds is left to it: looked at again
+        every ``recheck`` seconds, without a slot of this run (in an ordered run, every
+        slot may be taken by results waiting for that very item), until it ended
+        there or that run died. A journal that cannot be read ends the item unsent.
+        """
+        if book is None:
+            return MINE
+        try:
+            entry = await book.claim(again=False)
+            while entry is Elsewhere.RUNNING:
+                if index not in self.unslotted:
+                    self.free(index)
+                    self.unslotted.add(index)
+                await asyncio.sleep(book.journal.recheck)
+                entry = await book.claim(again=True)
+        except Sora2ProError as error:
+            return BatchResult(index=index, request=request, error=error)
+        if entry is Elsewhere.DONE:
+            self.done.put_nowait(_Elsewhere(index))
+            return None
+        return MINE if entry is None else entry
+
     async def item(
-        self, index: int, request: Request, key: str | None, book: _Book | None
+        self,
+        index: int,
+        request: Request,
+        key: str | None,
+        book: Book | None,
+        taken: Entry | BatchResult | Mine,
     ) -> BatchResult:
         """Take one item from its journal row (if any) to its end."""
-        entry = None if book is None else await book.find()
+        if isinstance(taken, BatchResult):
+            return taken
+        entry = taken if isinstance(taken, Entry) else None
         task_id = None if entry is None else entry.task_id
         if task_id is None:
             if entry is not None and entry.status in _UNANSWERED and not self.resubmit_uncertain:
@@ -191,7 +196,7 @@ class _Run:
         return await self.wait(index, request, book, task_id)
 
     async def submit(
-        self, index: int, request: Request, key: str | None, book: _Book | None
+        self, index: int, request: Request, key: str | None, book: Book | None
     ) -> str | BatchResult:
         """Create the item's task, journaled; a BatchResult when it could not be."""
 
@@ -219,7 +224,7 @@ class _Run:
             return BatchResult(index=index, request=request, error=error)
 
     async def wait(
-        self, index: int, request: Request, book: _Book | None, task_id: str
+        self, index: int, request: Request, book: Book | None, task_id: str
     ) -> BatchResult:
         async def changed(task: Task) -> None:
             await emit(StateChanged(index, task))
@@ -247,6 +252,13 @@ class _Run:
 
 
 @attrs.frozen
+class _Elsewhere:
+    """An item another run of a shared journal ended (and yields): its index to skip."""
+
+    index: int
+
+
+@attrs.frozen
 class _Broken:
     """A worker failed with something that is not an item's outcome (a bug in on_event)."""
 
@@ -262,7 +274,7 @@ async def run_batch(
     ordered: bool,
     timeout: float | None,
     on_event: OnEvent | None,
-    journal_path: str | os.PathLike[str] | None,
+    journal_path: str | os.PathLike[str] | SharedJournal | None,
     resubmit_uncertain: bool,
 ) -> AsyncGenerator[BatchResult, None]:
     """Yield a :class:`BatchResult` for every item, as each finishes (or in order).
@@ -275,7 +287,7 @@ async def run_batch(
     """
     # A run of this client stopped just before may still be releasing the same journal.
     await runs.settle()
-    journal = None if journal_path is None else await ctx.coordination.open_ledger(journal_path)
+    journal = await open_journal(ctx, journal_path)
     run = _Run(
         ctx,
         runs,
@@ -288,17 +300,20 @@ async def run_batch(
     runs.add(run)
     run.start(items)
     assert run.feeder is not None  # noqa: S101  # set by start()
-    waiting: dict[int, BatchResult] = {}
+    waiting: dict[int, BatchResult | _Elsewhere] = {}
     next_index = 0
     try:
         while (result := await _next(run.done, run.feeder)) is not None:
             if not ordered:
-                yield run.hand_over(result)
+                if isinstance(result, BatchResult):
+                    yield run.hand_over(result)
                 continue
             waiting[result.index] = result
             while next_index in waiting:
-                yield run.hand_over(waiting.pop(next_index))
+                ready = waiting.pop(next_index)
                 next_index += 1
+                if isinstance(ready, BatchResult):
+                    yield run.hand_over(ready)
         run.finished = True
     finally:
         # Shielded: a second cancel must not leave the journal locked or a worker running.
@@ -333,34 +348,6 @@ class Runs:
             await asyncio.shield(stopping)
 
 
-def _prepare(
-    items: Iterable[BatchItem], journal: Ledger | None, converter: cattrs.Converter
-) -> Iterator[tuple[int, Request | InvalidInputError, str | None, _Book | None]]:
-    """Each item as a request (or why it is not one), its key and its journal row, lazily.
-
-    A row is keyed by the hash of the create body as sent (stable across versions of
-    sora2pro) and by how many identical bodies came before it in this run.
-    """
-    seen: collections.Counter[str] = collections.Counter()
-    for index, item in enumerate(items):
-        try:
-            request = to_request(item)
-            key = item_key(item)
-            body = encode_create(converter, request)
-            digest = request_digest(body)
-        except InvalidInputError as error:
-            yield index, error, None, None
-            continue
-        except (TypeError, ValueError) as error:  # an item no check foresaw: still its own
-            yield index, InvalidInputError("item", f"cannot be sent: {error}"), None, None
-            continue
-        book = None
-        if journal is not None:
-            book = _Book(journal, index, body, (digest, seen[digest]))
-            seen[digest] += 1
-        yield index, request, key, book
-
-
 def _log_unseen(task_ids: list[str]) -> None:
     logger.warning(
         "batch stopped early; %d task(s) created for it were not delivered (they may "
@@ -372,8 +359,8 @@ def _log_unseen(task_ids: list[str]) -> None:
 
 
 async def _next(
-    done: asyncio.Queue[BatchResult | _Broken | None], feeder: asyncio.Task[None]
-) -> BatchResult | None:
+    done: asyncio.Queue[BatchResult | _Broken | _Elsewhere | None], feeder: asyncio.Task[None]
+) -> BatchResult | _Elsewhere | None:
     """The next finished result; raises what broke a worker or the feeder."""
     getter = asyncio.ensure_future(done.get())
     try:

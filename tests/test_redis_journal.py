@@ -1,0 +1,219 @@
+"""A batch journal on Redis: runs in several processes split the items, and pay once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import typing
+
+import pytest
+
+import sora2pro
+from sora2pro.testing import Endpoint
+
+from . import redis_worker
+from .conftest import Coordinations, fast_client
+
+if typing.TYPE_CHECKING:
+    from sora2pro.testing import Emulator
+
+    from .redis_server import RedisServer
+
+#: Seconds of a run's lease in these tests: a dead run's items are free soon after.
+LEASE = 0.3
+PROMPTS = [f"a dog, take {n}" for n in range(12)]
+
+
+def created(emulator: Emulator) -> list[str]:
+    """The prompts of every create the emulator took, in order."""
+    bodies = typing.cast("list[dict[str, typing.Any]]", emulator.create_bodies)
+    return [body["input"]["prompt"] for body in bodies]
+
+
+async def run(
+    client: sora2pro.Client, journal: object, **options: typing.Any
+) -> list[sora2pro.BatchResult]:
+    """Every result a batch of PROMPTS with ``journal`` yields."""
+    return await run_prompts(client, PROMPTS, journal, **options)
+
+
+async def run_prompts(
+    client: sora2pro.Client, prompts: list[str], journal: object, **options: typing.Any
+) -> list[sora2pro.BatchResult]:
+    """Every result a batch of ``prompts`` with ``journal`` yields."""
+    batch = client.batch(prompts, journal=journal, **options)  # type: ignore[arg-type]
+    async with contextlib.aclosing(batch) as results:
+        return [result async for result in results]
+
+
+async def test_two_runs_at_once_split_the_items_and_pay_once(
+    emulator: Emulator, coordinations: Coordinations
+) -> None:
+    """Two runs of one batch on one Redis journal: each item created once, yielded by one run."""
+    first, second = coordinations(lease=LEASE), coordinations(lease=LEASE)
+    async with (
+        fast_client(emulator, coordination=first) as one,
+        fast_client(emulator, coordination=second) as two,
+    ):
+        ours, theirs = await asyncio.gather(
+            run(one, first.journal("campaign"), concurrency=3),
+            run(two, second.journal("campaign"), concurrency=3),
+        )
+    assert sorted(PROMPTS) == sorted(created(emulator))
+    indices = [result.index for result in ours + theirs]
+    assert sorted(indices) == list(range(len(PROMPTS)))
+    assert ours
+    assert theirs
+    assert all(result.ok for result in ours + theirs)
+
+
+async def test_a_rerun_yields_every_outcome_and_sends_no_create(
+    emulator: Emulator, coordinations: Coordinations
+) -> None:
+    """After a run ended, a run on the same journal re-attaches each task and creates nothing."""
+    coordination = coordinations(lease=LEASE)
+    async with fast_client(emulator, coordination=coordination) as client:
+        first = await run(client, coordination.journal("campaign"))
+        again = await run(client, coordination.journal("campaign"), ordered=True)
+    assert len(PROMPTS) == len(created(emulator))
+    assert list(range(len(PROMPTS))) == [result.index for result in again]
+    assert {r.index: r.task_id for r in first} == {r.index: r.task_id for r in again}
+
+
+async def test_ordered_runs_skip_the_items_another_run_yields(
+    emulator: Emulator, coordinations: Coordinations
+) -> None:
+    """An ordered run yields its own items in order, and never waits for another run's."""
+    first, second = coordinations(lease=LEASE), coordinations(lease=LEASE)
+    async with (
+        fast_client(emulator, coordination=first) as one,
+        fast_client(emulator, coordination=second) as two,
+    ):
+        ours, theirs = await asyncio.gather(
+            run(one, first.journal("campaign"), ordered=True, concurrency=2),
+            run(two, second.journal("campaign"), ordered=True, concurrency=2),
+        )
+    for results in (ours, theirs):
+        assert sorted(r.index for r in results) == [r.index for r in results]
+    assert sorted(r.index for r in ours + theirs) == list(range(len(PROMPTS)))
+
+
+async def test_journals_of_other_names_are_apart(
+    emulator: Emulator, coordinations: Coordinations
+) -> None:
+    """A batch on another journal name shares nothing: it creates every item again."""
+    coordination = coordinations(lease=LEASE)
+    async with fast_client(emulator, coordination=coordination) as client:
+        await run(client, coordination.journal("spring"))
+        await run(client, coordination.journal("autumn"))
+    assert 2 * len(PROMPTS) == len(created(emulator))
+
+
+async def test_a_run_that_cannot_reach_redis_sends_nothing(
+    emulator: Emulator, redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """With Redis gone before the run starts, the batch raises CoordinationError; nothing sent."""
+    coordination = coordinations(lease=LEASE)
+    async with fast_client(emulator, coordination=coordination) as client:
+        redis_server.kill()
+        with pytest.raises(sora2pro.CoordinationError):
+            await run(client, coordination.journal("campaign"))
+    assert [] == created(emulator)
+
+
+async def test_a_journal_on_redis_holds_no_api_key(
+    emulator: Emulator, redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """Every value the journal wrote to Redis is free of the API key."""
+    import redis.asyncio  # noqa: PLC0415  # the redis extra, a dev dependency
+
+    coordination = coordinations(lease=LEASE)
+    async with fast_client(emulator, coordination=coordination) as client:
+        await run(client, coordination.journal("campaign"))
+    reader = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        keys = [key async for key in reader.scan_iter(match="*journal*")]
+        assert keys
+        for key in keys:
+            dump = repr(await reader.dump(key)) + repr(key)
+            assert emulator.api_key not in dump
+    finally:
+        await reader.aclose()
+
+
+@pytest.mark.parametrize(
+    ("name", "ttl"), [("", 1.0), ("x" * 201, 1.0), ("a\nb", 1.0), (7, 1.0), ("ok", 0), ("ok", None)]
+)
+async def test_a_bad_journal_name_or_ttl_is_refused(
+    coordinations: Coordinations, name: object, ttl: object
+) -> None:
+    """A journal's name must be printable text of 1 to 200 characters, its ttl positive."""
+    with pytest.raises(sora2pro.InvalidInputError):
+        coordinations().journal(name, ttl=ttl)  # type: ignore[arg-type]
+
+
+async def test_three_processes_one_killed_every_item_created_at_most_once(
+    emulator: Emulator, redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """3 processes on one journal, one killed mid-way: no item created twice, all known after."""
+    args = (
+        emulator.url,
+        redis_server.url,
+        emulator.api_key,
+        str(len(PROMPTS)),
+        "journal",
+        str(LEASE),
+    )
+    workers = await redis_worker.start(3, *args)
+    victim = workers[0]
+    assert victim.stdout is not None
+    await victim.stdout.readline()  # it handled an item: it is mid-way
+    victim.kill()
+    await victim.wait()
+    for worker in workers[1:]:
+        assert worker.stdout is not None
+        lines = (await worker.stdout.read()).decode().splitlines()
+        assert "end" == lines[-1]
+        assert 0 == await worker.wait()
+    prompts = created(emulator)
+    assert len(set(prompts)) == len(prompts)
+    coordination = coordinations(None, lease=LEASE)
+    async with fast_client(emulator, coordination=coordination) as client:
+        outcomes = await run(client, coordination.journal("shared"), ordered=True)
+    assert prompts == created(emulator)  # the rerun sent nothing
+    assert list(range(len(PROMPTS))) == [result.index for result in outcomes]
+    for result in outcomes:
+        assert result.ok or isinstance(result.error, sora2pro.SubmitUncertainError)
+
+
+async def test_redis_killed_mid_batch_then_restarted_nothing_unpaced_nothing_paid_twice(
+    emulator: Emulator, start_redis: typing.Callable[..., RedisServer]
+) -> None:
+    """Redis killed mid-batch, then restarted: no create unpaced or twice, the batch goes on."""
+    server = start_redis("--appendonly", "yes", "--appendfsync", "always")
+    emulator.create_limit = (6, 1.0)
+    limits = sora2pro.RateLimits(creates=5, window=1.0, status_per_second=1000.0, pause=0.05)
+    prompts = [f"a dog, take {n}" for n in range(16)]
+    results: list[sora2pro.BatchResult] = []
+    async with (
+        sora2pro.RedisCoordination(server.url, namespace="account", lease=LEASE) as coordination,
+        fast_client(emulator, coordination=coordination, rate_limits=limits) as client,
+    ):
+        batch = client.batch(prompts, journal=coordination.journal("outage"), concurrency=4)
+        async with contextlib.aclosing(batch) as stream:
+            async for result in stream:
+                results.append(result)
+                if len(results) == 2:
+                    server.kill()
+                elif not server.running and isinstance(result.error, sora2pro.CoordinationError):
+                    server.start()
+        after = len(created(emulator))
+        rerun = await run_prompts(client, prompts, coordination.journal("outage"))
+    assert 0 == emulator.rate_limited[Endpoint.CREATE]
+    sent = created(emulator)
+    assert len(set(sent)) == len(sent)
+    assert any(r.ok for r in results[-4:])  # it went on after the restart
+    assert all(r.ok or isinstance(r.error, sora2pro.CoordinationError) for r in results)
+    unsent = {r.index for r in results if not r.ok}
+    assert len(sent) - after == len(unsent & {r.index for r in rerun if r.ok and r.task_id})
+    assert all(r.ok or isinstance(r.error, sora2pro.SubmitUncertainError) for r in rerun)
