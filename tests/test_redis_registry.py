@@ -150,3 +150,25 @@ async def test_a_pending_task_is_on_redis_without_the_api_key(
     assert task_id.encode() in dumped
     assert b"a secret dog" in dumped
     assert emulator.api_key.encode() not in dumped
+
+
+async def test_tasks_an_adoption_moved_but_never_reported_are_found_by_the_next(
+    redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """Tasks an adopt moved here, its answer lost, are returned by the next adopt."""
+    coordination = coordinations()
+    registry = coordination.registry()
+    registry.add("mine", sora2pro.TextToVideo("a dog"))
+    assert [] == await registry.adopt()
+    await coordination.settle()
+    reader = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        [token] = await reader.zrange("sora2pro:{account}:owners", 0, -1)
+        hash_name = b"sora2pro:{account}:tasks:" + token
+        body = await reader.hget(hash_name, "mine")
+        await reader.hset(hash_name, "moved", body)  # what the lost answer would have named
+    finally:
+        await reader.aclose()
+    assert ["moved"] == await registry.adopt()
+    assert {"mine", "moved"} == set(registry.pending())
+    assert [] == await registry.adopt()

@@ -58,26 +58,24 @@ return 0
 # KEYS: owners, the caller's hash. ARGV: the caller's token, its lease, the prefix of
 # the hashes. Moves the tasks of every owner whose lease ended into the caller's hash
 # (renewing the caller's lease first, so the tasks are never in an unowned hash), and
-# returns them as a flat list: id, body, id, body...
+# returns the caller's whole hash as a flat list: id, body, id, body... (so that tasks
+# an earlier adoption moved there, whose answer was lost, are found too).
 _ADOPT = (
     _NOW
     + """
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-local taken = {}
 for _, owner in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
   if owner ~= ARGV[1] then
     local hash = ARGV[3] .. owner
     local tasks = redis.call('HGETALL', hash)
     for i = 1, #tasks, 2 do
       redis.call('HSET', KEYS[2], tasks[i], tasks[i + 1])
-      taken[#taken + 1] = tasks[i]
-      taken[#taken + 1] = tasks[i + 1]
     end
     redis.call('DEL', hash)
     redis.call('ZREM', KEYS[1], owner)
   end
 end
-return taken
+return redis.call('HGETALL', KEYS[2])
 """
 )
 
@@ -141,6 +139,9 @@ class RedisRegistry:
     async def adopt(self) -> list[str]:
         """Take over the tasks of the processes whose lease ended; their ids.
 
+        Also the tasks an earlier call moved here but never reported (its answer
+        was lost): those in this process's hash that it does not know.
+
         Raises:
             CoordinationError: Redis did not answer; nothing was taken.
 
@@ -155,8 +156,11 @@ class RedisRegistry:
                 f"Redis did not answer ({exc}); no orphaned task was adopted"
             ) from exc
         adopted = []
-        for task_id, body in zip(taken[0::2], taken[1::2], strict=True):
-            adopted.append(task_id.decode())
+        for raw_id, body in zip(taken[0::2], taken[1::2], strict=True):
+            task_id = raw_id.decode()
+            if task_id in self._tasks or task_id in self._unwritten:
+                continue  # this process's own, or one it finished (forgotten behind)
+            adopted.append(task_id)
             request = decode_create(self._converter, json.loads(body))
             if request is None:
                 logger.warning(
