@@ -45,8 +45,9 @@ class WatchMethods:
 
         It is :meth:`wait` as an iterator, with the same schedule, deadline and
         callbacks: the iteration ends after the successful snapshot, or raises
-        :class:`TaskFailedError` after the failed one. Polling goes on only while you
-        take the snapshots; leaving the loop (``break``) or ``aclose()`` stops it.
+        :class:`TaskFailedError` after the failed one. It keeps at most one change you
+        have not taken, and polls no further meanwhile; leaving the loop (``break``),
+        ``aclose()`` or a cancel stops it.
 
         Args:
             task_id: The task to follow.

@@ -28,11 +28,11 @@ async def watch(
 ) -> AsyncGenerator[Task, None]:
     """Yield each snapshot of the task whose state or progress changed, the final one last.
 
-    The wait runs as a task of its own, with ``on_update`` handing each change over;
-    it polls on only while the consumer takes them (one snapshot ahead at most), so a
-    consumer that stops asking stops the polling, and a slow one meets the deadline.
-    Closing the iterator (``break``, ``aclose()``, a cancel) cancels the wait. A final
-    snapshot is forgotten from pending as it is handed over.
+    The wait runs as a task of its own, its ``on_update`` handing each change over
+    through a queue of one: with a change the consumer has not taken, the wait holds
+    (within its deadline) instead of polling further. Closing the iterator (``break``,
+    ``aclose()``, a cancel) cancels the wait. A final snapshot is forgotten from
+    pending as it is handed over.
 
     Raises:
         TaskFailedError: after the failed snapshot was yielded.
