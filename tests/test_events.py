@@ -69,6 +69,20 @@ async def test_batch_events_reach_the_client_tagged_with_their_item(emulator: Em
     assert not [e for e in heard if isinstance(e, sora2pro.Finished)]
 
 
+async def test_a_batch_items_retry_reaches_both_listeners_once(emulator: Emulator) -> None:
+    """A retried status request of item 0 is one Retried event for the batch and the client."""
+    emulator.inject(Fault.error(500), Endpoint.RECORD_INFO, times=1)
+    heard: list[sora2pro.Event] = []
+    batch_heard: list[sora2pro.BatchEvent] = []
+    async with fast_client(emulator, on_event=heard.append) as client:
+        await client.gather(["a"], on_event=batch_heard.append)
+    retried = [(e.index, e.operation, e.attempt) for e in heard if isinstance(e, Retried)]
+    assert [(0, "recordInfo", 1)] == retried
+    assert [e for e in heard if isinstance(e, Retried)] == [
+        e for e in batch_heard if isinstance(e, Retried)
+    ]
+
+
 async def test_a_batch_hands_over_each_task_id_before_waiting(emulator: Emulator) -> None:
     """Submitted (the batch's and the client's) comes before any status request of its task."""
     polled_at_event: list[int] = []
