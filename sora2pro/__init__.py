@@ -53,7 +53,10 @@ from sora2pro._errors import (
 from sora2pro._flows._download import DEFAULT_MAX_DOWNLOAD_BYTES
 from sora2pro._flows._events import (
     BatchEvent,
+    CallbackReceived,
+    Event,
     Finished,
+    OnClientEvent,
     OnEvent,
     RateLimited,
     Retried,
@@ -61,7 +64,7 @@ from sora2pro._flows._events import (
     Submitted,
 )
 from sora2pro._flows._items import BatchItem, BatchResult, to_request
-from sora2pro._flows._polling import OnUpdate
+from sora2pro._flows._polling import OnSubmitted, OnUpdate
 from sora2pro._flows._upload import DEFAULT_UPLOAD_PATH
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError, WaitTimeoutError
 from sora2pro._model._requests import (
@@ -99,6 +102,7 @@ __all__ = [
     "BatchItem",
     "BatchResult",
     "Callback",
+    "CallbackReceived",
     "CallbackReceiver",
     "Character",
     "CharacterRequest",
@@ -106,6 +110,7 @@ __all__ = [
     "Coordination",
     "CoordinationError",
     "DownloadError",
+    "Event",
     "FeatureDisabledError",
     "Finished",
     "Frames",
@@ -119,7 +124,9 @@ __all__ = [
     "LocalCoordination",
     "MaintenanceError",
     "NotFoundError",
+    "OnClientEvent",
     "OnEvent",
+    "OnSubmitted",
     "OnUpdate",
     "PollPolicy",
     "QuotaExceededError",

@@ -9,6 +9,7 @@ import warnings
 
 from sora2pro._client_batch import BatchMethods
 from sora2pro._client_files import FileMethods
+from sora2pro._client_watch import WatchMethods
 from sora2pro._config import (
     DEFAULT_POLL,
     DEFAULT_RATE_LIMITS,
@@ -41,7 +42,8 @@ if typing.TYPE_CHECKING:
 
     from sora2pro._callbacks._receiver import CallbackReceiver
     from sora2pro._coordination._protocols import Coordination
-    from sora2pro._flows._polling import OnUpdate
+    from sora2pro._flows._events import OnClientEvent
+    from sora2pro._flows._polling import OnSubmitted, OnUpdate
     from sora2pro._model._task import Task
 
 __all__ = [
@@ -52,7 +54,7 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.apikley.ru"
 
 
-class Client(BatchMethods, FileMethods):
+class Client(BatchMethods, FileMethods, WatchMethods):
     """An async session with the Apikley Sora 2 Pro API.
 
     Use it as ``async with Client() as client:``, or call :meth:`close` when done.
@@ -79,6 +81,10 @@ class Client(BatchMethods, FileMethods):
             process to have them share an account's limits. A ``redis://`` URL is a
             :class:`RedisCoordination` of that Redis, closed with the client (one
             passed in stays yours to close).
+        on_event: A plain function given every event of the client, in the task that
+            caused it: :class:`Submitted`, :class:`StateChanged`, :class:`Retried`,
+            :class:`RateLimited`, :class:`CallbackReceived`. What it raises is logged
+            (a warning the first time), never raised to the flow it observes.
 
     Raises:
         Sora2ProError: no API key was given or found in ``APIKLEY_API_KEY``.
@@ -99,6 +105,7 @@ class Client(BatchMethods, FileMethods):
         rate_limits: RateLimits | None = None,
         callbacks: CallbackReceiver | None = None,
         coordination: Coordination | str | None = None,
+        on_event: OnClientEvent | None = None,
     ) -> None:
         check_settings(
             api_key=api_key,
@@ -110,6 +117,7 @@ class Client(BatchMethods, FileMethods):
             rate_limits=rate_limits,
             callbacks=callbacks,
             coordination=coordination,
+            on_event=on_event,
         )
         # A key read from a file often ends in a newline; surrounding blanks never belong.
         key = (api_key if api_key is not None else os.environ.get("APIKLEY_API_KEY", "")).strip()
@@ -132,6 +140,7 @@ class Client(BatchMethods, FileMethods):
             limits=rate_limits or DEFAULT_RATE_LIMITS,
             callbacks=callbacks,
             coordination=coordination,
+            on_event=on_event,
         )
         self._transport = self._ctx.transport
         self._closing: asyncio.Future[None] | None = None
@@ -322,6 +331,7 @@ class Client(BatchMethods, FileMethods):
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         on_update: OnUpdate | None = None,
         idempotency_key: str | None = None,
+        on_submitted: OnSubmitted | None = None,
         **options: typing.Unpack[TextToVideoOptions],
     ) -> Task:
         """Submit a generation, then wait for it: :meth:`submit` and :meth:`wait` in one.
@@ -331,6 +341,8 @@ class Client(BatchMethods, FileMethods):
         error raised after the submit carries the task id in ``.task_id``, and the task
         stays in :attr:`pending` until it is seen to finish. With an ``idempotency_key``
         (see :meth:`submit`) a repeated call waits for the first call's task.
+        ``on_submitted`` (plain or async) gets the task id before the wait, within
+        ``timeout``; what it raises ends the call, with a note naming the task.
 
         Raises:
             Everything :meth:`submit` and :meth:`wait` raise.
@@ -339,11 +351,17 @@ class Client(BatchMethods, FileMethods):
         self._check_open()
         check_timeout("timeout", timeout)
         check_callable("on_update", on_update)
+        check_callable("on_submitted", on_submitted)
         deadline = deadline_after(timeout)
         request = as_request(request, options)
         task_id = await submit_keyed(self._ctx, request, deadline, idempotency_key)
         return await wait_submitted(
-            self._ctx, task_id, timeout=timeout, deadline=deadline, on_update=on_update
+            self._ctx,
+            task_id,
+            timeout=timeout,
+            deadline=deadline,
+            on_update=on_update,
+            on_submitted=on_submitted,
         )
 
     async def credits(self) -> float:
@@ -361,4 +379,5 @@ class Client(BatchMethods, FileMethods):
             retryable=is_transient,
             deadline=None,
             operation="credit",
+            listener=self._transport.listener,
         )

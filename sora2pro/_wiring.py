@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections.abc
 import hashlib
+import inspect
 import os
 import pathlib
 import typing
@@ -32,6 +33,7 @@ from sora2pro._coordination._protocols import Coordination, SharedJournal
 from sora2pro._errors import InvalidInputError
 from sora2pro._flows._context import Context
 from sora2pro._flows._download import check_max_bytes
+from sora2pro._flows._events import Events
 from sora2pro._flows._wait import relay
 from sora2pro._model._requests import REQUEST_TYPES, Request, TextToVideo, with_changes
 from sora2pro._model._task import Task
@@ -41,6 +43,7 @@ from sora2pro._wire import make_converter
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from sora2pro._flows._events import OnClientEvent
     from sora2pro._model._requests import TextToVideoOptions
 
 __all__ = [
@@ -49,6 +52,7 @@ __all__ = [
     "check_batch",
     "check_download",
     "check_items",
+    "check_observer",
     "check_settings",
     "check_task_id",
     "open_coordination",
@@ -75,11 +79,28 @@ def check_settings(**settings: object) -> None:
         ),
     }
     for name, value in settings.items():
-        if value is not None:
+        if name == "on_event":
+            check_observer(name, value)
+        elif value is not None:
             kind, what = kinds[name]
             check_instance(name, value, kind, f"{what} or None")
     if isinstance(settings.get("coordination"), str):
         check_redis_url("coordination", settings["coordination"])
+
+
+def check_observer(name: str, value: object) -> None:
+    """Refuse an observer that is not a plain function (None is none).
+
+    It is called inline, in the task that caused each event, and never awaited:
+    a coroutine function's calls would never run.
+    """
+    check_callable(name, value)
+    if inspect.iscoroutinefunction(value) or inspect.iscoroutinefunction(
+        getattr(value, "__call__", None)  # noqa: B004  # an object's async __call__
+    ):
+        raise InvalidInputError(
+            name, "must be a plain function, not a coroutine function (hand events to a queue)"
+        )
 
 
 async def _nothing() -> None:
@@ -165,6 +186,7 @@ def wire_up(
     limits: RateLimits,
     callbacks: CallbackReceiver | None,
     coordination: Coordination | str | None,
+    on_event: OnClientEvent | None = None,
 ) -> tuple[Context, Callable[[], Awaitable[None]]]:
     """The flows' context of one client, and how to close the coordination it made.
 
@@ -175,8 +197,14 @@ def wire_up(
     shared, close = open_coordination(coordination)
     shared.bind(account_of(key))
     converter = make_converter()
+    events = Events(on_event)
     transport = Transport(
-        api_key=key, base_url=url, timeouts=timeouts, converter=converter, session=session
+        api_key=key,
+        base_url=url,
+        timeouts=timeouts,
+        converter=converter,
+        session=session,
+        listener=events.report,
     )
     api = Api(
         transport=transport,
@@ -193,6 +221,7 @@ def wire_up(
         coordination=shared,
         registry=shared.registry(),
         callbacks=callbacks,
+        events=events,
     )
     if callbacks is not None and ctx.bus.relays:
         # A wait in another process may need a callback that nothing here waits for.

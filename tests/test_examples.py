@@ -12,8 +12,9 @@ import aiohttp
 from aiohttp import web
 
 import sora2pro
+from sora2pro.testing import Endpoint, Fault
 
-from .conftest import FAST_LIMITS
+from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY
 
 if TYPE_CHECKING:
     from sora2pro.testing import Emulator
@@ -71,3 +72,26 @@ def test_telegram_bot_builds_its_router() -> None:
     bot = load("telegram_bot")
     router = bot.make_router(sora2pro.Client("key"))
     assert 1 == len(router.message.handlers)
+
+
+async def test_metrics_counts_what_the_client_did(emulator: Emulator) -> None:
+    """The Prometheus example counts creates, state changes, retries and 429 pauses."""
+    metrics = load("metrics").Metrics()
+    emulator.inject(Fault.rate_limited(retry_after=0.05), Endpoint.CREATE, times=1)
+    emulator.inject(Fault.error(500), Endpoint.RECORD_INFO, times=1)
+    async with sora2pro.Client(
+        emulator.api_key,
+        base_url=emulator.url,
+        poll=FAST_POLL,
+        retry=FAST_RETRY,
+        rate_limits=FAST_LIMITS,
+        on_event=metrics.on_event,
+    ) as client:
+        results = await client.gather(["a dog", "a cat"])
+    assert all(r.ok for r in results)
+    lines = set(metrics.text().splitlines())
+    assert "sora2pro_tasks_created_total 2.0" in lines
+    assert 'sora2pro_state_changes_total{state="success"} 2.0' in lines
+    assert 'sora2pro_retries_total{operation="createTask"} 1.0' in lines
+    assert 'sora2pro_retries_total{operation="recordInfo"} 1.0' in lines
+    assert 'sora2pro_rate_limit_pause_seconds_total{operation="createTask"} 0.05' in lines

@@ -117,3 +117,32 @@ async def use_redis() -> None:
         await coordination.settle()
     async with sora2pro.Client("key", coordination="redis://localhost:6379/0") as client:
         await client.wait(await client.submit("a dog"))
+
+
+async def use_jobs_as_they_happen(chat_ids: dict[str, int]) -> None:
+    counts: dict[str, int] = {}
+
+    def on_event(event: sora2pro.Event) -> None:
+        if isinstance(event, sora2pro.StateChanged):
+            state: sora2pro.TaskState = event.task.state
+            counts[state.value] = counts.get(state.value, 0) + 1
+        elif isinstance(event, sora2pro.Retried | sora2pro.RateLimited):
+            operation: str = event.operation
+            del operation
+        elif isinstance(event, sora2pro.CallbackReceived):
+            confirmed: bool = event.confirmed
+            index: int | None = event.index
+            del confirmed, index
+
+    hook: sora2pro.OnClientEvent = on_event
+    async with sora2pro.Client("key", on_event=hook) as client:
+
+        async def remember(task_id: str) -> None:
+            chat_ids[task_id] = 1
+
+        handed: sora2pro.OnSubmitted = remember
+        task: sora2pro.Task = await client.generate("a dog", on_submitted=handed)
+        await client.generate("a cat", on_submitted=print, timeout=60)
+        async for snapshot in client.watch(task.id, timeout=None, poll=sora2pro.DEFAULT_POLL):
+            progress: int | None = snapshot.progress
+            del progress

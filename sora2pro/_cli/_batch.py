@@ -129,7 +129,7 @@ class _Progress:
         self.stream = stream
         self.live = stream.isatty()
         self.started = time.monotonic()
-        self.states: dict[int, str] = {}
+        self.states: dict[int | None, str] = {}  # a batch's events always name the item
         self.outcomes: collections.Counter[str] = collections.Counter()
 
     def on_event(self, event: BatchEvent) -> None:

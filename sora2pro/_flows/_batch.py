@@ -11,7 +11,7 @@ import attrs
 from sora2pro._coordination._protocols import Elsewhere, Entry, SharedJournal, Status
 from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._flows._context import deadline_after
-from sora2pro._flows._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
+from sora2pro._flows._events import Finished, OnEvent, Submitted, emit, listen
 from sora2pro._flows._items import BatchItem, BatchResult
 from sora2pro._flows._keys import submit_keyed
 from sora2pro._flows._rows import MINE, Book, Mine, open_journal, prepare
@@ -26,7 +26,6 @@ if typing.TYPE_CHECKING:
     from sora2pro._coordination._protocols import Ledger
     from sora2pro._flows._context import Context
     from sora2pro._model._requests import Request
-    from sora2pro._model._task import Task
 
 __all__ = ["Runs", "run_batch"]
 
@@ -226,9 +225,6 @@ class _Run:
     async def wait(
         self, index: int, request: Request, book: Book | None, task_id: str
     ) -> BatchResult:
-        async def changed(task: Task) -> None:
-            await emit(StateChanged(index, task))
-
         try:
             task = await wait(
                 self.ctx,
@@ -236,7 +232,7 @@ class _Run:
                 timeout=self.timeout,
                 deadline=deadline_after(self.timeout),
                 poll=None,
-                on_update=changed,
+                on_update=None,  # the wait itself sends StateChanged to the batch's sink
             )
         except Sora2ProError as error:
             error.task_id = task_id

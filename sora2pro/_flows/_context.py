@@ -8,6 +8,7 @@ import typing
 
 import attrs
 
+from sora2pro._flows._events import Events
 from sora2pro._flows._schedule import CallbackLosses, Prediction, predict
 
 if typing.TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Context:
         chores: Steps left running by flows whose callers are gone (settling an
             idempotency key after a create's answer).
         closing: No create leaves once the client began to close.
+        events: Where the client's events go (its ``on_event``, a batch's).
 
     """
 
@@ -79,6 +81,7 @@ class Context:
     cancelled_creates: set[asyncio.Future[str]] = attrs.Factory(set)
     chores: set[asyncio.Future[None]] = attrs.Factory(set)
     closing: bool = False
+    events: Events = attrs.Factory(Events)
     _predictions: dict[tuple[str | None, float], tuple[object, Prediction]] = attrs.field(
         factory=dict, init=False
     )

@@ -166,6 +166,7 @@ async def _fetch(
                         retryable=transfer.retryable,
                         deadline=deadline,
                         operation="download",
+                        listener=transport.listener,
                     )
                 except DownloadError as error:
                     # The mark only rises, so this ends even with a host that restarts.
@@ -229,6 +230,7 @@ async def download_task(
             retryable=is_transient,
             deadline=deadline,
             operation="download-url",
+            listener=ctx.transport.listener,
         )
         logger.info("result URL of task %s expired; using a fresh link", task_id)
         return fresh

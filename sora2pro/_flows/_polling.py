@@ -20,7 +20,9 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "LONGEST_RUN",
+    "OnSubmitted",
     "OnUpdate",
+    "call_within",
     "notify",
     "notify_within",
     "poll_until_done",
@@ -35,6 +37,10 @@ LONGEST_RUN = 30 * 24 * 3600.0
 
 #: Called with each snapshot whose state or progress changed; may be a coroutine function.
 OnUpdate = Callable[[Task], Awaitable[None] | None]
+#: Called with a task id the moment the server gives it; may be a coroutine function.
+OnSubmitted = Callable[[str], Awaitable[None] | None]
+
+T = typing.TypeVar("T")
 
 
 def urgency(last: Task | None, elapsed: float, age: float, typical: float) -> float:
@@ -197,14 +203,33 @@ async def notify_within(
         WaitTimeoutError: ``on_update`` was still running at the deadline.
 
     """
-    if on_update is None:
+    await call_within(on_update, task, deadline, timeout, task_id=task.id, last=task)
+
+
+async def call_within(
+    function: Callable[[T], Awaitable[None] | None] | None,
+    value: T,
+    deadline: float | None,
+    timeout: float | None,
+    *,
+    task_id: str,
+    last: Task | None,
+) -> None:
+    """Call the caller's ``function`` with ``value`` (if any), but no later than ``deadline``.
+
+    Raises:
+        WaitTimeoutError: ``function`` was still running at the deadline (naming
+            ``task_id`` and the ``last`` snapshot seen).
+
+    """
+    if function is None:
         return
     scope = asyncio.timeout_at(deadline)
     try:
         async with scope:
-            await notify(on_update, task)
+            await call(function, value)
     except TimeoutError:
         if scope.expired():
             assert timeout is not None  # noqa: S101  # only a deadline expires
-            raise WaitTimeoutError(task.id, task, timeout) from None
+            raise WaitTimeoutError(task_id, last, timeout) from None
         raise

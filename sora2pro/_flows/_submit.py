@@ -146,6 +146,7 @@ async def submit(
         retryable=_create_retryable,
         deadline=deadline,
         operation="createTask",
+        listener=ctx.transport.listener,
     )
 
 
@@ -204,6 +205,7 @@ def _settled(
     ctx.submitted_at[task_id] = asyncio.get_running_loop().time()
     if on_task_id is not None:
         on_task_id(task_id)
+    ctx.events.submitted(task_id)
     logger.info("submitted task %s", task_id, extra={"event": "submitted", "task_id": task_id})
     if cancelled:
         logger.warning(

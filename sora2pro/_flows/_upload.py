@@ -123,7 +123,12 @@ async def upload(
         return _uploaded(converter, envelope.data)
 
     return await retrying(
-        attempt, policy=policy, retryable=is_transient, deadline=deadline, operation="upload"
+        attempt,
+        policy=policy,
+        retryable=is_transient,
+        deadline=deadline,
+        operation="upload",
+        listener=transport.listener,
     )
 
 

@@ -9,9 +9,16 @@ import math
 import typing
 
 from sora2pro._errors import ResponseError, Sora2ProError, TaskNotVisibleError
-from sora2pro._flows._polling import LONGEST_RUN, OnUpdate, notify_within, poll_until_done
+from sora2pro._flows._polling import (
+    LONGEST_RUN,
+    OnSubmitted,
+    OnUpdate,
+    call_within,
+    notify_within,
+    poll_until_done,
+)
 from sora2pro._flows._schedule import Schedule, shape_of
-from sora2pro._model._failures import TaskFailedError
+from sora2pro._model._failures import TaskFailedError, WaitTimeoutError
 from sora2pro._model._requests import CharacterRequest
 from sora2pro._model._task import Task, TaskState
 from sora2pro._transport._retry import is_transient, retrying
@@ -22,7 +29,7 @@ if typing.TYPE_CHECKING:
     from sora2pro._flows._context import Context
     from sora2pro._model._task import Callback
 
-__all__ = ["fetch_task", "read_task", "relay", "wait", "wait_submitted"]
+__all__ = ["fetch_task", "read_task", "relay", "until_done", "wait", "wait_submitted"]
 
 logger = logging.getLogger("sora2pro")
 
@@ -42,6 +49,7 @@ async def fetch_task(ctx: Context, task_id: str, deadline: float | None, urgency
         retryable=is_transient,
         deadline=deadline,
         operation="recordInfo",
+        listener=ctx.transport.listener,
     )
 
 
@@ -79,7 +87,7 @@ async def wait(
 ) -> Task:
     """Wait for the task's end; forget it from pending only as it is handed over."""
     try:
-        task = await _until_done(
+        task = await until_done(
             ctx, task_id, timeout=timeout, deadline=deadline, poll=poll, on_update=on_update
         )
     except TaskFailedError:
@@ -89,7 +97,7 @@ async def wait(
     return task
 
 
-async def _until_done(
+async def until_done(
     ctx: Context,
     task_id: str,
     *,
@@ -98,6 +106,14 @@ async def _until_done(
     poll: PollPolicy | None,
     on_update: OnUpdate | None,
 ) -> Task:
+    """The task once it succeeded (still pending); each change to ``on_update``, and as events.
+
+    Raises:
+        TaskFailedError: it failed (still pending too).
+        WaitTimeoutError: the deadline passed first.
+
+    """
+    on_update = ctx.events.updates(on_update)
     policy = poll or ctx.poll
     if ctx.callbacks is None:
         return await _poll_task(
@@ -136,6 +152,7 @@ async def _until_done(
             finally:
                 hint.cancel()
             task = await _confirm(ctx, seen, deadline, fetch=not ctx.callbacks.trust_body)
+            ctx.events.callback(seen, confirmed=task is not None)
             if task is not None:
                 if not ctx.callbacks.trust_body:
                     ctx.bus.publish(task_id, json.dumps(encode_task(ctx.converter, task)))
@@ -186,6 +203,7 @@ async def relay(ctx: Context, callback: Callback) -> None:
     """Confirm a callback no wait of this process took, and publish the task for the others."""
     assert ctx.callbacks is not None  # noqa: S101  # only relayed from a receiver
     task = await _confirm(ctx, callback, None, fetch=True)
+    ctx.events.callback(callback, confirmed=task is not None)
     if task is None:
         ctx.callbacks.refute(callback)
         return
@@ -300,9 +318,14 @@ async def wait_submitted(
     timeout: float | None,
     deadline: float | None,
     on_update: OnUpdate | None,
+    on_submitted: OnSubmitted | None = None,
 ) -> Task:
-    """Wait for a task ``generate()`` just submitted; every error names the task id."""
+    """Hand the id of a task ``generate()`` just submitted to ``on_submitted``, then wait.
+
+    Every error names the task id; the task stays pending until it is seen to end.
+    """
     try:
+        await _announce(on_submitted, task_id, deadline, timeout)
         return await wait(
             ctx, task_id, timeout=timeout, deadline=deadline, poll=None, on_update=on_update
         )
@@ -314,5 +337,21 @@ async def wait_submitted(
             "generate() cancelled; task %s keeps running on the server",
             task_id,
             extra={"event": "abandoned", "task_id": task_id},
+        )
+        raise
+
+
+async def _announce(
+    on_submitted: OnSubmitted | None, task_id: str, deadline: float | None, timeout: float | None
+) -> None:
+    """Call ``on_submitted`` within the wait's deadline; what it raises says the task runs on."""
+    try:
+        await call_within(on_submitted, task_id, deadline, timeout, task_id=task_id, last=None)
+    except WaitTimeoutError:
+        raise
+    except Exception as exc:
+        exc.add_note(
+            f"raised by on_submitted: task {task_id} was created and runs on "
+            "(it stays in client.pending)"
         )
         raise

@@ -1,13 +1,12 @@
 """How the transport reports what it does, retries and pauses, to whoever listens.
 
-The listener travels in a context variable, so that each asyncio task hears only
-its own requests (a batch's worker, its item's) and nothing at this level knows who
-listens or why: stamina's instrumentation hooks over frozen details are the model.
+The listener is the client's (set on its :class:`Transport`, passed to each retry
+loop): nothing at this level knows who listens or why, nor which batch item a
+request is for. stamina's instrumentation hooks over frozen details are the model.
 """
 
 from __future__ import annotations
 
-import contextvars
 import inspect
 import typing
 
@@ -18,7 +17,7 @@ if typing.TYPE_CHECKING:
 
     from sora2pro._errors import Sora2ProError
 
-__all__ = ["Listener", "Paused", "Report", "RetryScheduled", "call", "listen", "report"]
+__all__ = ["Listener", "Paused", "Report", "RetryScheduled", "call", "report"]
 
 
 @attrs.frozen
@@ -43,19 +42,10 @@ Report = RetryScheduled | Paused
 #: Receives each report; a plain function or a coroutine function.
 Listener = typing.Callable[[Report], "Awaitable[None] | None"]
 
-_listener: contextvars.ContextVar[Listener | None] = contextvars.ContextVar(
-    "sora2pro_listener", default=None
-)
 
-
-def listen(listener: Listener | None) -> None:
-    """Send the reports of the current task (and the tasks it starts) to ``listener``."""
-    _listener.set(listener)
-
-
-async def report(details: Report) -> None:
-    """Hand ``details`` to the listener of the current task, if any."""
-    await call(_listener.get(), details)
+async def report(listener: Listener | None, details: Report) -> None:
+    """Hand ``details`` to ``listener``, if any."""
+    await call(listener, details)
 
 
 T = typing.TypeVar("T")

@@ -69,7 +69,7 @@ async def paced_exchange(
             asked = default_pause if exc.retry_after is None else exc.retry_after
             pause = min(asked, max_pause)
             pacer.hold(pause)
-            await report(Paused(operation, pause))
+            await report(transport.listener, Paused(operation, pause))
         raise
     finally:
         sent()  # a request that never left frees its slot too (counted from now)

@@ -20,7 +20,7 @@ from sora2pro._errors import (
     Sora2ProError,
     TransportError,
 )
-from sora2pro._transport._instrument import RetryScheduled, report
+from sora2pro._transport._instrument import Listener, RetryScheduled, report
 
 if typing.TYPE_CHECKING:
     from sora2pro._config import RetryPolicy
@@ -51,6 +51,7 @@ async def retrying(
     retryable: Callable[[Sora2ProError], bool],
     deadline: float | None,
     operation: str,
+    listener: Listener | None = None,
 ) -> T:
     """Await ``call()``, retrying the errors ``retryable`` accepts, within ``policy``.
 
@@ -59,7 +60,7 @@ async def retrying(
     re-raising the last error (with a note saying why), when the attempts or
     ``max_elapsed`` (from the first failure) are spent, when a pause would pass
     ``deadline`` (a ``loop.time()`` value), or when ``Retry-After`` asks for more
-    than ``policy.max_retry_after``.
+    than ``policy.max_retry_after``. ``listener`` hears of each retry before its pause.
     """
     try:
         # Most calls succeed at once: the backoff machinery is built only on a failure.
@@ -109,7 +110,7 @@ async def retrying(
 
     async def log_retry(details: typing.Any) -> None:
         error = details["exception"]
-        await report(RetryScheduled(operation, details["tries"], error, details["wait"]))
+        await report(listener, RetryScheduled(operation, details["tries"], error, details["wait"]))
         logger.info(
             "%s failed (%s); retry %d in %.2f s",
             operation,

@@ -24,6 +24,7 @@ if typing.TYPE_CHECKING:
     import yarl
 
     from sora2pro._config import Timeouts
+    from sora2pro._transport._instrument import Listener
 
 __all__ = [
     "USER_AGENT",
@@ -163,8 +164,11 @@ class Transport:
         timeouts: Timeouts,
         converter: cattrs.Converter,
         session: aiohttp.ClientSession | None,
+        listener: Listener | None = None,
     ) -> None:
         self._api_key = api_key
+        #: Hears of the retries and the 429 pauses of this client's requests.
+        self.listener = listener
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts
         # Built once: every request of a client has the same limits.
