@@ -27,7 +27,9 @@ class CallbackMethods:
 
         def _check_open(self) -> None: ...
 
-    async def deliver_callback(self, body: bytes, headers: Mapping[str, str]) -> Task:
+    async def deliver_callback(
+        self, body: bytes | bytearray | memoryview, headers: Mapping[str, str]
+    ) -> Task:
         """Hand over a callback your own web app received (FastAPI, Django, aiohttp, ...).
 
         The client needs a receiver, ``Client(callbacks=CallbackReceiver(public_url=
@@ -47,7 +49,7 @@ class CallbackMethods:
                 return Response(status_code=error.status)
 
         Args:
-            body: The request's raw body, as bytes.
+            body: The request's raw body, as bytes (or bytearray, memoryview).
             headers: The request's headers, any mapping of names to values; names
                 match in any case.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import contextlib
 import json
 import math
@@ -366,3 +367,11 @@ def test_the_receiver_checks_with_the_same_functions(
     """receiver.check() refuses as verify_callback/parse_callback do, with its own settings."""
     with pytest.raises(error):
         CallbackReceiver(**options).check(body, headers)
+
+
+def test_a_memoryview_is_measured_in_bytes() -> None:
+    """max_body counts a memoryview's bytes, whatever its item size."""
+    wide = memoryview(array.array("I", b"\0" * 40))
+    assert 10 == len(wide)
+    with pytest.raises(CallbackTooLargeError):
+        parse_callback(wide, max_body=20)

@@ -101,7 +101,9 @@ def check_count(name: str, value: int) -> None:
         raise InvalidInputError(name, f"must be a whole number >= 1, not {value!r}")
 
 
-def parse_callback(body: bytes, *, max_body: int = DEFAULT_MAX_BODY) -> Task:
+def parse_callback(
+    body: bytes | bytearray | memoryview, *, max_body: int = DEFAULT_MAX_BODY
+) -> Task:
     """The task a callback's body describes, its signature unchecked.
 
     Use it where callbacks are unsigned; the task is a hint until confirmed (for
@@ -126,7 +128,7 @@ def parse_callback(body: bytes, *, max_body: int = DEFAULT_MAX_BODY) -> Task:
         raise MalformedCallbackError(
             f"the body must be the request's raw bytes, not {type(body).__name__}"
         )
-    if len(body) > max_body:
+    if memoryview(body).nbytes > max_body:
         raise CallbackTooLargeError(f"the body is larger than {max_body} bytes")
     try:
         payload = json.loads(bytes(body))
@@ -139,7 +141,7 @@ def parse_callback(body: bytes, *, max_body: int = DEFAULT_MAX_BODY) -> Task:
 
 
 def verify_callback(
-    body: bytes,
+    body: bytes | bytearray | memoryview,
     headers: Mapping[str, str],
     *,
     hmac_key: str | bytes,

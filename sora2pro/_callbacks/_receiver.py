@@ -306,7 +306,7 @@ class CallbackReceiver:
         self.receive(callback, len(body))
         return web.Response(text="ok")
 
-    def check(self, body: bytes, headers: Mapping[str, str]) -> Callback:
+    def check(self, body: bytes | bytearray | memoryview, headers: Mapping[str, str]) -> Callback:
         """The callback in ``body``, checked as this receiver checks every POST (logged if refused).
 
         With an HMAC key, :func:`~sora2pro.verify_callback` with the receiver's

@@ -26,7 +26,9 @@ if typing.TYPE_CHECKING:
 __all__ = ["deliver"]
 
 
-async def deliver(ctx: Context, body: bytes, headers: Mapping[str, str]) -> Task:
+async def deliver(
+    ctx: Context, body: bytes | bytearray | memoryview, headers: Mapping[str, str]
+) -> Task:
     """The finished task a callback announces, confirmed, and handed to the waits for it.
 
     Raises:
@@ -45,7 +47,7 @@ async def deliver(ctx: Context, body: bytes, headers: Mapping[str, str]) -> Task
     task_id = callback.task.id
     if receiver.trust_body:
         task = await confirm(ctx, callback, None, fetch=False)
-        receiver.receive(callback, len(body))
+        receiver.receive(callback, memoryview(body).nbytes)
     else:
         known = _confirmed_before(ctx, task_id)
         if known is not None:
