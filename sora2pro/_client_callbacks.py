@@ -41,6 +41,9 @@ class CallbackMethods:
         ``trust_body``) and ends the waits for its task, in this client and in every
         client of its coordination (with Redis, in other processes too), with no
         request of their own. A duplicate of a confirmed callback costs no request.
+        Without a key, any caller can make the client spend a status request
+        (forgeries are refuted, never trusted): give the receiver the account's key
+        where the platform signs.
         ::
 
             try:

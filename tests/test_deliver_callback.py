@@ -332,3 +332,23 @@ async def test_a_delivery_ends_a_wait_in_another_process(
         task = await waiting
     assert [task] == app.outcomes
     assert 1 == status_requests(emulator, task_id)
+
+
+async def test_a_garbled_status_answer_leaves_the_callback_unconfirmed(
+    emulator: Emulator, app: App
+) -> None:
+    """Every confirming fetch garbled: the delivery is unconfirmed; polling ends the wait."""
+    emulator.callbacks = False
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    async with hooked(emulator, app) as client:
+        task_id = await client.submit("a dog")
+        emulator.finish(task_id)
+        emulator.inject(Fault.garbage(), Endpoint.RECORD_INFO, times=FAST_RETRY.attempts)
+        with pytest.raises(UnconfirmedCallbackError) as caught:
+            await client.deliver_callback(body_for(task_id), {})
+        assert isinstance(caught.value.__cause__, sora2pro.ResponseError)
+        assert task_id in client.pending
+        task = await client.wait(task_id, timeout=10, poll=FAST_POLL)
+    assert TaskState.SUCCESS is task.state
+    assert FAST_RETRY.attempts + 1 == status_requests(emulator, task_id)
