@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import typing
 
 import fastapi
@@ -130,7 +131,11 @@ async def main() -> None:
         if args.offline:
             from sora2pro.testing import Emulator  # noqa: PLC0415  # only offline
 
-            emulator = await stack.enter_async_context(Emulator(duration=5.0))
+            # It signs callbacks as the platform does when your key is set.
+            key = os.environ.get("APIKLEY_WEBHOOK_HMAC_KEY") or None
+            emulator = await stack.enter_async_context(
+                Emulator(duration=5.0, callback_hmac_key=key)
+            )
             options = {"api_key": emulator.api_key, "base_url": emulator.url}
         client = await stack.enter_async_context(sora2pro.Client(callbacks=receiver, **options))
         config = uvicorn.Config(make_app(client), host="127.0.0.1", port=args.port)
