@@ -375,3 +375,11 @@ def test_a_memoryview_is_measured_in_bytes() -> None:
     assert 10 == len(wide)
     with pytest.raises(CallbackTooLargeError):
         parse_callback(wide, max_body=20)
+
+
+def test_a_released_memoryview_is_malformed() -> None:
+    """A memoryview released before the call is a MalformedCallbackError, not a ValueError."""
+    view = memoryview(BODY)
+    view.release()
+    with pytest.raises(MalformedCallbackError, match="released"):
+        parse_callback(view)

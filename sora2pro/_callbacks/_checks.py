@@ -128,7 +128,11 @@ def parse_callback(
         raise MalformedCallbackError(
             f"the body must be the request's raw bytes, not {type(body).__name__}"
         )
-    if memoryview(body).nbytes > max_body:
+    try:
+        size = memoryview(body).nbytes
+    except ValueError:  # a memoryview released already
+        raise MalformedCallbackError("the body is a released memoryview") from None
+    if size > max_body:
         raise CallbackTooLargeError(f"the body is larger than {max_body} bytes")
     try:
         payload = json.loads(bytes(body))
@@ -137,6 +141,7 @@ def parse_callback(
         json.dumps(payload, ensure_ascii=False).encode("utf-8")
         return decode_task(_converter(), payload.get("data") if isinstance(payload, dict) else None)
     except (ValueError, RecursionError, ResponseError) as exc:
+        # Not chained: a JSON error holds the whole body (``doc``); its message says enough.
         raise MalformedCallbackError(f"the body is not a callback: {exc}") from None
 
 
