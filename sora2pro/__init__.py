@@ -11,6 +11,7 @@
 
 import typing as _typing
 
+from sora2pro._callbacks._checks import parse_callback, verify_callback
 from sora2pro._callbacks._receiver import CallbackReceiver
 from sora2pro._client import DEFAULT_BASE_URL, Client
 from sora2pro._client_batch import DEFAULT_CONCURRENCY
@@ -32,6 +33,9 @@ from sora2pro._coordination._protocols import Coordination, Idempotency, KeyEntr
 from sora2pro._errors import (
     APIError,
     AuthenticationError,
+    CallbackError,
+    CallbackSignatureError,
+    CallbackTooLargeError,
     CoordinationError,
     DownloadError,
     FeatureDisabledError,
@@ -40,6 +44,7 @@ from sora2pro._errors import (
     InsufficientCreditsError,
     InvalidInputError,
     MaintenanceError,
+    MalformedCallbackError,
     NotFoundError,
     QuotaExceededError,
     RateLimitError,
@@ -48,6 +53,7 @@ from sora2pro._errors import (
     Sora2ProError,
     TaskNotVisibleError,
     TransportError,
+    UnconfirmedCallbackError,
     UnprocessableError,
 )
 from sora2pro._flows._download import DEFAULT_MAX_DOWNLOAD_BYTES
@@ -102,8 +108,11 @@ __all__ = [
     "BatchItem",
     "BatchResult",
     "Callback",
+    "CallbackError",
     "CallbackReceived",
     "CallbackReceiver",
+    "CallbackSignatureError",
+    "CallbackTooLargeError",
     "Character",
     "CharacterRequest",
     "Client",
@@ -123,6 +132,7 @@ __all__ = [
     "KeyEntry",
     "LocalCoordination",
     "MaintenanceError",
+    "MalformedCallbackError",
     "NotFoundError",
     "OnClientEvent",
     "OnEvent",
@@ -152,11 +162,14 @@ __all__ = [
     "TextToVideoOptions",
     "Timeouts",
     "TransportError",
+    "UnconfirmedCallbackError",
     "UnprocessableError",
     "UploadedFile",
     "WaitTimeoutError",
     "__version__",
+    "parse_callback",
     "to_request",
+    "verify_callback",
 ]
 
 __version__ = _VERSION

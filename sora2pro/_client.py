@@ -8,6 +8,7 @@ import typing
 import warnings
 
 from sora2pro._client_batch import BatchMethods
+from sora2pro._client_callbacks import CallbackMethods
 from sora2pro._client_files import FileMethods
 from sora2pro._client_watch import WatchMethods
 from sora2pro._config import (
@@ -54,7 +55,7 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.apikley.ru"
 
 
-class Client(BatchMethods, FileMethods, WatchMethods):
+class Client(BatchMethods, CallbackMethods, FileMethods, WatchMethods):
     """An async session with the Apikley Sora 2 Pro API.
 
     Use it as ``async with Client() as client:``, or call :meth:`close` when done.
@@ -74,7 +75,8 @@ class Client(BatchMethods, FileMethods, WatchMethods):
             URL as ``callBackUrl``, and waits end as soon as the task's callback
             arrives, confirmed by one status fetch (the signature, when there is
             one, does not cover the body) unless the receiver has ``trust_body``;
-            relaxed polling is the fallback.
+            relaxed polling is the fallback. Your own web app may take the
+            callbacks instead and hand them over with :meth:`deliver_callback`.
         coordination: Where the state shared by this client's flows lives: its rate
             limits, its pending tasks, its batches' journals. None means a
             :class:`LocalCoordination` of its own; pass one to several clients of a

@@ -22,6 +22,11 @@
     │   └── SubmitUncertainError            a create may have run; its answer was lost
     ├── DownloadError                      a result video could not be fetched
     ├── CoordinationError                  the shared state (Redis) failed; nothing was sent
+    ├── CallbackError (ValueError)         a callback refused; ``.status`` is the answer to give
+    │   ├── MalformedCallbackError          400 not a callback: not bytes, not JSON, no task
+    │   ├── CallbackSignatureError          401 signature missing, repeated, wrong or stale
+    │   ├── CallbackTooLargeError           413 body over the size allowed
+    │   └── UnconfirmedCallbackError        202 the server does not confirm the end it claims
     ├── TaskFailedError                    the task ended in state ``fail``
     └── WaitTimeoutError (TimeoutError)    the wait's deadline passed first
 
@@ -36,6 +41,9 @@ from __future__ import annotations
 __all__ = [
     "APIError",
     "AuthenticationError",
+    "CallbackError",
+    "CallbackSignatureError",
+    "CallbackTooLargeError",
     "CoordinationError",
     "DownloadError",
     "FeatureDisabledError",
@@ -44,6 +52,7 @@ __all__ = [
     "InsufficientCreditsError",
     "InvalidInputError",
     "MaintenanceError",
+    "MalformedCallbackError",
     "NotFoundError",
     "QuotaExceededError",
     "RateLimitError",
@@ -52,6 +61,7 @@ __all__ = [
     "Sora2ProError",
     "TaskNotVisibleError",
     "TransportError",
+    "UnconfirmedCallbackError",
     "UnprocessableError",
     "api_error",
 ]
@@ -231,6 +241,51 @@ class CoordinationError(Sora2ProError):
     Raised instead of sending a request that could not be paced with the other
     processes of the account: the request was not sent (a create was not paid for).
     """
+
+
+class CallbackError(Sora2ProError, ValueError):
+    """A callback was refused: it is not one the platform sent, or it does not read.
+
+    ``task_id`` names the task the body claims, once it was read.
+
+    Attributes:
+        status: The HTTP status to answer its sender with: 400, 401 or 413 for a
+            call refused, 202 for one taken as a hint only; never a 5xx.
+
+    """
+
+    status: int = 400
+
+
+class MalformedCallbackError(CallbackError):
+    """400: the body is not a callback: not bytes, not JSON, or no task in it."""
+
+
+class CallbackSignatureError(CallbackError):
+    """401: ``X-Webhook-Timestamp`` or ``X-Webhook-Signature`` is missing, repeated or wrong.
+
+    A timestamp further from now than the tolerance is refused too: a signature
+    covers only the task id and the time, so an old one could be replayed.
+    """
+
+    status = 401
+
+
+class CallbackTooLargeError(CallbackError):
+    """413: the body is larger than the receiver accepts."""
+
+    status = 413
+
+
+class UnconfirmedCallbackError(CallbackError):
+    """The server does not confirm the end a callback claims, or could not be asked.
+
+    A forgery, or a copy of a real callback sent before its task ended; the cause
+    (``__cause__``) says why when the status fetch failed. Answered 202: taken as a
+    hint only, while waits go on polling.
+    """
+
+    status = 202
 
 
 _BY_CODE: dict[int, type[APIError]] = {

@@ -68,6 +68,12 @@ def assert_valid_create_body(body: object) -> None:
     assert [] == create_errors(body)
 
 
+@pytest.fixture(autouse=True)
+def _no_webhook_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A webhook key in the developer's environment would sign every test's receiver."""
+    monkeypatch.delenv("APIKLEY_WEBHOOK_HMAC_KEY", raising=False)
+
+
 @pytest_asyncio.fixture
 async def emulator() -> AsyncIterator[Emulator]:
     """A running emulator whose tasks take 0.3 s; checks every body the client sent."""

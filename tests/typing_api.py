@@ -146,3 +146,20 @@ async def use_jobs_as_they_happen(chat_ids: dict[str, int]) -> None:
         async for snapshot in client.watch(task.id, timeout=None, poll=sora2pro.DEFAULT_POLL):
             progress: int | None = snapshot.progress
             del progress
+
+
+async def use_callbacks_anywhere(body: bytes, headers: dict[str, str]) -> None:
+    receiver = sora2pro.CallbackReceiver(public_url="https://app.example.com", hmac_key=b"k")
+    async with sora2pro.Client("key", callbacks=receiver) as client:
+        try:
+            task: sora2pro.Task = await client.deliver_callback(body, headers)
+        except sora2pro.UnconfirmedCallbackError as error:
+            hint: int = error.status
+            del hint
+        except sora2pro.CallbackError as error:
+            status: int = error.status
+            about: str | None = error.task_id
+            del status, about
+    task = sora2pro.verify_callback(body, headers, hmac_key="k", tolerance=60.0)
+    task = sora2pro.parse_callback(bytearray(body), max_body=4096)
+    del task

@@ -25,7 +25,12 @@ LAYERS = [
     ["sora2pro._callbacks"],
     ["sora2pro._flows"],
     ["sora2pro._wiring"],
-    ["sora2pro._client_files", "sora2pro._client_batch", "sora2pro._client_watch"],
+    [
+        "sora2pro._client_files",
+        "sora2pro._client_batch",
+        "sora2pro._client_callbacks",
+        "sora2pro._client_watch",
+    ],
     ["sora2pro._client"],
     ["sora2pro"],
     ["sora2pro.testing"],

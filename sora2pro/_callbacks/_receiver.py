@@ -14,68 +14,41 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import hmac
-import json
+import http
 import logging
-import math
 import time
 import typing
 
 from aiohttp import web
 
-from sora2pro._callbacks._signing import sign
-from sora2pro._errors import InvalidInputError, ResponseError
+from sora2pro._callbacks._checks import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_TOLERANCE,
+    as_key,
+    check_count,
+    check_seconds,
+    key_from_env,
+    parse_callback,
+    verify_callback,
+)
+from sora2pro._errors import CallbackError, CallbackSignatureError, InvalidInputError
 from sora2pro._model._requests import check_callback_url
 from sora2pro._model._task import Callback
 from sora2pro._transport._transport import read_capped
-from sora2pro._wire import decode_task, make_converter
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
 
 __all__ = ["CallbackReceiver"]
 
 logger = logging.getLogger("sora2pro")
 
-#: Bodies larger than this are refused with 413.
-DEFAULT_MAX_BODY = 1024 * 1024
-#: Signed callbacks whose timestamp is further than this from now are refused.
-DEFAULT_TOLERANCE = 300.0
 #: Seconds a caller has to send a request, headers and body; the platform's
 #: sender waits about 15 s for an answer, so a real callback is never this slow.
 DEFAULT_READ_TIMEOUT = 10.0
 #: The most bytes of callback bodies kept for result() at once.
 _KEEP_BYTES = 16 * 1024 * 1024
-
-
-def _as_key(value: str | bytes | None) -> bytes | None:
-    """The HMAC key as bytes; the message never repeats it (it is a secret)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidInputError("hmac_key", "must be encodable as UTF-8") from None
-    if not isinstance(value, bytes):
-        raise InvalidInputError("hmac_key", f"must be str or bytes, not {type(value).__name__}")
-    if not value:
-        raise InvalidInputError("hmac_key", "must not be empty (None means unsigned callbacks)")
-    return value
-
-
-def _check_seconds(name: str, value: float) -> None:
-    """Refuse anything but a positive, finite number of seconds: these limits stay on."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInputError(name, f"must be a number of seconds, not {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidInputError(name, f"must be positive and finite, not {value!r}")
-
-
-def _check_count(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInputError(name, f"must be a whole number >= 1, not {value!r}")
 
 
 class _Server(web.Server):
@@ -149,7 +122,9 @@ class CallbackReceiver:
         public_url: The address the provider must call, when it differs from where
             this process listens (behind a proxy or a tunnel); the path is appended.
         path: The route the receiver answers on.
-        hmac_key: The account's webhook HMAC key; callbacks must then be signed.
+        hmac_key: The account's webhook HMAC key; callbacks must then be signed. None
+            takes it from the ``APIKLEY_WEBHOOK_HMAC_KEY`` environment variable when
+            that is set (and not empty), else callbacks are unsigned.
         trust_body: Trust callback bodies without the confirming status fetch
             (only where no one else can reach the receiver).
         max_body: Largest body accepted, in bytes; larger ones get 413.
@@ -185,13 +160,16 @@ class CallbackReceiver:
             raise InvalidInputError("path", f"must start with '/', not {path!r}")
         if not isinstance(trust_body, bool):
             raise InvalidInputError("trust_body", f"must be True or False, not {trust_body!r}")
-        _check_count("max_body", max_body)
-        _check_count("keep", keep)
-        _check_seconds("tolerance", tolerance)
-        _check_seconds("read_timeout", read_timeout)
+        check_count("max_body", max_body)
+        check_count("keep", keep)
+        check_seconds("tolerance", tolerance)
+        check_seconds("read_timeout", read_timeout)
         self.public_url = public_url
         self.path = path
-        self._key = _as_key(hmac_key)
+        if hmac_key is None:
+            self._key = key_from_env()
+        else:
+            self._key = as_key(hmac_key)
         self.trust_body = trust_body
         self.max_body = max_body
         self.tolerance = tolerance
@@ -201,7 +179,6 @@ class CallbackReceiver:
         self._keep = keep
         self._waiters: dict[str, list[asyncio.Future[Callback]]] = {}
         self._unclaimed: list[Callable[[Callback], None]] = []
-        self._converter = make_converter()
         self._runner: web.BaseRunner | None = None
         self._listening: str | None = None
 
@@ -322,42 +299,54 @@ class CallbackReceiver:
         if body is None:
             return web.Response(status=413, text="body too large")
         try:
-            payload = json.loads(body)
-            # JSON may escape a lone surrogate ("\ud800"), which is no text: it could not
-            # be signed, logged or sent on, so such a body is malformed.
-            json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            task = decode_task(
-                self._converter, payload.get("data") if isinstance(payload, dict) else None
-            )
-        except (ValueError, RecursionError, ResponseError) as exc:
-            logger.info("malformed callback refused: %s", exc, extra={"event": "callback_bad"})
-            return web.Response(status=400, text="malformed callback")
-        verified = False
-        if self._key is not None:
-            if not self._verify(request, task.id):
-                logger.warning(
-                    "callback for task %.80s refused: bad or stale signature",
-                    task.id,
-                    extra={"event": "callback_forged", "task_id": task.id},
-                )
-                return web.Response(status=401, text="bad signature")
-            verified = True
-        callback = Callback(task=task, verified=verified, received_at=time.time())
-        self._receive(callback, len(body))
+            callback = self.check(body, request.headers)
+        except CallbackError as exc:
+            # The reason stays in the log: a forger learns nothing from the answer.
+            return web.Response(status=exc.status, text=http.HTTPStatus(exc.status).phrase)
+        self.receive(callback, len(body))
         return web.Response(text="ok")
 
-    def _verify(self, request: web.BaseRequest, task_id: str) -> bool:
-        assert self._key is not None  # noqa: S101  # only called with a key
-        stamp = request.headers.get("X-Webhook-Timestamp", "")
-        given = request.headers.get("X-Webhook-Signature", "")
-        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12 and given.isascii()):
-            return False
-        timestamp = int(stamp)
-        if abs(time.time() - timestamp) > self.tolerance:
-            return False
-        return hmac.compare_digest(sign(self._key, task_id, timestamp), given)
+    def check(self, body: bytes | bytearray | memoryview, headers: Mapping[str, str]) -> Callback:
+        """The callback in ``body``, checked as this receiver checks every POST (logged if refused).
 
-    def _receive(self, callback: Callback, size: int) -> None:
+        With an HMAC key, :func:`~sora2pro.verify_callback` with the receiver's
+        ``tolerance``; without one, :func:`~sora2pro.parse_callback`. Either way a
+        body over ``max_body`` is refused.
+
+        Raises:
+            CallbackError: the callback is refused (``.status`` is the answer to give).
+
+        """
+        try:
+            if self._key is None:
+                task = parse_callback(body, max_body=self.max_body)
+            else:
+                task = verify_callback(
+                    body,
+                    headers,
+                    hmac_key=self._key,
+                    tolerance=self.tolerance,
+                    max_body=self.max_body,
+                )
+        except CallbackSignatureError as exc:
+            logger.warning(
+                "callback for task %.80s refused: %s",
+                exc.task_id,
+                exc,
+                extra={"event": "callback_forged", "task_id": exc.task_id},
+            )
+            raise
+        except CallbackError as exc:
+            logger.info("callback refused: %s", exc, extra={"event": "callback_bad"})
+            raise
+        return Callback(task=task, verified=self._key is not None, received_at=time.time())
+
+    def receive(self, callback: Callback, size: int) -> None:
+        """Hand a checked callback (of ``size`` bytes) to the waits, as if it had been POSTed.
+
+        A duplicate of the one kept for its task is dropped; one nothing waits for is
+        kept for :meth:`result` and told to the :meth:`on_unclaimed` listeners.
+        """
         task_id = callback.task.id
         known = self.result(task_id)
         if known is not None and (known.task.raw_state, known.verified) == (

@@ -8,7 +8,12 @@ import logging
 import math
 import typing
 
-from sora2pro._errors import ResponseError, Sora2ProError, TaskNotVisibleError
+from sora2pro._errors import (
+    ResponseError,
+    Sora2ProError,
+    TaskNotVisibleError,
+    UnconfirmedCallbackError,
+)
 from sora2pro._flows._polling import (
     LONGEST_RUN,
     OnSubmitted,
@@ -29,7 +34,16 @@ if typing.TYPE_CHECKING:
     from sora2pro._flows._context import Context
     from sora2pro._model._task import Callback
 
-__all__ = ["fetch_task", "read_task", "relay", "until_done", "wait", "wait_submitted"]
+__all__ = [
+    "confirm",
+    "fetch_task",
+    "published",
+    "read_task",
+    "relay",
+    "until_done",
+    "wait",
+    "wait_submitted",
+]
 
 logger = logging.getLogger("sora2pro")
 
@@ -141,7 +155,7 @@ async def until_done(
                 racing: set[asyncio.Future[typing.Any]] = {hint, polling, ended}
                 await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
                 if ended.done():
-                    task = _published(ctx, task_id, ended.result())
+                    task = published(ctx, task_id, ended.result())
                     if task is not None:
                         break
                     ended = asyncio.get_running_loop().create_future()  # never again
@@ -175,7 +189,7 @@ async def until_done(
         await asyncio.gather(polling, return_exceptions=True)
 
 
-def _published(ctx: Context, task_id: str, entry: str) -> Task | None:
+def published(ctx: Context, task_id: str, entry: str) -> Task | None:
     """The finished task another client confirmed and published; None if it does not read."""
     try:
         task = decode_task(ctx.converter, json.loads(entry))
@@ -264,18 +278,25 @@ async def _poll_task(
         ctx.losses.settled(key)
 
 
-async def _confirm(
-    ctx: Context, callback: Callback, deadline: float | None, *, fetch: bool
-) -> Task | None:
-    """The finished task a callback announces, confirmed (by a fetch if ``fetch``); or None."""
+async def confirm(ctx: Context, callback: Callback, deadline: float | None, *, fetch: bool) -> Task:
+    """The finished task a callback announces, confirmed by a status fetch if ``fetch``.
+
+    Raises:
+        UnconfirmedCallbackError: the task (fetched, or the body's if not ``fetch``)
+            has not ended, or the fetch failed (its error is the cause).
+
+    """
+    task_id = callback.task.id
     if not fetch:
         task = callback.task
     else:
         try:
-            task = await fetch_task(ctx, callback.task.id, deadline, math.inf)
+            task = await fetch_task(ctx, task_id, deadline, math.inf)
         except Sora2ProError as exc:
-            logger.info("callback for task %s not confirmed: %s", callback.task.id, exc)
-            return None
+            logger.info("callback for task %s not confirmed: %s", task_id, exc)
+            error = UnconfirmedCallbackError(f"callback for task {task_id} not confirmed: {exc}")
+            error.task_id = task_id
+            raise error from exc
     if not task.done:
         logger.warning(
             "callback for task %s said %s, the server says %s; polling on",
@@ -284,8 +305,23 @@ async def _confirm(
             task.raw_state,
             extra={"event": "callback_unconfirmed", "task_id": task.id},
         )
-        return None
+        error = UnconfirmedCallbackError(
+            f"callback for task {task_id} said {callback.task.raw_state!r}, "
+            f"the {'server' if fetch else 'body'} says {task.raw_state!r}"
+        )
+        error.task_id = task_id
+        raise error
     return task
+
+
+async def _confirm(
+    ctx: Context, callback: Callback, deadline: float | None, *, fetch: bool
+) -> Task | None:
+    """The finished task a callback announces, confirmed; None if it is not."""
+    try:
+        return await confirm(ctx, callback, deadline, fetch=fetch)
+    except UnconfirmedCallbackError:
+        return None
 
 
 async def read_task(ctx: Context, task_id: str) -> Task:

@@ -1,0 +1,75 @@
+"""The Client's method for callbacks that another web framework received: deliver_callback.
+
+A part of :class:`sora2pro.Client`, kept apart so that each file stays readable; the
+method delegates to the delivery flow like every other method of the Client.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from sora2pro._flows._deliver import deliver
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from sora2pro._flows._context import Context
+    from sora2pro._model._task import Task
+
+__all__ = ["CallbackMethods"]
+
+
+class CallbackMethods:
+    """Callbacks by hand: the part of the Client that takes them from any web framework."""
+
+    if typing.TYPE_CHECKING:  # what this method uses of the Client it is part of
+        _ctx: Context
+
+        def _check_open(self) -> None: ...
+
+    async def deliver_callback(
+        self, body: bytes | bytearray | memoryview, headers: Mapping[str, str]
+    ) -> Task:
+        """Hand over a callback your own web app received (FastAPI, Django, aiohttp, ...).
+
+        The client needs a receiver, ``Client(callbacks=CallbackReceiver(public_url=
+        "https://your.app", path="/your/route"))``, which need not be started: its
+        URL goes with each submit as ``callBackUrl``, and its settings check each
+        callback as if it had been POSTed to it: its ``hmac_key`` (by default
+        ``APIKLEY_WEBHOOK_HMAC_KEY``), ``tolerance``, ``max_body`` and ``trust_body``.
+        The callback is then confirmed by one status fetch (none with
+        ``trust_body``) and ends the waits for its task, in this client and in every
+        client of its coordination (with Redis, in other processes too), with no
+        request of their own. A duplicate of a confirmed callback costs no request.
+        Without a key, any caller can make the client spend a status request
+        (forgeries are refuted, never trusted): give the receiver the account's key
+        where the platform signs.
+        ::
+
+            try:
+                task = await client.deliver_callback(await request.body(), request.headers)
+            except sora2pro.CallbackError as error:
+                return Response(status_code=error.status)
+
+        Args:
+            body: The request's raw body, as bytes (or bytearray, memoryview).
+            headers: The request's headers, any mapping of names to values; names
+                match in any case.
+
+        Returns:
+            The task as the server confirms it, ended in success or failure (check
+            ``task.state``; a wait for it raises :class:`TaskFailedError` instead).
+
+        Raises:
+            MalformedCallbackError: the body is no callback (answer 400).
+            CallbackSignatureError: the signature is missing, wrong or stale (401).
+            CallbackTooLargeError: the body is larger than the receiver's ``max_body``
+                (413).
+            UnconfirmedCallbackError: the server says the task has not ended, does
+                not know it, or could not be asked (the cause says which); the
+                waits poll on (answer 202).
+            InvalidInputError: the client has no ``callbacks=`` receiver.
+
+        """
+        self._check_open()
+        return await deliver(self._ctx, body, headers)

@@ -1,0 +1,354 @@
+"""client.deliver_callback(): callbacks received by any web framework, handed to the client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import typing
+
+import pytest
+from aiohttp import web
+
+import sora2pro
+from sora2pro import (
+    CallbackError,
+    CallbackReceiver,
+    CallbackSignatureError,
+    CallbackTooLargeError,
+    MalformedCallbackError,
+    TaskState,
+    UnconfirmedCallbackError,
+)
+from sora2pro._callbacks._signing import sign
+from sora2pro.testing import Endpoint, Fault
+
+from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY, Coordinations, fast_client, until
+
+if typing.TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from sora2pro.testing import Emulator
+
+KEY = b"webhook-secret"
+
+
+def body_for(task_id: str, state: str = "success") -> bytes:
+    """A callback body claiming that ``task_id`` ended in ``state``."""
+    data = {"taskId": task_id, "model": "sora-2-pro-text-to-video", "state": state,
+            "resultJson": json.dumps({"resultUrls": ["https://evil/x.mp4"]})}  # fmt: skip
+    return json.dumps({"code": 200, "msg": "success", "data": data}).encode()
+
+
+def signature(task_id: str) -> dict[str, str]:
+    """The platform's signature headers for ``task_id``, made now."""
+    now = int(time.time())
+    return {"X-Webhook-Timestamp": str(now), "X-Webhook-Signature": sign(KEY, task_id, now)}
+
+
+class App:
+    """A web app of the user's own (plain aiohttp here) whose callback route hands over to a client.
+
+    Attributes:
+        outcomes: What each deliver_callback() returned or raised, in order.
+        url: Where the app listens.
+
+    """
+
+    def __init__(self) -> None:
+        self.client: sora2pro.Client | None = None
+        self.outcomes: list[sora2pro.Task | CallbackError] = []
+        self.url = ""
+
+    async def hook(self, request: web.Request) -> web.Response:
+        """The callback route: the raw body and headers go to the client as they came."""
+        assert self.client is not None
+        try:
+            task = await self.client.deliver_callback(await request.read(), request.headers)
+        except CallbackError as error:
+            self.outcomes.append(error)
+            return web.Response(status=error.status)
+        self.outcomes.append(task)
+        return web.Response(text="ok")
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[App]:
+    """The user's app, listening on loopback."""
+    served = App()
+    application = web.Application()
+    application.router.add_post("/hooks/sora", served.hook)
+    runner = web.AppRunner(application)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    served.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        yield served
+    finally:
+        await runner.cleanup()
+
+
+def hooked(
+    emulator: Emulator,
+    app: App,
+    coordination: sora2pro.Coordination | None = None,
+    **receiver_options: typing.Any,
+) -> contextlib.AbstractAsyncContextManager[sora2pro.Client]:
+    """A client whose receiver is not started: its URL is the app's, its callbacks come by hand.
+
+    Polls are slow and patient, so only a callback can end a wait within seconds.
+    """
+    receiver = CallbackReceiver(public_url=app.url, path="/hooks/sora", **receiver_options)
+    client = sora2pro.Client(
+        emulator.api_key,
+        base_url=emulator.url,
+        poll=sora2pro.PollPolicy(min_interval=1.0, max_interval=5.0),
+        retry=FAST_RETRY,
+        rate_limits=FAST_LIMITS,
+        callbacks=receiver,
+        coordination=coordination,
+    )
+    app.client = client
+    return client
+
+
+def status_requests(emulator: Emulator, task_id: str) -> int:
+    return sum(1 for r in emulator.requests if r.query.get("taskId") == task_id)
+
+
+async def test_a_delivered_callback_ends_the_wait_with_one_status_request(
+    emulator: Emulator, app: App
+) -> None:
+    """generate() ends on the callback the app delivers; the delivery's fetch is the only one."""
+    async with hooked(emulator, app) as client:
+        task = await client.generate("a dog", timeout=10)
+    assert TaskState.SUCCESS is task.state
+    assert [task] == app.outcomes
+    assert 1 == status_requests(emulator, task.id)
+    (body,) = emulator.create_bodies
+    assert f"{app.url}/hooks/sora" == body["callBackUrl"]  # type: ignore[index]
+
+
+async def test_deliver_returns_the_confirmed_task_when_nothing_waits(
+    emulator: Emulator, app: App
+) -> None:
+    """With no wait at all, the delivery returns the server's task and takes it off pending."""
+    async with hooked(emulator, app) as client:
+        task_id = await client.submit("a dog")
+        assert task_id in client.pending
+        await until(lambda: bool(app.outcomes))
+        assert task_id not in client.pending
+    (task,) = app.outcomes
+    assert isinstance(task, sora2pro.Task)
+    assert (task_id, TaskState.SUCCESS) == (task.id, task.state)
+    assert (f"{emulator.url}/files/{task_id}.mp4",) == task.result_urls
+
+
+async def test_a_failed_task_is_delivered_and_fails_the_wait(emulator: Emulator, app: App) -> None:
+    """A failure callback gives the failed task to the app, and TaskFailedError to the wait."""
+    emulator.duration = None
+    async with hooked(emulator, app) as client:
+        task_id = await client.submit("a dog")
+        waiting = asyncio.create_task(client.wait(task_id, timeout=10))
+        emulator.finish(task_id, success=False, fail_message="blocked")
+        with pytest.raises(sora2pro.TaskFailedError, match="blocked"):
+            await waiting
+    (task,) = app.outcomes
+    assert isinstance(task, sora2pro.Task)
+    assert TaskState.FAIL is task.state
+    assert 1 == status_requests(emulator, task_id)
+
+
+async def test_signed_callbacks_are_verified_with_the_receivers_key(
+    emulator: Emulator, app: App
+) -> None:
+    """With the key on both sides a signed callback is delivered; an unsigned one is refused."""
+    emulator.callback_hmac_key = KEY
+    async with hooked(emulator, app, hmac_key=KEY) as client:
+        task = await client.generate("a dog", timeout=10)
+        with pytest.raises(CallbackSignatureError) as caught:
+            await client.deliver_callback(body_for(task.id), {})
+    assert 401 == caught.value.status
+    assert [task] == app.outcomes
+    assert 1 == status_requests(emulator, task.id)
+
+
+async def test_a_trusted_body_is_delivered_without_a_status_request(
+    emulator: Emulator, app: App
+) -> None:
+    """With trust_body the callback's own task ends the wait and is returned: no fetch at all."""
+    async with hooked(emulator, app, trust_body=True) as client:
+        task = await client.generate("a dog", timeout=10)
+    assert [task] == app.outcomes
+    assert 0 == status_requests(emulator, task.id)
+
+
+async def test_a_trusted_body_that_claims_no_end_is_unconfirmed(
+    emulator: Emulator, app: App
+) -> None:
+    """With trust_body, a callback whose task has not ended is refused and reaches no wait."""
+    async with hooked(emulator, app, trust_body=True) as client:
+        assert client._ctx.callbacks is not None
+        with pytest.raises(UnconfirmedCallbackError):
+            await client.deliver_callback(body_for("t1", state="generating"), {})
+        assert client._ctx.callbacks.result("t1") is None
+    assert [] == emulator.requests
+
+
+async def test_a_forged_success_is_unconfirmed_and_the_wait_goes_on(
+    emulator: Emulator, app: App
+) -> None:
+    """An unsigned success the server contradicts is unconfirmed; the real end then wins."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    async with hooked(emulator, app) as client:
+        task_id = await client.submit("a dog")
+        waiting = asyncio.create_task(client.wait(task_id, timeout=10))
+        with pytest.raises(UnconfirmedCallbackError) as caught:
+            await client.deliver_callback(body_for(task_id), {})
+        assert (202, task_id) == (caught.value.status, caught.value.task_id)
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        assert task_id in client.pending
+        emulator.finish(task_id)
+        task = await waiting
+    assert ("https://evil/x.mp4",) != task.result_urls
+    assert 2 == status_requests(emulator, task_id)
+
+
+async def test_a_callback_for_an_unknown_task_is_unconfirmed(emulator: Emulator, app: App) -> None:
+    """A callback naming a task the server does not know raises UnconfirmedCallbackError, caused."""
+    async with hooked(emulator, app) as client:
+        with pytest.raises(UnconfirmedCallbackError) as caught:
+            await client.deliver_callback(body_for("no-such-task"), {})
+    assert isinstance(caught.value.__cause__, sora2pro.NotFoundError)
+
+
+async def test_a_duplicate_is_answered_without_another_request(
+    emulator: Emulator, app: App
+) -> None:
+    """The same callback delivered again returns the same task, with no second status request."""
+    async with hooked(emulator, app) as client:
+        task = await client.generate("a dog", timeout=10)
+        again = await client.deliver_callback(body_for(task.id), {})
+    assert task == again
+    assert 1 == status_requests(emulator, task.id)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "error"),
+    [
+        (b"{not json", {}, MalformedCallbackError),
+        ("a text body", {}, MalformedCallbackError),
+        (b" " * (1024 * 1024 + 1), {}, CallbackTooLargeError),
+        (body_for("t1"), None, MalformedCallbackError),
+    ],
+)
+async def test_hostile_input_is_refused_before_any_request(
+    emulator: Emulator, app: App, body: bytes, headers: dict[str, str], error: type[CallbackError]
+) -> None:
+    """Garbage, text, an oversized body or headers that are no mapping: refused, nothing sent."""
+    async with hooked(emulator, app, hmac_key=KEY) as client:
+        with pytest.raises(error):
+            await client.deliver_callback(body, headers)
+    assert [] == emulator.requests
+
+
+async def test_deliver_needs_a_receiver_and_an_open_client(client: sora2pro.Client) -> None:
+    """Without callbacks= there is no key or URL to go by: InvalidInputError; closed: refused."""
+    with pytest.raises(sora2pro.InvalidInputError) as caught:
+        await client.deliver_callback(body_for("t1"), {})
+    assert "callbacks" == caught.value.field
+    await client.close()
+    with pytest.raises(sora2pro.Sora2ProError, match="closed"):
+        await client.deliver_callback(body_for("t1"), {})
+
+
+async def test_a_delivery_ends_the_waits_of_the_coordinations_other_clients(
+    emulator: Emulator, app: App
+) -> None:
+    """Another client of the same coordination ends its wait on the delivery, with no request."""
+    shared = sora2pro.LocalCoordination()
+    emulator.duration = None
+    async with (
+        hooked(emulator, app, shared),
+        fast_client(
+            emulator,
+            callbacks=CallbackReceiver(public_url=app.url),
+            coordination=shared,
+            poll=sora2pro.PollPolicy(min_interval=1.0, max_interval=5.0),
+        ) as waiting_client,
+    ):
+        task_id = await waiting_client.submit("a dog", callback_url=f"{app.url}/hooks/sora")
+        waiting = asyncio.create_task(waiting_client.wait(task_id, timeout=10))
+        emulator.finish(task_id)
+        task = await waiting
+    assert [task] == app.outcomes
+    assert 1 == status_requests(emulator, task_id)
+
+
+async def test_a_cancelled_delivery_leaves_the_wait_to_polling(
+    emulator: Emulator, app: App
+) -> None:
+    """A delivery cancelled during its status fetch publishes nothing; the wait ends by polling."""
+    emulator.callbacks = False
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    async with hooked(emulator, app) as client:
+        task_id = await client.submit("a dog")
+        emulator.finish(task_id)
+        emulator.inject(Fault.delay(5.0), Endpoint.RECORD_INFO)
+        delivering = asyncio.create_task(client.deliver_callback(body_for(task_id), {}))
+        await until(lambda: 1 == status_requests(emulator, task_id))
+        delivering.cancel()
+        delivering.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await delivering
+        published = client._ctx.bus.expect(task_id)
+        assert not published.done()
+        published.cancel()
+        task = await client.wait(task_id, timeout=10, poll=FAST_POLL)
+    assert TaskState.SUCCESS is task.state
+
+
+async def test_a_delivery_ends_a_wait_in_another_process(
+    emulator: Emulator, app: App, coordinations: Coordinations
+) -> None:
+    """With Redis, a wait in another process ends on the delivery, with no request of its own."""
+    emulator.duration = None
+    async with (
+        hooked(emulator, app, coordinations()),
+        fast_client(
+            emulator,
+            callbacks=CallbackReceiver(public_url=app.url),
+            coordination=coordinations(),
+            poll=sora2pro.PollPolicy(min_interval=1.0, max_interval=5.0),
+        ) as elsewhere,
+    ):
+        task_id = await elsewhere.submit("a dog", callback_url=f"{app.url}/hooks/sora")
+        waiting = asyncio.create_task(elsewhere.wait(task_id, timeout=10))
+        emulator.finish(task_id)
+        task = await waiting
+    assert [task] == app.outcomes
+    assert 1 == status_requests(emulator, task_id)
+
+
+async def test_a_garbled_status_answer_leaves_the_callback_unconfirmed(
+    emulator: Emulator, app: App
+) -> None:
+    """Every confirming fetch garbled: the delivery is unconfirmed; polling ends the wait."""
+    emulator.callbacks = False
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    async with hooked(emulator, app) as client:
+        task_id = await client.submit("a dog")
+        emulator.finish(task_id)
+        emulator.inject(Fault.garbage(), Endpoint.RECORD_INFO, times=FAST_RETRY.attempts)
+        with pytest.raises(UnconfirmedCallbackError) as caught:
+            await client.deliver_callback(body_for(task_id), {})
+        assert isinstance(caught.value.__cause__, sora2pro.ResponseError)
+        assert task_id in client.pending
+        task = await client.wait(task_id, timeout=10, poll=FAST_POLL)
+    assert TaskState.SUCCESS is task.state
+    assert FAST_RETRY.attempts + 1 == status_requests(emulator, task_id)
