@@ -35,7 +35,7 @@ unit: $(VENV)/.dev-installed
 
 test: lint typecheck unit
 
-# Figures for the README, not a test: about 9 minutes (benchmarks/README.md).
+# Figures for the README, not a test: about 10 minutes (benchmarks/README.md).
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m benchmarks
 

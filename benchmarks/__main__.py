@@ -27,7 +27,7 @@ import typing
 
 import attrs
 
-from benchmarks import callbacks, overhead, polling, scale, throughput
+from benchmarks import callbacks, overhead, polling, processes, scale, throughput
 from benchmarks._harness import ROOT, shown
 
 if typing.TYPE_CHECKING:
@@ -36,7 +36,8 @@ if typing.TYPE_CHECKING:
     from benchmarks._harness import Result
 
 BENCHMARKS: dict[str, Callable[..., Coroutine[object, object, Result]]] = {
-    module.NAME: module.run for module in (overhead, polling, callbacks, throughput, scale)
+    module.NAME: module.run
+    for module in (overhead, polling, callbacks, throughput, scale, processes)
 }
 PACKAGES = ("sora2pro", "aiohttp", "attrs", "cattrs", "backoff")
 

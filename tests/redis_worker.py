@@ -6,7 +6,9 @@ its own idempotency key ("key-0", "key-1", ...), and the process prints the task
 it got, in the keys' order, on one line; after "keyed", the lease of its claims in
 seconds (30 by default). With "hold" instead of "keyed", it sends the creates one
 after another, prints their task ids once Redis holds them, and then waits without
-end (the test kills it); the lease follows as for "keyed". It shares the account's
+end (the test kills it); the lease follows as for "keyed". With "generate", it runs
+all its creates at once through ``generate()``, paced and polling as :data:`ACCOUNT`
+says, and prints the tasks' final states on one line. It shares the account's
 limits through RedisCoordination under the default namespace (the key's hash). It
 prints "ready" once its client is made, and starts when a line comes on its standard
 input: the test starts every process at once. With "journal", it runs a batch of
@@ -25,18 +27,24 @@ import sora2pro
 
 #: Each process alone may create 20 a second; the test's emulator allows 25.
 LIMITS = sora2pro.RateLimits(creates=20, window=1.0, status_per_second=1000.0, pause=0.05)
-#: Polls that fit the tests' emulator, whose tasks take well under a second.
-POLL = sora2pro.PollPolicy(min_interval=0.01, max_interval=0.05, expected_duration=0.3)
+#: "generate": each process alone may create 10 and ask 20 statuses a second; the
+#: test's emulator allows 15 and 30 (a margin of half a second a window for jitter).
+ACCOUNT = sora2pro.RateLimits(creates=10, window=1.0, status_per_second=20.0, pause=0.05)
+#: Polls that fit the test emulator's tasks of 0.3 s.
+POLL = sora2pro.PollPolicy(
+    min_interval=0.01, max_interval=0.05, not_visible_for=5.0, expected_duration=0.3
+)
 
 
 async def main(
     base_url: str, redis_url: str, key: str, creates: int, *, mode: str, lease: float
 ) -> None:
     """Send ``creates`` creates, paced with every other process of the key."""
+    limits = ACCOUNT if mode == "generate" else LIMITS
     async with (
         sora2pro.RedisCoordination(redis_url, lease=lease) as coordination,
         sora2pro.Client(
-            key, base_url=base_url, coordination=coordination, rate_limits=LIMITS, poll=POLL
+            key, base_url=base_url, coordination=coordination, rate_limits=limits, poll=POLL
         ) as client,
     ):
         print("ready", flush=True)  # noqa: T201  # the test reads it
@@ -53,6 +61,12 @@ async def main(
             await coordination.settle()
             print(" ".join(ids), flush=True)  # noqa: T201
             await asyncio.Event().wait()
+        if mode == "generate":
+            tasks = await asyncio.gather(
+                *(client.generate("a dog", timeout=25.0) for _ in range(creates))
+            )
+            print(" ".join(task.state.value for task in tasks), flush=True)  # noqa: T201
+            return
         if mode == "keyed":
             submits = (client.submit("a dog", idempotency_key=f"key-{n}") for n in range(creates))
             print(" ".join(await asyncio.gather(*submits)), flush=True)  # noqa: T201
