@@ -10,20 +10,23 @@ import typing
 import attrs
 
 from sora2pro._coordination._journal import request_digest
-from sora2pro._coordination._protocols import Entry, Status
-from sora2pro._errors import InvalidInputError, Sora2ProError
+from sora2pro._coordination._protocols import Status
+from sora2pro._errors import CreditFloorError, InvalidInputError, Sora2ProError
+from sora2pro._flows._book import Book
 from sora2pro._flows._context import deadline_after
 from sora2pro._flows._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
 from sora2pro._flows._items import BatchItem, BatchResult, item_key, to_request
 from sora2pro._flows._keys import submit_keyed
+from sora2pro._flows._spend import CreditGuard
 from sora2pro._flows._wait import wait
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
+from sora2pro._transport._retry import is_transient, retrying
 from sora2pro._transport._transport import retrieve_exception
 from sora2pro._wire import encode_create
 
 if typing.TYPE_CHECKING:
     import os
-    from collections.abc import AsyncGenerator, Iterable, Iterator
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
 
     import cattrs
 
@@ -40,49 +43,6 @@ logger = logging.getLogger("sora2pro")
 _UNANSWERED = (Status.SENDING, Status.UNCERTAIN)
 
 
-@attrs.define
-class _Book:
-    """One item's row in the journal."""
-
-    journal: Ledger
-    index: int
-    request: dict[str, object]
-    key: tuple[str, int]
-
-    async def find(self) -> Entry | None:
-        return await self.journal.find(*self.key)
-
-    async def write(
-        self, status: Status, *, task_id: str | None = None, error: object = None
-    ) -> None:
-        written = self.journal.record_soon(
-            self.key,
-            self.index,
-            self.request,
-            status,
-            task_id=task_id,
-            error=None if error is None else str(error),
-        )
-        await asyncio.shield(asyncio.wrap_future(written))
-
-    async def sending(self) -> None:
-        try:
-            await self.write(Status.SENDING)
-        except asyncio.CancelledError:
-            # Cancelled before the create left: the (shielded) row lands anyway, so a
-            # second row, queued behind it, says that nothing was sent.
-            self.journal.record_soon(
-                self.key, self.index, self.request, Status.REFUSED, error="cancelled unsent"
-            )
-            raise
-
-    def submitted(self, task_id: str) -> None:
-        # Queued at once, not awaited: nothing may come between a task id and its row.
-        self.journal.record_soon(
-            self.key, self.index, self.request, Status.SUBMITTED, task_id=task_id
-        )
-
-
 @attrs.define(eq=False)  # kept in a set: by identity
 class _Run:
     """What one batch run shares between its workers and its consumer."""
@@ -94,6 +54,8 @@ class _Run:
     on_event: OnEvent | None
     slots: asyncio.Semaphore
     journal: Ledger | None
+    #: Admits each create while the balance stays above ``keep_credits``, if given.
+    guard: CreditGuard | None
     #: Results for the consumer, a _Broken when a worker failed, None at the end.
     done: asyncio.Queue[BatchResult | _Broken | None] = attrs.Factory(asyncio.Queue)
     workers: set[asyncio.Task[None]] = attrs.Factory(set)
@@ -140,7 +102,7 @@ class _Run:
         self.done.put_nowait(None)
 
     async def work(
-        self, index: int, request: Request | InvalidInputError, key: str | None, book: _Book | None
+        self, index: int, request: Request | InvalidInputError, key: str | None, book: Book | None
     ) -> None:
         listen(self.on_event, index)
         try:
@@ -169,7 +131,7 @@ class _Run:
         await asyncio.gather(feeder, *self.workers, return_exceptions=True)
 
     async def item(
-        self, index: int, request: Request, key: str | None, book: _Book | None
+        self, index: int, request: Request, key: str | None, book: Book | None
     ) -> BatchResult:
         """Take one item from its journal row (if any) to its end."""
         entry = None if book is None else await book.find()
@@ -191,7 +153,24 @@ class _Run:
         return await self.wait(index, request, book, task_id)
 
     async def submit(
-        self, index: int, request: Request, key: str | None, book: _Book | None
+        self, index: int, request: Request, key: str | None, book: Book | None
+    ) -> str | BatchResult:
+        """Create the item's task if the spend guard admits it; a BatchResult when not."""
+        if self.guard is None:
+            return await self.create(index, request, key, book)
+        try:
+            async with self.guard.create() as ticket:
+                created = await self.create(index, request, key, book)
+                # A refusal surely created nothing: the balance will not show it.
+                ticket.charged = not isinstance(created, BatchResult) or created.uncertain
+                return created
+        except CreditFloorError as error:
+            if book is not None:  # never sent: a rerun sends it
+                await book.write(Status.REFUSED, error=error)
+            return BatchResult(index=index, request=request, error=error)
+
+    async def create(
+        self, index: int, request: Request, key: str | None, book: Book | None
     ) -> str | BatchResult:
         """Create the item's task, journaled; a BatchResult when it could not be."""
 
@@ -219,7 +198,7 @@ class _Run:
             return BatchResult(index=index, request=request, error=error)
 
     async def wait(
-        self, index: int, request: Request, book: _Book | None, task_id: str
+        self, index: int, request: Request, book: Book | None, task_id: str
     ) -> BatchResult:
         async def changed(task: Task) -> None:
             await emit(StateChanged(index, task))
@@ -241,6 +220,8 @@ class _Run:
             return BatchResult(
                 index=index, request=request, task_id=task_id, task=last, error=error
             )
+        if self.guard is not None:
+            self.guard.observe(task.credits_consumed)
         if book is not None:
             await book.write(Status.SUCCEEDED, task_id=task_id)
         return BatchResult(index=index, request=request, task_id=task_id, task=task)
@@ -264,6 +245,7 @@ async def run_batch(
     on_event: OnEvent | None,
     journal_path: str | os.PathLike[str] | None,
     resubmit_uncertain: bool,
+    keep_credits: float | None = None,
 ) -> AsyncGenerator[BatchResult, None]:
     """Yield a :class:`BatchResult` for every item, as each finishes (or in order).
 
@@ -272,6 +254,7 @@ async def run_batch(
     stops pulling (``break``, an exception, a cancel) therefore stops the paying at
     once, even before the generator is closed; tasks already created are logged.
     With ``ordered``, finished results wait for the earlier ones inside that window.
+    With ``keep_credits``, a :class:`CreditGuard` admits each create (see ``_spend``).
     """
     # A run of this client stopped just before may still be releasing the same journal.
     await runs.settle()
@@ -284,6 +267,7 @@ async def run_batch(
         on_event,
         asyncio.Semaphore(concurrency),
         journal,
+        None if keep_credits is None else CreditGuard(keep_credits, _balance_reader(ctx)),
     )
     runs.add(run)
     run.start(items)
@@ -335,7 +319,7 @@ class Runs:
 
 def _prepare(
     items: Iterable[BatchItem], journal: Ledger | None, converter: cattrs.Converter
-) -> Iterator[tuple[int, Request | InvalidInputError, str | None, _Book | None]]:
+) -> Iterator[tuple[int, Request | InvalidInputError, str | None, Book | None]]:
     """Each item as a request (or why it is not one), its key and its journal row, lazily.
 
     A row is keyed by the hash of the create body as sent (stable across versions of
@@ -356,9 +340,24 @@ def _prepare(
             continue
         book = None
         if journal is not None:
-            book = _Book(journal, index, body, (digest, seen[digest]))
+            book = Book(journal, index, body, (digest, seen[digest]))
             seen[digest] += 1
         yield index, request, key, book
+
+
+def _balance_reader(ctx: Context) -> Callable[[], Awaitable[float]]:
+    """Reads the account's balance, retried as :meth:`Client.credits` does."""
+
+    async def read() -> float:
+        return await retrying(
+            ctx.api.credit,
+            policy=ctx.retry,
+            retryable=is_transient,
+            deadline=None,
+            operation="credit",
+        )
+
+    return read
 
 
 def _log_unseen(task_ids: list[str]) -> None:
