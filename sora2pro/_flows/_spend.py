@@ -142,10 +142,12 @@ class CreditGuard:
         if self._cost is None:
             self._why = f"the balance {self._balance:g} is not above the floor {self._floor:g}"
         else:
+            assert self._balance is not None  # noqa: S101  # read before
+            after = self._balance - self._cost * (self._pending + 1)
             self._why = (
-                f"the balance {self._balance:g}, less {self._cost:g} a video for "
-                f"{self._pending} create(s) it may not show yet and for one more, would "
-                f"fall under the floor {self._floor:g}"
+                f"the balance {self._balance:g}, less {self._cost:g} a video for this create "
+                f"and the {self._pending} it may not show yet, would be {after:g}: under "
+                f"the floor {self._floor:g}"
             )
         logger.warning(
             "credit floor reached: no more creates in this batch (%s)",
