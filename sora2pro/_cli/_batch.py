@@ -248,7 +248,9 @@ async def _run_batch(args: argparse.Namespace, out: Output) -> int:
     journal = _journal_path(args)
     progress = _Progress(len(requests), out.progress_stream)
     sheet = (
-        None if videos is None else ContactSheet(videos, f"sora2pro batch {args.file}", requests)
+        None
+        if videos is None
+        else ContactSheet(videos, f"sora2pro batch {pathlib.Path(args.file).name}", requests)
     )
     if sheet is not None:
         sheet.write()

@@ -235,7 +235,11 @@ async def _poster(video: pathlib.Path) -> str | None:
     except BaseException as error:
         process.kill()
         await asyncio.shield(process.wait())
+        poster.unlink(missing_ok=True)  # maybe half written
         if isinstance(error, TimeoutError):
             return None  # a page without this poster, rather than a stuck batch
         raise
-    return poster.name if code == 0 and poster.exists() else None
+    if code != 0:
+        poster.unlink(missing_ok=True)
+        return None
+    return poster.name if poster.exists() else None
