@@ -77,17 +77,27 @@ async def test_a_balance_at_the_floor_sends_nothing(emulator: Emulator) -> None:
     assert 0 == emulator.count(Endpoint.CREATE)
 
 
-async def test_a_failed_balance_read_sends_no_create(emulator: Emulator) -> None:
-    """A refused balance read ends every item unsent, with the read's error as the cause."""
-    emulator.inject(Fault.error(401, http_status=401), Endpoint.CREDIT)
+@pytest.mark.parametrize(
+    ("fault", "cause", "reads"),
+    [
+        (Fault.error(401, http_status=401), sora2pro.AuthenticationError, 1),
+        (Fault.garbage(), sora2pro.ResponseError, 4),  # retried as a read is, then given up
+    ],
+    ids=["refused", "garbled"],
+)
+async def test_a_failed_balance_read_sends_no_create(
+    emulator: Emulator, fault: Fault, cause: type[Exception], reads: int
+) -> None:
+    """A balance read that fails ends every item unsent, with the read's error as the cause."""
+    emulator.inject(fault, Endpoint.CREDIT, times=10)
     async with fast_client(emulator) as client:
         results = await client.gather(["a", "b", "c"], keep_credits=1)
     errors = floor_errors(results)
     assert 3 == len(errors)
-    assert all(isinstance(e.__cause__, sora2pro.AuthenticationError) for e in errors)
+    assert all(isinstance(e.__cause__, cause) for e in errors)
     assert all(e.balance is None for e in errors)
     assert 0 == emulator.count(Endpoint.CREATE)
-    assert 1 == emulator.count(Endpoint.CREDIT)  # not asked again for each item
+    assert reads == emulator.count(Endpoint.CREDIT)  # not asked again for each item
 
 
 async def test_a_refused_create_is_not_counted_as_paid(emulator: Emulator) -> None:
