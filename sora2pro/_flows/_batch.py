@@ -17,16 +17,15 @@ from sora2pro._flows._context import deadline_after
 from sora2pro._flows._events import Finished, OnEvent, StateChanged, Submitted, emit, listen
 from sora2pro._flows._items import BatchItem, BatchResult, item_key, to_request
 from sora2pro._flows._keys import submit_keyed
-from sora2pro._flows._spend import CreditGuard
+from sora2pro._flows._spend import CreditGuard, balance_reader
 from sora2pro._flows._wait import wait
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
-from sora2pro._transport._retry import is_transient, retrying
 from sora2pro._transport._transport import retrieve_exception
 from sora2pro._wire import encode_create
 
 if typing.TYPE_CHECKING:
     import os
-    from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
+    from collections.abc import AsyncGenerator, Iterable, Iterator
 
     import cattrs
 
@@ -144,7 +143,7 @@ class _Run:
                     request=request,
                 )
                 return BatchResult(index=index, request=request, error=unanswered)
-            submitted = await self.submit(index, request, key, book)
+            submitted = await self.admitted(index, request, key, book)
             if isinstance(submitted, BatchResult):
                 return submitted
             task_id = submitted
@@ -152,24 +151,24 @@ class _Run:
         await emit(Submitted(index, task_id))
         return await self.wait(index, request, book, task_id)
 
-    async def submit(
+    async def admitted(
         self, index: int, request: Request, key: str | None, book: Book | None
     ) -> str | BatchResult:
-        """Create the item's task if the spend guard admits it; a BatchResult when not."""
+        """:meth:`submit`, if the spend guard admits the create; a BatchResult when not."""
         if self.guard is None:
-            return await self.create(index, request, key, book)
+            return await self.submit(index, request, key, book)
         try:
             async with self.guard.create() as ticket:
-                created = await self.create(index, request, key, book)
+                submitted = await self.submit(index, request, key, book)
                 # A refusal surely created nothing: the balance will not show it.
-                ticket.charged = not isinstance(created, BatchResult) or created.uncertain
-                return created
+                ticket.charged = not isinstance(submitted, BatchResult) or submitted.uncertain
+                return submitted
         except CreditFloorError as error:
             if book is not None:  # never sent: a rerun sends it
                 await book.write(Status.REFUSED, error=error)
             return BatchResult(index=index, request=request, error=error)
 
-    async def create(
+    async def submit(
         self, index: int, request: Request, key: str | None, book: Book | None
     ) -> str | BatchResult:
         """Create the item's task, journaled; a BatchResult when it could not be."""
@@ -267,7 +266,7 @@ async def run_batch(
         on_event,
         asyncio.Semaphore(concurrency),
         journal,
-        None if keep_credits is None else CreditGuard(keep_credits, _balance_reader(ctx)),
+        None if keep_credits is None else CreditGuard(keep_credits, balance_reader(ctx)),
     )
     runs.add(run)
     run.start(items)
@@ -343,21 +342,6 @@ def _prepare(
             book = Book(journal, index, body, (digest, seen[digest]))
             seen[digest] += 1
         yield index, request, key, book
-
-
-def _balance_reader(ctx: Context) -> Callable[[], Awaitable[float]]:
-    """Reads the account's balance, retried as :meth:`Client.credits` does."""
-
-    async def read() -> float:
-        return await retrying(
-            ctx.api.credit,
-            policy=ctx.retry,
-            retryable=is_transient,
-            deadline=None,
-            operation="credit",
-        )
-
-    return read
 
 
 def _log_unseen(task_ids: list[str]) -> None:

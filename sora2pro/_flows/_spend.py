@@ -33,11 +33,14 @@ import typing
 import attrs
 
 from sora2pro._errors import CreditFloorError, Sora2ProError
+from sora2pro._transport._retry import is_transient, retrying
 
 if typing.TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
-__all__ = ["CHECK_EVERY", "CreditGuard", "Ticket"]
+    from sora2pro._flows._context import Context
+
+__all__ = ["CHECK_EVERY", "CreditGuard", "Ticket", "balance_reader"]
 
 logger = logging.getLogger("sora2pro")
 
@@ -162,3 +165,18 @@ class CreditGuard:
         )
         error.__cause__ = self._cause
         return error
+
+
+def balance_reader(ctx: Context) -> Callable[[], Awaitable[float]]:
+    """Reads the account's balance, retried as :meth:`Client.credits` does."""
+
+    async def read() -> float:
+        return await retrying(
+            ctx.api.credit,
+            policy=ctx.retry,
+            retryable=is_transient,
+            deadline=None,
+            operation="credit",
+        )
+
+    return read
