@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import html.parser
+import os
 import pathlib
+import signal
+import subprocess
 import sys
+import time
 import typing
 
 from sora2pro import BatchResult, Submitted, Task, TaskFailedError, TaskState, TextToVideo
@@ -19,6 +23,7 @@ if typing.TYPE_CHECKING:
 
     from sora2pro.testing import Emulator
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 HOSTILE = '</video><script>document.title="owned"</script><img src=x onerror=alert(1)> & "q"'
 HEADER = (0x24, 0x29, 0x2F)
 OK = (0x1A, 0x7F, 0x37)
@@ -106,6 +111,27 @@ def test_the_sheet_is_self_contained(served: Emulator, tmp_path: pathlib.Path) -
     assert not {"link", "script", "iframe", "object", "img"} & {tag for tag, _ in tags}
     assert "url(" not in page
     assert "@import" not in page
+
+
+def test_the_sheet_shows_tasks_running_and_a_stop(served: Emulator, tmp_path: pathlib.Path) -> None:
+    """Mid-batch the page shows each task running; after Ctrl-C it says how to resume."""
+    served.duration = None  # nothing finishes
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a dog\na cat\na bird\n")
+    page = tmp_path / "videos" / "index.html"
+    argv = [sys.executable, "-m", "sora2pro", "batch", str(prompts), "--out", str(page.parent)]
+    environment = os.environ | {"PYTHONPATH": str(ROOT)}
+    with subprocess.Popen(argv, env=environment, stdout=subprocess.DEVNULL,  # noqa: S603
+                          stderr=subprocess.DEVNULL) as process:  # fmt: skip
+        end = time.monotonic() + 30
+        while not page.exists() or ["running"] * 3 != states(page):  # the page has no event
+            assert process.poll() is None
+            assert time.monotonic() < end, "the page never showed three running tasks"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        assert 130 == process.wait(10)
+    assert ["running"] * 3 == states(page)
+    assert "stopped: run the same command again to resume" in page.read_text("utf-8")
 
 
 async def test_the_sheet_follows_the_batch_and_escapes_server_text(tmp_path: pathlib.Path) -> None:
