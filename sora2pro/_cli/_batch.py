@@ -328,7 +328,7 @@ BATCH = Command(
         (
             "spend guard",
             "With --keep-credits N the balance is read before the first create and "
-            "every few creates; the price of a video is learned from the first create "
+            "after every 5 creates; the price of a video is learned from the first create "
             "(sent alone) and the tasks' reported cost, the highest seen counting for "
             "every create not yet seen in the balance. A create that could take the "
             "balance under N is not sent: its row is 'unsent', and the same command "
