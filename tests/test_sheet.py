@@ -159,6 +159,19 @@ async def test_the_sheet_follows_the_batch_and_escapes_server_text(tmp_path: pat
     assert ["index.html"] == [path.name for path in tmp_path.iterdir()]  # no temporary file
 
 
+def test_a_page_that_cannot_be_written_stops_nothing(tmp_path: pathlib.Path) -> None:
+    """A directory where index.html goes: the write fails quietly, its error kept, no debris."""
+    sheet = ContactSheet(tmp_path, "t", ["a dog"])
+    sheet.path.mkdir()
+    sheet.on_event(Submitted(0, "t1"))
+    sheet.end("finished")
+    assert isinstance(sheet.error, IsADirectoryError)
+    assert ["index.html"] == [path.name for path in tmp_path.iterdir()]
+    gone = ContactSheet(tmp_path / "missing", "t", ["a dog"])
+    gone.write()
+    assert isinstance(gone.error, FileNotFoundError)
+
+
 async def test_a_poster_frame_comes_from_ffmpeg_when_there_is_one(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

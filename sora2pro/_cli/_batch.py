@@ -290,6 +290,8 @@ async def _run_batch(args: argparse.Namespace, out: Output) -> int:
     progress.end()
     if sheet is not None:
         sheet.end("finished")
+        if sheet.error is not None:
+            out.note(f"the contact sheet {sheet.path} could not be written: {sheet.error}")
     _summary(out, rows)
     unsent = sum(status == "unsent" for _, status, _, _ in rows)
     if unsent:

@@ -90,6 +90,8 @@ class ContactSheet:
         self._title = title
         self._cards = [_Card(index, _prompt(item)) for index, item in enumerate(items)]
         self._status = "running: reload the page for more"
+        #: The first reason the page could not be written, if any: the batch goes on.
+        self.error: OSError | None = None
 
     @property
     def path(self) -> pathlib.Path:
@@ -126,18 +128,28 @@ class ContactSheet:
         self.write()
 
     def write(self) -> None:
-        """Write the page atomically: a reader sees the old page or the new, never half."""
+        """Write the page atomically: a reader sees the old page or the new, never half.
+
+        A page that cannot be written never stops the batch that pays for the videos:
+        the first such error is kept in :attr:`error`.
+        """
         page = self.render()
-        handle, name = tempfile.mkstemp(dir=self._folder, prefix=".index.", suffix=".tmp")
+        try:
+            handle, name = tempfile.mkstemp(dir=self._folder, prefix=".index.", suffix=".tmp")
+        except OSError as error:
+            self.error = self.error or error
+            return
         temporary = pathlib.Path(name)
         try:
             os.fchmod(handle, 0o644)  # mkstemp's 0600 would hide the page from a web server
             with os.fdopen(handle, "w", encoding="utf-8") as file:
                 file.write(page)
             temporary.replace(self.path)
-        except BaseException:
+        except BaseException as error:
             temporary.unlink(missing_ok=True)
-            raise
+            if not isinstance(error, OSError):
+                raise
+            self.error = self.error or error
 
     def render(self) -> str:
         """The page, as text."""
