@@ -48,6 +48,7 @@ class BatchMethods:
         on_event: OnEvent | None = None,
         journal: str | os.PathLike[str] | SharedJournal | None = None,
         resubmit_uncertain: bool = False,
+        keep_credits: float | None = None,
     ) -> AsyncGenerator[BatchResult, None]:
         """Generate many videos; yield a :class:`BatchResult` as each item ends.
 
@@ -81,10 +82,16 @@ class BatchMethods:
             resubmit_uncertain: On a rerun, send again the items whose create went out
                 without an answer (they may exist and be billed). Off by default:
                 they end as uncertain results.
+            keep_credits: Leave at least this many credits on the account: the
+                balance is read before the first create and every few creates, and
+                no create goes once it could take the balance under this floor. The
+                items not sent end with a :class:`CreditFloorError`; a rerun with the
+                same journal sends them. None (the default): no guard.
 
         Raises:
-            InvalidInputError: ``concurrency`` or ``timeout`` is not valid (at once,
-                before anything is sent). Invalid items become results with an error.
+            InvalidInputError: ``concurrency``, ``timeout`` or ``keep_credits`` is not
+                valid (at once, before anything is sent). Invalid items become results
+                with an error.
 
         """
         self._check_open()
@@ -95,6 +102,7 @@ class BatchMethods:
             on_event=on_event,
             journal=journal,
             flags={"ordered": ordered, "resubmit_uncertain": resubmit_uncertain},
+            keep_credits=keep_credits,
         )
         return run_batch(
             self._ctx,
@@ -106,6 +114,7 @@ class BatchMethods:
             on_event=on_event,
             journal_path=journal,
             resubmit_uncertain=resubmit_uncertain,
+            keep_credits=keep_credits,
         )
 
     async def gather(
@@ -117,6 +126,7 @@ class BatchMethods:
         on_event: OnEvent | None = None,
         journal: str | os.PathLike[str] | SharedJournal | None = None,
         resubmit_uncertain: bool = False,
+        keep_credits: float | None = None,
     ) -> list[BatchResult]:
         """Run :meth:`batch` to the end and return every result, in input order."""
         batch = self.batch(
@@ -126,6 +136,7 @@ class BatchMethods:
             on_event=on_event,
             journal=journal,
             resubmit_uncertain=resubmit_uncertain,
+            keep_credits=keep_credits,
         )
         # Unordered inside: ordered streaming would hold the window behind a slow item.
         async with contextlib.aclosing(batch) as results:

@@ -22,6 +22,7 @@ __all__ = [
     "RetryPolicy",
     "Timeouts",
     "check_callable",
+    "check_credit_floor",
     "check_idempotency_key",
     "check_instance",
     "check_redis_url",
@@ -49,6 +50,23 @@ def check_timeout(name: str, value: float | None) -> None:
         raise InvalidInputError(name, f"must be a number of seconds or None, not {value!r}")
     if not math.isfinite(value) or value <= 0:
         raise InvalidInputError(name, f"must be positive (None means no limit), not {value!r}")
+
+
+def check_credit_floor(value: object) -> None:
+    """Refuse a ``keep_credits`` that is not None or a non-negative finite number.
+
+    Raises:
+        InvalidInputError: if ``value`` is of another type, negative or not finite.
+
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(
+            "keep_credits", f"must be a number of credits or None, not {value!r}"
+        )
+    if not math.isfinite(value) or value < 0:
+        raise InvalidInputError("keep_credits", f"must be 0 or more and finite, not {value!r}")
 
 
 def check_instance(name: str, value: object, kind: type | tuple[type, ...], what: str) -> None:

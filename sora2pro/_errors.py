@@ -27,6 +27,7 @@
     │   ├── CallbackSignatureError          401 signature missing, repeated, wrong or stale
     │   ├── CallbackTooLargeError           413 body over the size allowed
     │   └── UnconfirmedCallbackError        202 the server does not confirm the end it claims
+    ├── CreditFloorError                   not sent: a batch's create would cross its credit floor
     ├── TaskFailedError                    the task ended in state ``fail``
     └── WaitTimeoutError (TimeoutError)    the wait's deadline passed first
 
@@ -45,6 +46,7 @@ __all__ = [
     "CallbackSignatureError",
     "CallbackTooLargeError",
     "CoordinationError",
+    "CreditFloorError",
     "DownloadError",
     "FeatureDisabledError",
     "GenerationFailedError",
@@ -286,6 +288,29 @@ class UnconfirmedCallbackError(CallbackError):
     """
 
     status = 202
+
+
+class CreditFloorError(Sora2ProError):
+    """Not sent: the create would have taken the balance under the batch's ``keep_credits``.
+
+    Nothing was sent for the item, so nothing was paid: run the batch again with the
+    same journal when the balance allows, and the item is sent then. A balance that
+    could not be read stops the creates too (the read's error is the cause).
+
+    Attributes:
+        floor: The ``keep_credits`` the batch was given.
+        balance: The balance last read, or None when none could be read.
+        cost: The most one create was seen to cost, or None while it is not known.
+
+    """
+
+    def __init__(
+        self, message: str, *, floor: float, balance: float | None, cost: float | None
+    ) -> None:
+        super().__init__(f"not sent: credit floor: {message}")
+        self.floor = floor
+        self.balance = balance
+        self.cost = cost
 
 
 _BY_CODE: dict[int, type[APIError]] = {

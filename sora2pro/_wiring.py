@@ -24,6 +24,7 @@ from sora2pro._config import (
     RetryPolicy,
     Timeouts,
     check_callable,
+    check_credit_floor,
     check_instance,
     check_redis_url,
     check_timeout,
@@ -250,9 +251,11 @@ def check_batch(
     on_event: object,
     journal: object,
     flags: dict[str, object],
+    keep_credits: object,
 ) -> None:
     """Refuse a batch's arguments of the wrong type or value."""
     check_items(items)
+    check_credit_floor(keep_credits)
     check_callable("on_event", on_event)
     if journal is not None:
         check_instance(

@@ -144,8 +144,10 @@ def test_a_missing_file_exits_2_unsent(
     [
         (["--concurrency", "0"], "--concurrency: must be a whole number >= 1, not '0'"),
         (["--out", "prompts.txt"], "prompts.txt is not a directory"),
+        (["--keep-credits", "-1"], "--keep-credits: must be a number of credits >= 0, not '-1'"),
+        (["--keep-credits", "nan"], "--keep-credits: must be a number of credits >= 0, not 'nan'"),
     ],
-    ids=["concurrency", "out-is-a-file"],
+    ids=["concurrency", "out-is-a-file", "keep-credits-negative", "keep-credits-nan"],
 )
 def test_batch_checks_its_options_before_sending(
     served: Emulator,
@@ -154,7 +156,7 @@ def test_batch_checks_its_options_before_sending(
     tmp_path: pathlib.Path,
     case: tuple[list[str], str],
 ) -> None:
-    """Batch exits 2 on a bad --concurrency or an --out that is a file; nothing is sent."""
+    """Batch exits 2 on a bad --concurrency or --keep-credits, or an --out file; nothing is sent."""
     option, why = case
     monkeypatch.chdir(tmp_path)
     (tmp_path / "prompts.txt").write_text("a dog\n")

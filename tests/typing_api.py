@@ -72,7 +72,12 @@ async def use_a_batch(prompts: list[str]) -> None:
             error: sora2pro.Sora2ProError | None = result.error
             del task_id, error
         items: list[sora2pro.BatchItem] = ["a dog", sora2pro.TextToVideo("a cat"), {"prompt": "x"}]
-        results: list[sora2pro.BatchResult] = await client.gather(items)
+        results: list[sora2pro.BatchResult] = await client.gather(items, keep_credits=100)
+        for result in results:
+            if isinstance(result.error, sora2pro.CreditFloorError):
+                floor: float = result.error.floor
+                balance: float | None = result.error.balance
+                del floor, balance
         del results
 
 

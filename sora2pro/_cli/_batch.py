@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import json
 import os
 import pathlib
 import sys
@@ -18,13 +17,12 @@ from sora2pro import (
     DEFAULT_WAIT_TIMEOUT,
     BatchEvent,
     BatchItem,
+    CreditFloorError,
     DownloadError,
     Finished,
     InvalidInputError,
     StateChanged,
     Submitted,
-    TextToVideo,
-    to_request,
 )
 from sora2pro._cli._common import (
     EXIT_API_ERROR,
@@ -41,17 +39,18 @@ from sora2pro._cli._common import (
     request_options,
     whole_number,
 )
+from sora2pro._cli._plan import credit_floor, dry_run, scan_requests
+from sora2pro._cli._sheet import ContactSheet
 
 if typing.TYPE_CHECKING:
-    from sora2pro import BatchResult, Client
+    from sora2pro import BatchResult, Client, OnEvent
     from sora2pro._cli._output import Output
 
 __all__ = ["BATCH", "read_requests"]
 
-_JSONL = {".jsonl", ".ndjson"}
 # The worst outcome of a batch decides its exit status.
 _SEVERITY = (EXIT_OK, EXIT_TASK_FAILED, EXIT_API_ERROR, EXIT_TIMEOUT, EXIT_UNCERTAIN)
-_STATUSES = ("ok", "failed", "uncertain")
+_STATUSES = ("ok", "failed", "uncertain", "unsent")
 
 
 def _batch_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +67,23 @@ def _batch_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"tasks in flight at most (default {DEFAULT_CONCURRENCY})",
     )
-    parser.add_argument("--out", metavar="DIR", help="download each finished video into DIR")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="download each finished video into DIR, with a contact sheet DIR/index.html",
+    )
+    parser.add_argument(
+        "--keep-credits",
+        type=credit_floor,
+        metavar="N",
+        help="send no create that could take the balance under N credits; the items "
+        "not sent are 'unsent' rows, and a rerun sends them",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check every line and say how many videos would be made; send nothing",
+    )
     parser.add_argument(
         "--journal",
         metavar="FILE",
@@ -88,34 +103,15 @@ def _batch_arguments(parser: argparse.ArgumentParser) -> None:
 def read_requests(path: pathlib.Path, defaults: dict[str, typing.Any]) -> list[BatchItem]:
     """Every request of the file, or an error naming every bad line.
 
-    A JSON line with an ``idempotency_key`` stays a mapping, so that the key goes
-    with it to the batch.
-
     Raises:
         InvalidInputError: a line is not a valid request; nothing is sent.
         OSError: the file cannot be read.
 
     """
-    requests: list[BatchItem] = []
-    problems: list[str] = []
-    jsonl = path.suffix.lower() in _JSONL
-    for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            if jsonl:
-                fields = json.loads(line)
-                if not isinstance(fields, dict):
-                    raise InvalidInputError("line", "must be a JSON object")
-                item = defaults | fields
-                request = to_request(item)
-                requests.append(item if "idempotency_key" in item else request)
-            else:
-                requests.append(TextToVideo(line, **defaults))
-        except (InvalidInputError, ValueError, TypeError) as error:
-            problems.append(f"line {number}: {error}")
+    requests, problems = scan_requests(path, defaults)
     if problems:
-        raise InvalidInputError(str(path), "\n  ".join(["", *problems]))
+        lines = [f"line {number}: {why}" for number, why in problems]
+        raise InvalidInputError(str(path), "\n  ".join(["", *lines]))
     if not requests:
         raise InvalidInputError(str(path), "has no prompts")
     return requests
@@ -197,7 +193,20 @@ def _videos_folder(out: str) -> pathlib.Path:
 def _status(result: BatchResult) -> str:
     if result.ok:
         return "ok"
+    if isinstance(result.error, CreditFloorError):
+        return "unsent"
     return "uncertain" if result.uncertain else "failed"
+
+
+def _observers(progress: _Progress, sheet: ContactSheet | None) -> OnEvent:
+    """One ``on_event`` for the progress line and the contact sheet."""
+
+    def on_event(event: BatchEvent) -> None:
+        progress.on_event(event)
+        if sheet is not None:
+            sheet.on_event(event)
+
+    return on_event
 
 
 async def _save(client: Client, result: BatchResult, out: pathlib.Path | None) -> tuple[str, bool]:
@@ -231,11 +240,20 @@ def _summary(out: Output, rows: list[tuple[int, str, str | None, str]]) -> None:
 
 async def _run_batch(args: argparse.Namespace, out: Output) -> int:
     """Run ``sora2pro batch``; the exit status is the worst outcome."""
+    if args.dry_run:
+        return dry_run(args, out)
     options = typing.cast("dict[str, typing.Any]", request_options(args))
     requests = read_requests(pathlib.Path(args.file), options)
     videos = None if args.out is None else _videos_folder(args.out)
     journal = _journal_path(args)
     progress = _Progress(len(requests), out.progress_stream)
+    sheet = (
+        None
+        if videos is None
+        else ContactSheet(videos, f"sora2pro batch {pathlib.Path(args.file).name}", requests)
+    )
+    if sheet is not None:
+        sheet.write()
     rows: list[tuple[int, str, str | None, str]] = []
     codes = [EXIT_OK]
     async with open_client(args.offline, out) as client:
@@ -243,9 +261,10 @@ async def _run_batch(args: argparse.Namespace, out: Output) -> int:
             requests,
             concurrency=args.concurrency,
             timeout=args.timeout,
-            on_event=progress.on_event,
+            on_event=_observers(progress, sheet),
             journal=journal,
             resubmit_uncertain=args.resubmit_uncertain,
+            keep_credits=args.keep_credits,
         )
         try:
             async with contextlib.aclosing(batch) as results:
@@ -257,14 +276,27 @@ async def _run_batch(args: argparse.Namespace, out: Output) -> int:
                     status = _status(result)
                     progress.finished(result, status, detail)
                     rows.append((result.index, status, result.task_id, detail))
+                    if sheet is not None:
+                        video = detail if result.ok and saved else ""
+                        await sheet.finished(result, status, detail, video)
         except asyncio.CancelledError:
             progress.end()
+            if sheet is not None:
+                sheet.end("stopped: run the same command again to resume")
             where = f" (journal: {journal})" if journal else ""
             print(f"stopped after {len(rows)} of {len(requests)}; run the same command "
                   f"again to resume{where}", file=sys.stderr)  # fmt: skip
             raise
     progress.end()
+    if sheet is not None:
+        sheet.end("finished")
+        if sheet.error is not None:
+            out.note(f"the contact sheet {sheet.path} could not be written: {sheet.error}")
     _summary(out, rows)
+    unsent = sum(status == "unsent" for _, status, _, _ in rows)
+    if unsent:
+        out.note(f"{unsent} not sent: the balance would have fallen under --keep-credits "
+                 f"{args.keep_credits:g}; run the same command again to send them")  # fmt: skip
     return max(codes, key=_SEVERITY.index)
 
 
@@ -280,7 +312,7 @@ BATCH = Command(
         (0, "every video is ready (and saved, with --out)"),
         (1, "a task failed, or a video could not be saved"),
         (2, "usage error: a bad option or line; nothing was sent"),
-        (3, "API error: key, credits, validation, server"),
+        (3, "API error: key, credits, validation, server; or items left unsent by --keep-credits"),
         (4, "timeout: a task keeps running; rerun to wait again"),
         (5, "uncertain submit: a task may exist; see --resubmit-uncertain"),
         (130, "interrupted: rerun the same command to resume"),
@@ -290,8 +322,26 @@ BATCH = Command(
             "output",
             "The worst outcome decides the exit status. With --json, stdout holds one "
             "JSON object: {results: [{index, status, task_id, detail}], ok, failed, "
-            "uncertain}, where index counts from 0 and detail is the saved path or "
-            "the error. The summary table then goes to stderr.",
+            "uncertain, unsent}, where index counts from 0 and detail is the saved path or "
+            "the error. The summary table then goes to stderr. With --dry-run it holds "
+            "{videos, invalid: [{line, error}]} and the exit status is 0, or 2 when a "
+            "line is invalid.",
+        ),
+        (
+            "spend guard",
+            "With --keep-credits N the balance is read before the first create and "
+            "after every 5 creates; the price of a video is learned from the first create "
+            "(sent alone) and the tasks' reported cost, the highest seen counting for "
+            "every create not yet seen in the balance. A create that could take the "
+            "balance under N is not sent: its row is 'unsent', and the same command "
+            "run again (same journal) sends it.",
+        ),
+        (
+            "contact sheet",
+            "With --out DIR the batch also writes DIR/index.html, rewritten as items "
+            "start and end: each video playable in place (a poster frame when ffmpeg is "
+            "on the PATH), its prompt, state, time taken, credits, and why it failed. "
+            "The page fetches nothing from the network.",
         ),
     ),
     arguments=_batch_arguments,

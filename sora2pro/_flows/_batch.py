@@ -9,12 +9,13 @@ import typing
 import attrs
 
 from sora2pro._coordination._protocols import Elsewhere, Entry, SharedJournal, Status
-from sora2pro._errors import InvalidInputError, Sora2ProError
+from sora2pro._errors import CreditFloorError, InvalidInputError, Sora2ProError
 from sora2pro._flows._context import deadline_after
 from sora2pro._flows._events import Finished, OnEvent, Submitted, emit, listen
 from sora2pro._flows._items import BatchItem, BatchResult
 from sora2pro._flows._keys import submit_keyed
 from sora2pro._flows._rows import MINE, Book, Mine, open_journal, prepare
+from sora2pro._flows._spend import CreditGuard, balance_reader
 from sora2pro._flows._wait import wait
 from sora2pro._model._failures import SubmitUncertainError, TaskFailedError
 from sora2pro._transport._transport import retrieve_exception
@@ -46,6 +47,8 @@ class _Run:
     on_event: OnEvent | None
     slots: asyncio.Semaphore
     journal: Ledger | None
+    #: Admits each create while the balance stays above ``keep_credits``, if given.
+    guard: CreditGuard | None
     #: Results for the consumer, a _Broken when a worker failed, an _Elsewhere for an
     #: item another run of a shared journal yields, None at the end.
     done: asyncio.Queue[BatchResult | _Broken | _Elsewhere | None] = attrs.Factory(asyncio.Queue)
@@ -186,13 +189,30 @@ class _Run:
                     request=request,
                 )
                 return BatchResult(index=index, request=request, error=unanswered)
-            submitted = await self.submit(index, request, key, book)
+            submitted = await self.admitted(index, request, key, book)
             if isinstance(submitted, BatchResult):
                 return submitted
             task_id = submitted
         self.unseen.add(task_id)
         await emit(Submitted(index, task_id))
         return await self.wait(index, request, book, task_id)
+
+    async def admitted(
+        self, index: int, request: Request, key: str | None, book: Book | None
+    ) -> str | BatchResult:
+        """:meth:`submit`, if the spend guard admits the create; a BatchResult when not."""
+        if self.guard is None:
+            return await self.submit(index, request, key, book)
+        try:
+            async with self.guard.create() as ticket:
+                submitted = await self.submit(index, request, key, book)
+                # A refusal surely created nothing: the balance will not show it.
+                ticket.charged = not isinstance(submitted, BatchResult) or submitted.uncertain
+                return submitted
+        except CreditFloorError as error:
+            if book is not None:  # never sent: a rerun sends it
+                await book.write(Status.REFUSED, error=error)
+            return BatchResult(index=index, request=request, error=error)
 
     async def submit(
         self, index: int, request: Request, key: str | None, book: Book | None
@@ -242,6 +262,8 @@ class _Run:
             return BatchResult(
                 index=index, request=request, task_id=task_id, task=last, error=error
             )
+        if self.guard is not None:
+            self.guard.observe(task.credits_consumed)
         if book is not None:
             await book.write(Status.SUCCEEDED, task_id=task_id)
         return BatchResult(index=index, request=request, task_id=task_id, task=task)
@@ -272,6 +294,7 @@ async def run_batch(
     on_event: OnEvent | None,
     journal_path: str | os.PathLike[str] | SharedJournal | None,
     resubmit_uncertain: bool,
+    keep_credits: float | None = None,
 ) -> AsyncGenerator[BatchResult, None]:
     """Yield a :class:`BatchResult` for every item, as each finishes (or in order).
 
@@ -280,6 +303,7 @@ async def run_batch(
     stops pulling (``break``, an exception, a cancel) therefore stops the paying at
     once, even before the generator is closed; tasks already created are logged.
     With ``ordered``, finished results wait for the earlier ones inside that window.
+    With ``keep_credits``, a :class:`CreditGuard` admits each create (see ``_spend``).
     """
     # A run of this client stopped just before may still be releasing the same journal.
     await runs.settle()
@@ -292,6 +316,7 @@ async def run_batch(
         on_event,
         asyncio.Semaphore(concurrency),
         journal,
+        None if keep_credits is None else CreditGuard(keep_credits, balance_reader(ctx)),
     )
     runs.add(run)
     run.start(items)
