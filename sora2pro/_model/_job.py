@@ -47,8 +47,8 @@ class Job:
         model: The model's name, such as ``"sora-2-pro-text-to-video"``; 1 to 100
             printable characters without spaces.
         input: The model's input fields: a mapping with string keys, of values JSON
-            can carry, at most 1 MB as JSON. It is copied: objects become read-only
-            dicts, arrays tuples.
+            can carry, at most 1 MB as JSON. It is copied, into dicts and lists
+            that refuse changes.
         callback_url: Where the server POSTs the result when the task ends.
 
     Raises:

@@ -2,8 +2,9 @@
 
 A request is frozen, and the journal, the idempotency keys and the pending tasks keep
 it: a caller changing a nested list after a submit must not change what was sent.
-Objects become :class:`FrozenDict` (a ``dict``, so ``json.dumps`` and
-``attrs.asdict`` take it as it is) and arrays become tuples.
+Objects become :class:`FrozenDict` and arrays :class:`FrozenList`: a ``dict`` and a
+``list`` that refuse changes, so that they equal what ``json.loads`` gives, and
+``json.dumps`` and ``attrs.asdict`` take them as they are.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "MAX_INPUT_DEPTH",
     "MAX_INPUT_SIZE",
     "FrozenDict",
+    "FrozenList",
     "checked_object",
     "freeze",
     "frozen_object",
@@ -32,37 +34,87 @@ MAX_INPUT_SIZE = 1_000_000
 MAX_INPUT_DEPTH = 32
 
 
+def _refuse(value: object) -> typing.NoReturn:
+    kind = "dict" if isinstance(value, dict) else "list"
+    raise TypeError(f"{type(value).__name__} is read-only: copy it with {kind}() to change it")
+
+
+class FrozenList(list[object]):
+    """A JSON array that refuses every change; equal to the plain list it holds."""
+
+    __slots__ = ()
+
+    def __setitem__(self, *_args: object) -> typing.NoReturn:
+        _refuse(self)
+
+    def __delitem__(self, *_args: object) -> typing.NoReturn:
+        _refuse(self)
+
+    def __iadd__(self, _other: object) -> typing.NoReturn:  # type: ignore[misc]
+        _refuse(self)
+
+    def __imul__(self, _other: object) -> typing.NoReturn:
+        _refuse(self)
+
+    def append(self, *_args: object) -> typing.NoReturn:
+        _refuse(self)
+
+    def extend(self, *_args: object) -> typing.NoReturn:
+        _refuse(self)
+
+    def insert(self, *_args: object) -> typing.NoReturn:
+        _refuse(self)
+
+    def remove(self, *_args: object) -> typing.NoReturn:
+        _refuse(self)
+
+    def pop(self, *_args: object) -> typing.NoReturn:
+        _refuse(self)
+
+    def clear(self) -> typing.NoReturn:
+        _refuse(self)
+
+    def sort(self, *_args: object, **_kwargs: object) -> typing.NoReturn:
+        _refuse(self)
+
+    def reverse(self) -> typing.NoReturn:
+        _refuse(self)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self))
+
+    def __reduce__(self) -> tuple[type[FrozenList], tuple[list[object]]]:
+        return FrozenList, (list(self),)
+
+
 class FrozenDict(dict[str, object]):
     """A JSON object that refuses every change; equal to the plain dict it holds."""
 
     __slots__ = ()
 
-    def _refuse(self) -> typing.NoReturn:
-        raise TypeError(f"{type(self).__name__} is read-only: copy it with dict() to change it")
-
     def __setitem__(self, key: str, value: object) -> typing.NoReturn:
-        self._refuse()
+        _refuse(self)
 
     def __delitem__(self, key: str) -> typing.NoReturn:
-        self._refuse()
+        _refuse(self)
 
     def __ior__(self, other: object) -> typing.NoReturn:  # type: ignore[misc]
-        self._refuse()
+        _refuse(self)
 
     def clear(self) -> typing.NoReturn:
-        self._refuse()
+        _refuse(self)
 
     def pop(self, *_args: object) -> typing.NoReturn:
-        self._refuse()
+        _refuse(self)
 
     def popitem(self) -> typing.NoReturn:
-        self._refuse()
+        _refuse(self)
 
     def setdefault(self, *_args: object) -> typing.NoReturn:
-        self._refuse()
+        _refuse(self)
 
     def update(self, *_args: object, **_kwargs: object) -> typing.NoReturn:
-        self._refuse()
+        _refuse(self)
 
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(frozenset(self.items()))
@@ -77,8 +129,10 @@ def freeze(value: object) -> object:
         return value
     if isinstance(value, dict):
         return FrozenDict({key: freeze(item) for key, item in value.items()})
+    if type(value) is FrozenList:
+        return value
     if isinstance(value, list | tuple):
-        return tuple(freeze(item) for item in value)
+        return FrozenList(freeze(item) for item in value)
     return value
 
 
@@ -144,5 +198,5 @@ def _checked(path: str, value: object, depth: int) -> object:
             items[str.__str__(key)] = _checked(f"{path}.{key:.60}", item, depth + 1)
         return FrozenDict(items)
     if isinstance(value, list | tuple):
-        return tuple(_checked(f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value))
+        return FrozenList(_checked(f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value))
     raise InvalidInputError(path, f"a {type(value).__name__} is not a JSON value")
