@@ -123,14 +123,17 @@ GENERATE = Command(
     "task id at once, show the task's progress, "
     "and print the video URL(s) at the end; save the video with --output (an existing "
     "FILE is kept unless --overwrite says otherwise). Every option is checked before "
-    "anything is sent. If you stop waiting, 'sora2pro wait TASK_ID' picks up again.",
+    "anything is sent. If you stop waiting, 'sora2pro wait TASK_ID' picks up again. "
+    "With --model, any model of the jobs API: its input fields come from --input (a "
+    "JSON object) and go out as they are; the result's URLs (or the result itself, "
+    "when it has none) are printed as 'result' lines.",
     exits=(
         (0, "the video is ready (and saved, with --output)"),
         (1, "the task failed"),
         (
             2,
-            "usage error: a bad option, prompt or image, or a FILE that exists or cannot "
-            "be written; nothing was sent",
+            "usage error: a bad option, prompt, image or --input, or a FILE that exists or "
+            "cannot be written; nothing was sent",
         ),
         (3, "API error: key, credits, validation, server, or a failed download"),
         (4, "timeout: the task keeps running; 'sora2pro wait TASK_ID' goes on"),
