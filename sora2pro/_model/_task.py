@@ -61,8 +61,9 @@ class Task:
         character_id: The new character's id, once a characters task succeeded.
         result_object: The result as the server sent it (``resultJson``, decoded,
             read-only), whatever the model; empty while there is none.
-        request: The request the task was created from, when it is a request type
-            sora2pro knows and the server echoed it back.
+        request: The request the task was created from, when the server echoed it
+            back and it passes the request's checks: a typed request for a Sora 2
+            model, a :class:`Job` for any other.
 
     """
 
