@@ -363,7 +363,7 @@ async def test_submit_refuses_sora_options_for_a_job(client: sora2pro.Client) ->
 
 def test_the_emulator_stays_strict_for_the_sora_models() -> None:
     """Bodies the real service refuses for the Sora models still get errors; jobs need an input."""
-    assert create_errors({"model": "sora-2-pro", "input": {"prompt": "x"}})
+    assert create_errors({"model": TextToVideo.MODEL, "input": {"prompt": " "}})
     assert create_errors({"model": TextToVideo.MODEL, "input": {"prompt": "x", "n_frames": 10}})
     assert create_errors({"model": TextToVideo.MODEL, "input": {"prompt": "x", "seed": 1}})
     assert ["input: is required, a JSON object"] == create_errors({"model": "m", "input": "x"})
