@@ -610,18 +610,31 @@ def test_the_quick_read_of_a_task_is_the_checked_one_or_none(data: dict[str, obj
 
 @settings(deadline=None)
 @given(
-    st.randoms(use_true_random=False),
-    st.floats(0.0, 2.0),
-    st.booleans(),
-    st.booleans(),
-    st.booleans(),
+    rng=st.randoms(use_true_random=False),
+    now=st.floats(0.0, 2.0),
+    progress=st.booleans(),
+    callback=st.booleans(),
+    fails=st.booleans(),
+    job=st.sampled_from(
+        [
+            ({"model": TextToVideo.MODEL, "input": {"prompt": "a dog"}}, None),
+            ({"model": "kling/v2", "input": {"prompt": "a dog", "cfg": [0.5]}}, None),
+            ({"model": "flux", "input": {"prompt": "a fox"}}, {"images": [{"url": "x"}]}),
+        ]
+    ),
 )
 def test_the_emulators_answers_are_read_quickly(
-    rng: typing.Any, now: float, progress: bool, callback: bool, fails: bool
+    *,
+    rng: typing.Any,
+    now: float,
+    progress: bool,
+    callback: bool,
+    fails: bool,
+    job: tuple[dict[str, object], dict[str, object] | None],
 ) -> None:
-    """Every answer the emulator gives about a video task takes the quick read, to the same task."""
-    body = {"model": TextToVideo.MODEL, "input": {"prompt": "a dog"}}
-    emulated = EmulatedTask("t1", body, 0.0, CREATED_MS, duration=1.0, fails=fails, cost=1.0)
+    """Every answer the emulator gives about a video or job task takes the quick read, alike."""
+    body, result = job
+    emulated = EmulatedTask("t1", body, 0.0, CREATED_MS, 1.0, fails, cost=1.0, result=result)
     data = emulated.record(now, file_url="https://f", rng=rng, progress=progress, callback=callback)
     quick = quick_task(CONVERTER, data, None)
     assert quick is not None
