@@ -168,6 +168,8 @@ async def test_batch_takes_jobs_and_mappings_with_a_model(
     assert Job("text-model", {"prompt": "hi"}) == results[1].request
     assert {"text": "hello", "tokens": 3} == results[1].task.result_object  # type: ignore[union-attr]
     assert 3 == emulator.count(Endpoint.CREATE)
+    with pytest.raises(InvalidInputError, match=r"one item \(Job\)"):
+        await client.gather(Job(IMAGE_MODEL, IMAGE_INPUT))  # type: ignore[arg-type]
 
 
 async def test_a_batch_of_jobs_resumes_from_its_journal(
