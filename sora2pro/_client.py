@@ -231,7 +231,8 @@ class Client(BatchMethods, CallbackMethods, FileMethods, WatchMethods):
 
         Args:
             request: The prompt, or a whole :class:`TextToVideo`,
-                :class:`ImageToVideo` or :class:`CharacterRequest`.
+                :class:`ImageToVideo`, :class:`CharacterRequest`, or a :class:`Job`
+                of any model (its input sent as given).
             idempotency_key: Printable text of up to 255 characters naming this
                 request. A later submit with the key, from any client of the same
                 coordination, returns this task's id and sends nothing (for

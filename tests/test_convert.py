@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sora2pro import (
     CharacterRequest,
     ImageToVideo,
+    Job,
     Request,
     ResponseError,
     TaskState,
@@ -154,10 +155,20 @@ def test_param_input_as_object_or_string() -> None:
     assert TextToVideo("a cat") == task.request
 
 
-def test_param_of_another_model_gives_no_request() -> None:
-    """A task of a model sora2pro has no request type for has request None."""
+def test_param_of_a_model_breaking_its_rules_gives_no_request() -> None:
+    """A task of a typed model whose echo breaks that request's rules has request None."""
     param = {"model": "sora-2-characters", "input": {"character_file_url": ["x"]}}
     assert decode_task(CONVERTER, record(param=json.dumps(param))).request is None
+
+
+def test_param_of_any_other_model_gives_a_job() -> None:
+    """A task of a model without a typed request has its echo as a Job; its result as sent."""
+    param = {"model": "kling/v2", "input": {"prompt": "a dog", "cfg": 0.5}}
+    result = {"resultUrls": ["https://f/a.mp4"], "seed": 3}
+    data = record(model="kling/v2", param=json.dumps(param), resultJson=json.dumps(result))
+    task = decode_task(CONVERTER, data)
+    assert Job("kling/v2", {"prompt": "a dog", "cfg": 0.5}) == task.request
+    assert (("https://f/a.mp4",), result) == (task.result_urls, task.result_object)
 
 
 def test_param_breaking_our_rules_gives_no_request() -> None:
@@ -400,7 +411,30 @@ video_options = {
     ),
     "callback_url": callback_urls,
 }
+#: What a job's input may hold: JSON, with text that can be sent.
+sendable_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
+job_inputs = st.dictionaries(
+    sendable_text,
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | sendable_text,
+        lambda children: (
+            st.lists(children, max_size=3) | st.dictionaries(sendable_text, children, max_size=3)
+        ),
+        max_leaves=12,
+    ),
+    max_size=5,
+)
 requests: st.SearchStrategy[Request] = st.one_of(
+    st.builds(
+        Job,
+        st.sampled_from(["kling/v2-1-master", "flux-kontext-pro", "veo3_fast"]),
+        job_inputs,
+        callback_url=callback_urls,
+    ),
     st.builds(TextToVideo, texts, **video_options),
     st.builds(
         ImageToVideo, texts, image=st.just("https://example.com/first-frame.png"), **video_options
@@ -529,10 +563,13 @@ amounts = st.none() | st.integers(-1, 10**6) | st.floats() | st.sampled_from([""
 texts_or_not = st.sampled_from([None, "", "500", "policy", 500, True])
 results = ['{"resultUrls": ["https://f/a.mp4"], "resultWaterMarkUrls": ["https://f/w.mp4"]}',
            '{"resultUrls": "x"}', '{"resultWaterMarkUrls": [1]}', '{"character_id": "c1"}',
-           '{"character_id_list": ["c1", "c2"]}', "", "[1]", "{", "{}", None]  # fmt: skip
+           '{"character_id_list": ["c1", "c2"]}', '{"images": [{"url": "x"}], "seed": 3}',
+           '{"text": "no urls", "resultUrls": []}', "", "[1]", "{", "{}", None]  # fmt: skip
 usual_values = {
     "model": st.sampled_from([TextToVideo.MODEL, CharacterRequest.MODEL, "other", ""]),
     "param": st.sampled_from([json.dumps({"model": TextToVideo.MODEL, "input": {"prompt": "a"}}),
+                              json.dumps({"model": "other", "input": {"a": [1, {"b": None}]}}),
+                              json.dumps({"model": "other", "input": {"a": "\ud800"}}),
                               "{oops", "", "[]", None]),
     "resultJson": st.sampled_from(results),
     "failCode": texts_or_not, "failMsg": texts_or_not,
@@ -573,18 +610,31 @@ def test_the_quick_read_of_a_task_is_the_checked_one_or_none(data: dict[str, obj
 
 @settings(deadline=None)
 @given(
-    st.randoms(use_true_random=False),
-    st.floats(0.0, 2.0),
-    st.booleans(),
-    st.booleans(),
-    st.booleans(),
+    rng=st.randoms(use_true_random=False),
+    now=st.floats(0.0, 2.0),
+    progress=st.booleans(),
+    callback=st.booleans(),
+    fails=st.booleans(),
+    job=st.sampled_from(
+        [
+            ({"model": TextToVideo.MODEL, "input": {"prompt": "a dog"}}, None),
+            ({"model": "kling/v2", "input": {"prompt": "a dog", "cfg": [0.5]}}, None),
+            ({"model": "flux", "input": {"prompt": "a fox"}}, {"images": [{"url": "x"}]}),
+        ]
+    ),
 )
 def test_the_emulators_answers_are_read_quickly(
-    rng: typing.Any, now: float, progress: bool, callback: bool, fails: bool
+    *,
+    rng: typing.Any,
+    now: float,
+    progress: bool,
+    callback: bool,
+    fails: bool,
+    job: tuple[dict[str, object], dict[str, object] | None],
 ) -> None:
-    """Every answer the emulator gives about a video task takes the quick read, to the same task."""
-    body = {"model": TextToVideo.MODEL, "input": {"prompt": "a dog"}}
-    emulated = EmulatedTask("t1", body, 0.0, CREATED_MS, duration=1.0, fails=fails, cost=1.0)
+    """Every answer the emulator gives about a video or job task takes the quick read, alike."""
+    body, result = job
+    emulated = EmulatedTask("t1", body, 0.0, CREATED_MS, 1.0, fails, cost=1.0, result=result)
     data = emulated.record(now, file_url="https://f", rng=rng, progress=progress, callback=callback)
     quick = quick_task(CONVERTER, data, None)
     assert quick is not None

@@ -80,7 +80,8 @@ CLIP = {"character_file_url": ["https://a/c.mp4"]}
     ("body", "why"),
     [
         ({"input": {"prompt": "x"}}, "model"),
-        ({"model": "sora-2-pro", "input": {"prompt": "x"}}, "model"),
+        ({"model": 5, "input": {"prompt": "x"}}, "model"),
+        ({"model": "kling/v2", "input": "not an object"}, "input"),
         ({"model": "sora-2-pro-text-to-video"}, "input"),
         ({"model": "sora-2-pro-text-to-video", "input": {}}, "prompt"),
         ({"model": "sora-2-pro-text-to-video", "input": {"prompt": " "}}, "prompt"),

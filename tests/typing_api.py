@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import typing
 
 import sora2pro
 from sora2pro.testing import Emulator, Endpoint, Fault
@@ -168,3 +169,24 @@ async def use_callbacks_anywhere(body: bytes, headers: dict[str, str]) -> None:
     task = sora2pro.verify_callback(body, headers, hmac_key="k", tolerance=60.0)
     task = sora2pro.parse_callback(bytearray(body), max_body=4096)
     del task
+
+
+async def use_jobs() -> None:
+    def image_result(url: str) -> dict[str, object]:
+        return {"resultUrls": [url], "seed": 1}
+
+    async with (
+        Emulator(results={"flux-kontext-pro": image_result, "text": {"text": "hi"}}) as emulator,
+        sora2pro.Client(emulator.api_key, base_url=emulator.url) as client,
+    ):
+        job = sora2pro.Job("flux-kontext-pro", {"prompt": "a fox", "seed": 1}, callback_url=None)
+        model: str = job.model
+        fields: typing.Mapping[str, object] = job.input
+        task: sora2pro.Task = await client.generate(job, idempotency_key="fox-1")
+        result: typing.Mapping[str, object] = task.result_object
+        urls: tuple[str, ...] = task.result_urls
+        task_id: str = await client.submit(job)
+        items: list[sora2pro.BatchItem] = [job, {"model": "text", "input": {"prompt": "x"}}]
+        done: list[sora2pro.BatchResult] = await client.gather(items, journal="jobs.sqlite")
+        typed_model: str = sora2pro.TextToVideo("a dog").model
+        del model, fields, result, urls, task_id, done, typed_model

@@ -17,6 +17,7 @@ from sora2pro import (
     DEFAULT_WAIT_TIMEOUT,
     ImageToVideo,
     InvalidInputError,
+    Job,
     Request,
     TaskFailedError,
     TaskState,
@@ -38,6 +39,7 @@ from sora2pro._cli._common import (
     submit_and_wait,
     whole_number,
 )
+from sora2pro._cli._jobs import add_job_options, job_of, result_lines
 from sora2pro._cli._output import describe, task_document
 
 if typing.TYPE_CHECKING:
@@ -75,18 +77,18 @@ async def _save(client: Client, out: Output, task: Task, path: str, **options: t
 
 
 async def _generate(args: argparse.Namespace, out: Output) -> int:
-    options = request_options(args)
-    request: Request
-    if args.image is None:
-        request = TextToVideo(args.prompt, **options)
-    else:
-        request = ImageToVideo(args.prompt, image=args.image, **options)
+    request: Request | None = job_of(args)
+    if request is None and args.image is None:
+        request = TextToVideo(args.prompt, **request_options(args))
+    elif request is None:
+        request = ImageToVideo(args.prompt, image=args.image, **request_options(args))
     if args.output:
         check_output(args.output, overwrite=args.overwrite)
     async with open_client(args.offline, out) as client:
         task = await submit_and_wait(client, out, request, args.timeout)
-        for url in task.result_urls:
-            out.line(f"video {url}")
+        videos = [f"video {url}" for url in task.result_urls]
+        for line in result_lines(task) if isinstance(request, Job) else videos:
+            out.line(line)
         document = task_document(task)
         if args.output:
             saved = await _save(client, out, task, args.output, overwrite=args.overwrite)
@@ -96,7 +98,7 @@ async def _generate(args: argparse.Namespace, out: Output) -> int:
 
 
 def _generate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("prompt", help="what the video shows (1 to 10,000 characters)")
+    parser.add_argument("prompt", nargs="?", help="what the video shows (1 to 10,000 characters)")
     parser.add_argument("--output", "-o", metavar="FILE", help="save the video to FILE")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace FILE if it exists (else exit 2)"
@@ -108,6 +110,8 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
         "10 MB, uploaded first, or its URL",
     )
     add_request_options(parser)
+    parser.set_defaults(aspect_ratio=None, frames=None)  # unset: the model's own default
+    add_job_options(parser)
     add_timeout_option(parser, DEFAULT_WAIT_TIMEOUT, "waiting for the task (it keeps running)")
     add_offline_option(parser)
 
@@ -119,14 +123,17 @@ GENERATE = Command(
     "task id at once, show the task's progress, "
     "and print the video URL(s) at the end; save the video with --output (an existing "
     "FILE is kept unless --overwrite says otherwise). Every option is checked before "
-    "anything is sent. If you stop waiting, 'sora2pro wait TASK_ID' picks up again.",
+    "anything is sent. If you stop waiting, 'sora2pro wait TASK_ID' picks up again. "
+    "With --model, any model of the jobs API: its input fields come from --input (a "
+    "JSON object) and go out as they are; the result's URLs (or the result itself, "
+    "when it has none) are printed as 'result' lines.",
     exits=(
         (0, "the video is ready (and saved, with --output)"),
         (1, "the task failed"),
         (
             2,
-            "usage error: a bad option, prompt or image, or a FILE that exists or cannot "
-            "be written; nothing was sent",
+            "usage error: a bad option, prompt, image or --input, or a FILE that exists or "
+            "cannot be written; nothing was sent",
         ),
         (3, "API error: key, credits, validation, server, or a failed download"),
         (4, "timeout: the task keeps running; 'sora2pro wait TASK_ID' goes on"),

@@ -202,13 +202,15 @@ def check_output(path: str, *, overwrite: bool) -> None:
 
 
 def request_options(args: argparse.Namespace) -> TextToVideoOptions:
-    """The request fields the options above set; an unset size is the model's default."""
+    """The request fields the options above set; an unset one is the model's default."""
     options: TextToVideoOptions = {
-        "aspect_ratio": args.aspect_ratio,
-        "n_frames": args.frames,
         "remove_watermark": True if args.no_watermark else None,
         "character_ids": args.character,
     }
+    if args.aspect_ratio is not None:
+        options["aspect_ratio"] = args.aspect_ratio
+    if args.frames is not None:
+        options["n_frames"] = args.frames
     if args.size is not None:
         options["size"] = args.size
     return options

@@ -10,7 +10,7 @@ import attrs
 from sora2pro._config import check_idempotency_key
 from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._model._failures import SubmitUncertainError
-from sora2pro._model._requests import REQUEST_TYPES, ImageToVideo, Request, TextToVideo
+from sora2pro._model._requests import REQUEST_TYPES, ImageToVideo, Job, Request, TextToVideo
 
 if typing.TYPE_CHECKING:
     from sora2pro._model._task import Task
@@ -18,7 +18,8 @@ if typing.TYPE_CHECKING:
 __all__ = ["BatchItem", "BatchResult", "item_key", "to_request"]
 
 #: A prompt, a request, or a mapping with the fields of :class:`TextToVideo` (or of
-#: :class:`ImageToVideo`, when it has an ``image``), and maybe an ``idempotency_key``.
+#: :class:`ImageToVideo`, when it has an ``image``; of :class:`Job`, when it has a
+#: ``model``), and maybe an ``idempotency_key``.
 BatchItem = str | Request | Mapping[str, typing.Any]
 
 _KEY = "idempotency_key"
@@ -57,7 +58,8 @@ class BatchResult:
 def to_request(item: BatchItem) -> Request:
     """Turn a batch item into a request.
 
-    A mapping with an ``image`` is an :class:`ImageToVideo`, any other a
+    A mapping with a ``model`` is a :class:`Job` (``model``, ``input``,
+    ``callback_url``), one with an ``image`` an :class:`ImageToVideo`, any other a
     :class:`TextToVideo`. A mapping's ``idempotency_key`` belongs to the item, not
     to its request: it is checked, and left out.
 
@@ -75,12 +77,13 @@ def to_request(item: BatchItem) -> Request:
         check_idempotency_key(fields.pop(_KEY, None))
         if not all(isinstance(name, str) for name in fields):
             raise InvalidInputError("item", "a mapping's keys must be field names (strings)")
-        kind = ImageToVideo if "image" in fields else TextToVideo
+        kind = Job if "model" in fields else ImageToVideo if "image" in fields else TextToVideo
         unknown = set(fields) - set(attrs.fields_dict(kind))
         if unknown:
             raise InvalidInputError("item", f"unknown fields: {', '.join(sorted(unknown))}")
-        if "prompt" not in fields:
-            raise InvalidInputError("prompt", "is required")
+        needed = "input" if kind is Job else "prompt"
+        if needed not in fields:
+            raise InvalidInputError(needed, "is required")
         return kind(**fields)
     raise InvalidInputError("item", f"must be a prompt, a request or a mapping, not {item!r}")
 

@@ -39,6 +39,7 @@ import functools
 import math
 import random
 import typing
+from collections.abc import Mapping
 
 import attrs
 
@@ -78,6 +79,8 @@ OVERDUE_Z = 2.33
 OVERDUE_SHARE = 0.05
 #: Characters of a model's name a shape keeps.
 NAME_KEPT = 100
+#: The longest value of a job's length or size a shape takes in.
+VALUE_KEPT = 20
 #: Polls aim this share of the running time past the end progress predicts, for the
 #: whole percents progress is reported in.
 AIM_MARGIN = 0.01
@@ -132,13 +135,16 @@ def shape_of(model: str, request: Request | None) -> str:
     """The key runs are learned under: the model, and the length and size asked for.
 
     Of the model's name, the first :data:`NAME_KEPT` characters: it comes from the
-    server, and shapes are kept.
+    server, and shapes are kept. A :class:`Job` names its length and size in its
+    input, under the same names when it has them; a short string or number is kept.
     """
     parts = [model[:NAME_KEPT]]
+    fields = getattr(request, "input", None)
     for name in ("n_frames", "size"):
-        value = getattr(request, name, None)
-        if value is not None:
-            parts.append(f"{name}={value}")
+        value = fields.get(name) if isinstance(fields, Mapping) else getattr(request, name, None)
+        text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        if 0 < len(text) <= VALUE_KEPT and text.isprintable():
+            parts.append(f"{name}={text}")
     return " ".join(parts)
 
 

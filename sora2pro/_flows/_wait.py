@@ -261,7 +261,7 @@ async def _poll_task(
         cost,
         patient=patient,
         silent=silent if patient else None,
-        shape=None if request is None else shape_of(request.MODEL, request),
+        shape=None if request is None else shape_of(request.model, request),
     )
     try:
         return await poll_until_done(
@@ -337,7 +337,7 @@ async def read_task(ctx: Context, task_id: str) -> Task:
             raise
         return Task(
             id=task_id,
-            model=request.MODEL,
+            model=request.model,
             state=TaskState.WAITING,
             raw_state="",
             request=request,

@@ -9,12 +9,18 @@ from __future__ import annotations
 import os
 import pathlib
 import typing
-import urllib.parse
 from collections.abc import Iterable, Mapping
 
 import attrs
 
 from sora2pro._errors import InvalidInputError
+from sora2pro._model._checks import (
+    callback_url_field,
+    check_callback_url,
+    is_http_url,
+    is_text,
+)
+from sora2pro._model._job import Job
 
 __all__ = [
     "AS_LIST",
@@ -25,6 +31,7 @@ __all__ = [
     "MAX_FILE_SIZE",
     "MAX_PROMPT_LENGTH",
     "REQUEST_TYPES",
+    "TYPED_REQUESTS",
     "UPLOAD",
     "VIDEO_TYPES",
     "WIRE",
@@ -32,10 +39,12 @@ __all__ = [
     "CharacterRequest",
     "Frames",
     "ImageToVideo",
+    "Job",
     "Request",
     "Size",
     "TextToVideo",
     "TextToVideoOptions",
+    "TypedRequest",
     "check_callback_url",
     "is_http_url",
     "is_text",
@@ -83,42 +92,6 @@ VIDEO_TYPES: Mapping[str, typing.Callable[[bytes], bool]] = {
     ".webm": lambda head: head[:4] == b"\x1a\x45\xdf\xa3",
     ".avi": _riff(b"AVI "),
 }
-
-
-def check_callback_url(name: str, value: str | None) -> None:
-    """Refuse anything but an absolute http(s) URL.
-
-    Raises:
-        InvalidInputError: if ``value`` is not None and not such a URL.
-
-    """
-    if value is None:
-        return
-    if not isinstance(value, str):
-        raise InvalidInputError(name, f"must be a URL string, not {type(value).__name__}")
-    if not is_http_url(value):
-        raise InvalidInputError(name, f"must be an absolute http(s) URL, not {value!r}")
-
-
-def is_text(value: str) -> bool:
-    """Whether ``value`` is text that can be sent: it holds no lone surrogate."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def is_http_url(value: str) -> bool:
-    """Whether ``value`` is an absolute http(s) URL with a host and a valid port."""
-    if not is_text(value) or not value.isprintable():
-        return False
-    try:
-        parts = urllib.parse.urlsplit(value)
-        _ = parts.port  # raises ValueError for a port that is not a number in range
-    except ValueError:
-        return False
-    return parts.scheme in {"http", "https"} and bool(parts.hostname) and value == value.strip()
 
 
 def local_file(value: str) -> pathlib.Path | None:
@@ -239,20 +212,11 @@ def _check_watermark(
         raise InvalidInputError("remove_watermark", f"must be True, False or None, not {value!r}")
 
 
-def _check_url(
-    _instance: object, attribute: attrs.Attribute[str | None], value: str | None
-) -> None:
-    check_callback_url(attribute.name, value)
-
-
-def _callback_url() -> typing.Any:
-    """The ``callback_url`` field every request has; it travels outside ``input``."""
-    return attrs.field(default=None, kw_only=True, validator=_check_url)
-
-
 @attrs.frozen
 class _ProVideo:
     """The fields both Sora 2 Pro video models share."""
+
+    MODEL: typing.ClassVar[str]
 
     prompt: str = attrs.field(validator=_check_text(MAX_PROMPT_LENGTH))
     aspect_ratio: AspectRatio = attrs.field(
@@ -268,7 +232,12 @@ class _ProVideo:
     character_ids: tuple[str, ...] = attrs.field(
         default=(), kw_only=True, converter=_to_character_ids, metadata={WIRE: "character_id_list"}
     )
-    callback_url: str | None = _callback_url()
+    callback_url: str | None = callback_url_field()
+
+    @property
+    def model(self) -> str:
+        """The model's name in the createTask body: :attr:`MODEL`."""
+        return self.MODEL
 
 
 @attrs.frozen
@@ -361,12 +330,20 @@ class CharacterRequest:
         kw_only=True,
         validator=_check_text(MAX_CHARACTER_PROMPT_LENGTH, optional=True),
     )
-    callback_url: str | None = _callback_url()
+    callback_url: str | None = callback_url_field()
+
+    @property
+    def model(self) -> str:
+        """The model's name in the createTask body: :attr:`MODEL`."""
+        return self.MODEL
 
 
-#: Every request type sora2pro can submit.
-Request = TextToVideo | ImageToVideo | CharacterRequest
-REQUEST_TYPES: tuple[type[Request], ...] = (TextToVideo, ImageToVideo, CharacterRequest)
+#: The request types of the models sora2pro knows field by field.
+TypedRequest = TextToVideo | ImageToVideo | CharacterRequest
+TYPED_REQUESTS: tuple[type[TypedRequest], ...] = (TextToVideo, ImageToVideo, CharacterRequest)
+#: Every request type sora2pro can submit: a typed one, or a :class:`Job` of any model.
+Request = TypedRequest | Job
+REQUEST_TYPES: tuple[type[Request], ...] = (*TYPED_REQUESTS, Job)
 
 
 class TextToVideoOptions(typing.TypedDict, total=False):

@@ -8,10 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import typing
+from collections.abc import Mapping
 
 import attrs
 
 from sora2pro._errors import ResponseError
+from sora2pro._model._json import FrozenDict, frozen_object
 
 if typing.TYPE_CHECKING:
     from sora2pro._model._requests import Request
@@ -44,7 +46,8 @@ class Task:
         state: The state; ``UNKNOWN`` for a state the API does not document.
         raw_state: The state exactly as the server sent it.
         progress: 0 to 100 when the server reports it, else None.
-        result_urls: The video URLs, once the task succeeded.
+        result_urls: The result's URLs (its videos, for the Sora models), once the
+            task succeeded with a result that has URLs.
         watermark_urls: The watermarked video URLs, when the server sends them.
         fail_code: Why the task failed (a numeric string such as ``"500"``), else None.
         fail_message: The failure message, else None.
@@ -56,8 +59,11 @@ class Task:
         credits_consumed: Credits the task cost (``creditsConsumed`` or
             ``consumeCredits``; 0 for a failed task), if reported.
         character_id: The new character's id, once a characters task succeeded.
-        request: The request the task was created from, when it is a request type
-            sora2pro knows and the server echoed it back.
+        result_object: The result as the server sent it (``resultJson``, decoded,
+            read-only), whatever the model; empty while there is none.
+        request: The request the task was created from, when the server echoed it
+            back and it passes the request's checks: a typed request for a Sora 2
+            model, a :class:`Job` for any other.
 
     """
 
@@ -76,6 +82,7 @@ class Task:
     cost_time: float | None = None
     credits_consumed: float | None = None
     character_id: str | None = None
+    result_object: Mapping[str, object] = attrs.field(factory=FrozenDict, converter=frozen_object)
     request: Request | None = None
 
     @property

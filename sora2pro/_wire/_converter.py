@@ -20,13 +20,15 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from sora2pro._model._json import thaw
 from sora2pro._model._requests import (
     AS_LIST,
     AS_TEXT,
-    REQUEST_TYPES,
+    TYPED_REQUESTS,
     UPLOAD,
     WIRE,
-    Request,
+    Job,
+    TypedRequest,
     is_http_url,
     is_text,
 )
@@ -257,7 +259,7 @@ def _only_url(value: object, _: object) -> object:
 
 
 def _request_overrides(
-    cls: type[Request],
+    cls: type[TypedRequest],
 ) -> tuple[dict[str, typing.Any], dict[str, typing.Any]]:
     """How each field of a request type goes out in ``input``, and comes back in ``param``.
 
@@ -306,7 +308,9 @@ def make_converter() -> cattrs.Converter:
         converter.register_structure_hook(
             wire_type, make_dict_structure_fn(wire_type, converter, **camel)
         )
-    for request_type in REQUEST_TYPES:
+    # A job's input goes out as given; a job is rebuilt from its body in _decode.
+    converter.register_unstructure_hook(Job, lambda job: thaw(job.input))
+    for request_type in TYPED_REQUESTS:
         out, back = _request_overrides(request_type)
         converter.register_unstructure_hook(
             request_type, make_dict_unstructure_fn(request_type, converter, **out)

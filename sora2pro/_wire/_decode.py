@@ -11,10 +11,9 @@ import logging
 import typing
 from collections.abc import Mapping
 
-import attrs
-
 from sora2pro._errors import InvalidInputError, ResponseError
-from sora2pro._model._requests import REQUEST_TYPES, CharacterRequest, Request, is_http_url
+from sora2pro._model._json import frozen_object, thaw
+from sora2pro._model._requests import CharacterRequest, Job, Request, is_http_url
 from sora2pro._model._task import Task, TaskState, UploadedFile
 from sora2pro._wire._converter import (
     DECODE_ERRORS,
@@ -31,6 +30,7 @@ from sora2pro._wire._converter import (
     _structure_task_id,
     describe,
 )
+from sora2pro._wire._jobs import check_job, rebuild
 
 if typing.TYPE_CHECKING:
     import cattrs
@@ -65,9 +65,16 @@ def decode_envelope(converter: cattrs.Converter, payload: object, *, http_status
 
 
 def encode_create(converter: cattrs.Converter, request: Request) -> dict[str, object]:
-    """Build the createTask body for ``request``."""
+    """Build the createTask body for ``request``.
+
+    Raises:
+        InvalidInputError: a :class:`Job` naming a typed model breaks its rules.
+
+    """
+    if isinstance(request, Job):
+        check_job(converter, request)
     body: dict[str, object] = {
-        "model": request.MODEL,
+        "model": request.model,
         "input": converter.unstructure(request, type(request)),
     }
     if request.callback_url is not None:
@@ -82,12 +89,12 @@ def decode_create(converter: cattrs.Converter, body: object) -> Request | None:
 
 def encode_task(converter: cattrs.Converter, task: Task) -> dict[str, object]:
     """The task as a task-details answer's ``data``: :func:`decode_task` reads it back."""
-    result: dict[str, object] = {}
+    result = typing.cast("dict[str, object]", thaw(task.result_object))
     if task.result_urls:
         result["resultUrls"] = list(task.result_urls)
     if task.watermark_urls:
         result["resultWaterMarkUrls"] = list(task.watermark_urls)
-    if task.character_id is not None:
+    if task.character_id is not None and _character_id(result) != task.character_id:
         result["character_id"] = task.character_id
     times = {
         "createTime": task.created_at,
@@ -167,25 +174,13 @@ def decode_upload(converter: cattrs.Converter, data: object) -> UploadedFile:
     )
 
 
-_BY_MODEL = {request_type.MODEL: request_type for request_type in REQUEST_TYPES}
-
-
 def _decode_request(converter: cattrs.Converter, param: dict[str, object]) -> Request | None:
-    """Rebuild the request from a task's ``param``, if it is one sora2pro knows."""
-    model = param.get("model")
-    request_type = _BY_MODEL.get(model) if isinstance(model, str) else None
-    if request_type is None:
-        return None
+    """Rebuild the request from a task's ``param``; None if it breaks a request's rules."""
     try:
-        fields = _structure_json_object(param.get("input"), None) or {}
-        request: Request = converter.structure(fields, request_type)
-        callback_url = param.get("callBackUrl")
-        if isinstance(callback_url, str) and callback_url:
-            request = attrs.evolve(request, callback_url=callback_url)
+        return rebuild(converter, param)
     except (*DECODE_ERRORS, InvalidInputError) as exc:
         logger.debug("task param not decoded", extra={"reason": describe(exc)})
         return None
-    return request
 
 
 def _urls(result: dict[str, object], key: str) -> tuple[str, ...]:
@@ -285,6 +280,7 @@ def quick_task(
     try:
         task_id = _structure_task_id(data["taskId"], None)
         result = _optional(_structure_json_object, get("resultJson")) or {}
+        result_object = frozen_object(result)
         result_urls = _urls(result, "resultUrls")
         watermark_urls = _urls(result, "resultWaterMarkUrls")
         progress = _optional(_structure_progress, get("progress"))
@@ -313,6 +309,7 @@ def quick_task(
         completed_at=completed_at,
         cost_time=cost_time,
         credits_consumed=credits if credits is not None else other_credits,
+        result_object=result_object,
         # Last, as in checked_task: it never raises, and caches what it decodes.
         request=_echoed_request(converter, get("param"), requests),
     )
@@ -327,6 +324,7 @@ def checked_task(
             raise TypeError(f"expected a task object, got {type(data).__name__}")
         wire = converter.structure(data, WireTask)
         result: dict[str, object] = wire.result_json or {}
+        result_object = frozen_object(result)
         result_urls = _urls(result, "resultUrls")
         watermark_urls = _urls(result, "resultWaterMarkUrls")
         character_id = _character_id(result) if wire.model == CharacterRequest.MODEL else None
@@ -361,5 +359,6 @@ def checked_task(
             wire.credits_consumed if wire.credits_consumed is not None else wire.consume_credits
         ),
         character_id=character_id,
+        result_object=result_object,
         request=_echoed_request(converter, wire.param, requests),
     )

@@ -62,6 +62,11 @@ class Emulator(ApiRoutes, RequestGate):
         ranges: Answer ``Range: bytes=N-`` on result files with 206 and
             ``Content-Range``, or 416 when N is past the last byte; False answers
             every file request whole with 200, as hosts that ignore ranges do.
+        results: The ``resultJson`` object of a successful task, by model name, for
+            models other than the Sora 2 ones (whose results follow API.md); or a
+            function of the URL of the video the emulator serves for the task,
+            giving it. Any model name is served; one not listed here ends with
+            ``{"resultUrls": [<that URL>]}``.
         seed: Seeds every random quirk and the task ids, so a run can be repeated.
             None (the default): both differ in every run, so a task id kept from one
             emulator never names a task of another.

@@ -7,6 +7,7 @@ when told to ignore them.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import typing
@@ -24,6 +25,7 @@ __all__ = ["ApiRoutes"]
 
 # The one range form a download resumes with; HTTP lets a server ignore any other.
 _OPEN_RANGE = re.compile(r"bytes=(\d+)-")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class ApiRoutes(UploadService, CallbackSender):
@@ -52,6 +54,9 @@ class ApiRoutes(UploadService, CallbackSender):
         self.credits -= self.cost
         task_id = self._new_task_id(body["model"])
         duration = self.duration(self.rng) if callable(self.duration) else self.duration
+        result = self.results.get(body["model"])
+        if callable(result):
+            result = result(f"{self.url}{FILES}/{task_id}.mp4")
         task = EmulatedTask(
             id=task_id,
             body=body,
@@ -60,6 +65,8 @@ class ApiRoutes(UploadService, CallbackSender):
             duration=duration,
             fails=self.rng.random() < self.fail_rate,
             cost=self.cost,
+            # A copy that JSON can carry: the test's own object stays its own.
+            result=None if result is None else json.loads(json.dumps(result)),
         )
         self.tasks[task_id] = task
         if duration is not None:
@@ -71,7 +78,8 @@ class ApiRoutes(UploadService, CallbackSender):
         task_id = ""
         while not task_id or task_id in self.tasks:
             if self.rng.random() < 0.5:
-                task_id = f"task_{model}_{int(time.time() * 1000)}{self.rng.randrange(10**6):06d}"
+                name = _UNSAFE.sub("-", model)[:40]  # any model's name: no "/" in a file's path
+                task_id = f"task_{name}_{int(time.time() * 1000)}{self.rng.randrange(10**6):06d}"
             else:
                 task_id = uuid.UUID(int=self.rng.getrandbits(128)).hex
         return task_id

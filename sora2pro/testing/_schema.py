@@ -87,17 +87,34 @@ def _validator(model: str) -> jsonschema.Draft4Validator:
     return jsonschema.Draft4Validator(create_schemas()[model], format_checker=checker)
 
 
+def _job_errors(body: dict[str, typing.Any]) -> list[str]:
+    """Why the body of a model without a schema here is not one: only the shared envelope."""
+    errors = []
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        errors.append("model: must be a model name")
+    if not isinstance(body.get("input"), dict):
+        errors.append("input: is required, a JSON object")
+    url = body.get("callBackUrl")
+    if url is not None and not (isinstance(url, str) and _is_uri(url)):
+        errors.append("callBackUrl: must be a URI")
+    return errors
+
+
 def create_errors(body: object) -> list[str]:
     """Every reason ``body`` is not a valid createTask body; empty when it is valid.
 
-    Stricter than the schemas where API.md is: ``input`` is required, prompts and
-    character ids must not be blank, and ``input`` may hold only the model's fields.
+    A Sora 2 model's body is checked against its schema, and stricter than the
+    schemas where API.md is: ``input`` is required, prompts and character ids must
+    not be blank, and ``input`` may hold only the model's fields. Any other model
+    (API.md section 9: the platform serves many, and which names it knows cannot be
+    told here) needs a name, an ``input`` object, and a valid ``callBackUrl``.
     """
     if not isinstance(body, dict):
         return ["body: must be a JSON object"]
     model = body.get("model")
     if not isinstance(model, str) or model not in create_schemas():
-        return [f"model: must be one of {', '.join(sorted(create_schemas()))}"]
+        return _job_errors(body)
     errors = [
         f"{'.'.join(map(str, error.absolute_path)) or 'body'}: {error.message}"
         for error in _validator(model).iter_errors(body)

@@ -12,6 +12,7 @@ import importlib.resources
 import json
 import random
 import typing
+from collections.abc import Mapping
 
 import aiohttp
 import attrs
@@ -30,6 +31,7 @@ __all__ = [
     "EmulatorState",
     "Handler",
     "RecordedRequest",
+    "Result",
     "Upload",
     "envelope",
     "read_body",
@@ -44,6 +46,9 @@ HTML_PAGE = "<html><head><title>{0}</title></head><body><h1>{0}</h1><hr>nginx</b
 
 Handler = typing.Callable[[web.Request], typing.Awaitable[web.StreamResponse]]
 Duration = float | None | typing.Callable[[random.Random], float | None]
+#: A model's result: the ``resultJson`` object, or a function of the URL of the file
+#: the emulator serves for the task, giving that object.
+Result = Mapping[str, object] | typing.Callable[[str], Mapping[str, object]]
 
 
 @attrs.frozen
@@ -89,6 +94,15 @@ async def read_body(request: web.Request) -> object:
         return raw
 
 
+def _check_results(_instance: object, _attribute: object, value: Mapping[str, Result]) -> None:
+    """Refuse a results table that is not model names to objects or functions."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"results must be a mapping of model names, not {type(value).__name__}")
+    for model, result in value.items():
+        if not isinstance(model, str) or not (isinstance(result, Mapping) or callable(result)):
+            raise TypeError(f"results[{model!r}] must be a JSON object or a function giving one")
+
+
 def _as_bytes(key: str | bytes | None) -> bytes | None:
     """A callback signing key as bytes."""
     return key.encode() if isinstance(key, str) else key
@@ -118,6 +132,7 @@ class EmulatorState:
     callback_delay: float = 0.0
     callback_hmac_key: bytes | None = attrs.field(default=None, converter=_as_bytes)
     ranges: bool = True
+    results: Mapping[str, Result] = attrs.field(factory=dict, validator=_check_results)
     _seed: int | None = None
     log_requests: bool = False
     host: str = "127.0.0.1"

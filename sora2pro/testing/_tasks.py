@@ -8,10 +8,12 @@ import typing
 
 import attrs
 
-__all__ = ["CHARACTERS_MODEL", "EmulatedTask"]
+__all__ = ["CHARACTERS_MODEL", "SORA_MODELS", "EmulatedTask"]
 
 #: The model whose tasks make a character instead of a video.
 CHARACTERS_MODEL = "sora-2-characters"
+#: The models whose bodies and results follow API.md; any other is a job of its own.
+SORA_MODELS = frozenset({"sora-2-pro-text-to-video", "sora-2-pro-image-to-video", CHARACTERS_MODEL})
 
 
 @attrs.define
@@ -21,7 +23,8 @@ class EmulatedTask:
     Its state follows the clock: ``waiting`` for the first tenth of ``duration``,
     ``queuing`` for the next, then ``generating`` with rising ``progress``, then
     ``success`` or ``fail``. A ``duration`` of None never ends on its own; the test
-    ends it with ``Emulator.finish``.
+    ends it with ``Emulator.finish``. ``result``, when set, is its ``resultJson``
+    object on success (a model other than the Sora 2 ones).
     """
 
     id: str
@@ -36,6 +39,7 @@ class EmulatedTask:
     forced_state: str | None = None
     forced_progress: int | None = None
     cost: float = 0.0
+    result: dict[str, typing.Any] | None = None
 
     def end_time(self) -> float | None:
         """When the task ends (or ended), if it is timed."""
@@ -60,7 +64,12 @@ class EmulatedTask:
         return "generating", min(99, int(100 * (share - 0.2) / 0.8))
 
     def _result(self, file_url: str, rng: random.Random) -> dict[str, typing.Any]:
-        if self.body.get("model") == CHARACTERS_MODEL:
+        if self.result is not None:
+            return self.result
+        model = self.body.get("model")
+        if model not in SORA_MODELS:
+            return {"resultUrls": [f"{file_url}/{self.id}.mp4"]}
+        if model == CHARACTERS_MODEL:
             # API.md section 6: one upstream page names the key character_id_list.
             character = f"char_{self.id[-12:]}"
             if rng.random() < 0.5:
