@@ -74,8 +74,11 @@ def _row(left: Text, share: float | None, right: str, width: int) -> Text:
     return line
 
 
-def _spinner() -> str:
-    return _SPINNER[int(time.monotonic() * _REFRESH) % len(_SPINNER)]
+def _spinner(outcome: bool | None) -> Text:
+    """A turning spinner while running (``outcome`` None), then a mark of the outcome."""
+    if outcome is None:
+        return Text(_SPINNER[int(time.monotonic() * _REFRESH) % len(_SPINNER)], "bold")
+    return Text("✔", "bold green") if outcome else Text("✘", "bold red")
 
 
 class LiveStatus:
@@ -92,6 +95,7 @@ class LiveStatus:
         self._label = first
         self._share: float | None = None
         self._numbers = ""
+        self._outcome: bool | None = None
         self._live = Live(self, console=console, refresh_per_second=_REFRESH)
 
     def __enter__(self) -> typing.Self:
@@ -104,6 +108,7 @@ class LiveStatus:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._outcome = exc is None
         self._live.stop()
 
     def update(self, task: Task) -> None:
@@ -130,7 +135,7 @@ class LiveStatus:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         age = "" if self._origin is None else clock(time.monotonic() - self._origin)
-        left = Text(f"{_spinner()} {self._label}", "bold")
+        left = Text.assemble(_spinner(self._outcome), " ", (self._label, "bold"))
         numbers = "  ".join(part for part in (self._numbers, age) if part)
         yield _row(left, self._share, numbers, options.max_width - SPARE)
 
@@ -183,7 +188,8 @@ class BatchBoard:
             rate = done / max(elapsed, 1e-3)
             pace = f"{rate * 60:.1f}/min ETA {clock((self.total - done) / rate)}  "
         numbers = f"{done}/{self.total}  {pace}{clock(elapsed)}"
-        yield _row(Text(_spinner(), "bold"), done / self.total, numbers, width)
+        outcome = None if not self._ended else done == self.total
+        yield _row(_spinner(outcome), done / self.total, numbers, width)
         yield self._counts(width)
 
     def _counts(self, width: int) -> Text:

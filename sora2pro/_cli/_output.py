@@ -79,33 +79,39 @@ def describe(task: Task) -> list[str]:
 
 #: Off a terminal, the last column of a table is cut there; on one, at its edge.
 _LAST_COLUMN = 80
-#: Narrower than this, the last column of a row goes on a line of its own.
+#: The least room the last column gets beside the others on a terminal.
 _NARROWEST = 20
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], width: int | None) -> list[str]:
-    """Rows as aligned columns: every column whole but the last, which is cut to fit.
+def _cut(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: max(room - 1, 0)] + "…"
 
-    Each column but the last is as wide as its widest cell, so that a long task id is
-    never cut or wrapped. The last (free text) takes what ``width`` (a terminal's
-    columns) leaves, or :data:`_LAST_COLUMN` characters off a terminal; where fewer
-    than :data:`_NARROWEST` columns are left, it goes on a line of its own, indented.
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], width: int | None) -> list[str]:
+    """Rows as aligned columns; the one before last (a task id) is never cut or wrapped.
+
+    Each column but the last is as wide as its widest cell. The last (free text) is cut
+    to what ``width`` (a terminal's columns) leaves, or to :data:`_LAST_COLUMN`
+    characters off a terminal. On a terminal too narrow for the id and
+    :data:`_NARROWEST` columns of text beside it, the id goes on a line of its own
+    under its row, indented where that fits.
     """
     lines = [header, *rows]
     widths = [max(len(line[column]) for line in lines) for column in range(len(header) - 1)]
-    lead = sum(widths) + 2 * len(widths)
-    room = _LAST_COLUMN if width is None else width - lead
-    own_line = room < _NARROWEST
-    if own_line:
-        room = max(_NARROWEST, (width or _LAST_COLUMN) - 4)
+    room = _LAST_COLUMN if width is None else width - sum(widths) - 2 * len(widths)
+    if room >= _NARROWEST or width is None:
+        return [
+            "  ".join([*(cell.ljust(wide) for cell, wide in zip(line, widths, strict=False)),
+                       _cut(line[-1], room)]).rstrip()
+            for line in lines
+        ]  # fmt: skip
+    lead = widths[:-1]
+    room = width - sum(lead) - 2 * len(lead)
+    indent = "  " if widths[-1] + 2 <= width else ""
     text = []
     for line in lines:
-        cells = [cell.ljust(wide) for cell, wide in zip(line, widths, strict=False)]
-        last = line[-1] if len(line[-1]) <= room else line[-1][: room - 1] + "…"
-        if own_line:
-            text += ["  ".join(cells).rstrip(), *([f"    {last}"] if last else [])]
-        else:
-            text.append("  ".join([*cells, last]).rstrip())
+        cells = [cell.ljust(wide) for cell, wide in zip(line, lead, strict=False)]
+        text += ["  ".join([*cells, _cut(line[-1], room)]).rstrip(), indent + line[-2]]
     return text
 
 
