@@ -114,8 +114,8 @@ def _value_arms(levels: list[_Level]) -> list[tuple[list[str], str]]:
 
 
 def _printf(words: tuple[tuple[str, str], ...]) -> str:
-    """A ``printf`` of ``word:help`` lines, an argument a line."""
-    lines = [shlex.quote(f"{word}:{text}") for word, text in words]
+    """A ``printf`` of ``word:help`` lines (``word`` alone without help), an argument a line."""
+    lines = [shlex.quote(f"{word}:{text}" if text else word) for word, text in words]
     return " \\\n            ".join(["printf '%s\\n'", *lines])
 
 
