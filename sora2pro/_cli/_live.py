@@ -1,11 +1,12 @@
 """The live display on a terminal, drawn with rich: one task, one download, one batch.
 
 rich comes with the ``cli`` extra; the library never imports this module, and
-:class:`~sora2pro._cli._output.Output` imports it only once it knows stderr is a
-terminal, falling back to plain lines without it. Each display is redrawn several times
-a second by rich's own thread, so its clock keeps ticking between two polls, and every
-row is cut to the terminal's width (less :data:`SPARE` columns) at each redraw, so
-that none ever wraps and leaves a cut-off row behind.
+:class:`~sora2pro._cli._output.Output` imports it only when progress is to be shown
+(not under ``--json`` or ``--quiet``), falling back to plain lines without it. Each
+display is redrawn several times a second by rich's own thread, so its clock keeps
+ticking between two polls, and every row is cut to the terminal's width (less
+:data:`SPARE` columns) at each redraw, so that none ever wraps and leaves a cut-off
+row behind.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ _STATUS_STYLES = {"ok": "green", "failed": "red", "uncertain": "yellow"}
 def terminal(stream: typing.TextIO) -> Console | None:
     """A rich console on ``stream`` when it is an interactive terminal, else None.
 
-    A pipe, a file or ``TERM=dumb`` cannot be redrawn: those get plain lines.
+    A pipe, a file or ``TERM=dumb`` cannot be redrawn: those get plain lines, even
+    where ``FORCE_COLOR`` would make rich treat them as a terminal.
     """
     console = Console(file=stream, highlight=False)
-    return console if console.is_interactive else None
+    return console if stream.isatty() and console.is_interactive else None
 
 
 def _bar(share: float, width: int) -> Text:
