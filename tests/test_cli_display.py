@@ -8,9 +8,11 @@ import json
 import logging
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import typing
+import urllib.request
 
 import pytest
 
@@ -65,6 +67,36 @@ def test_without_verbose_the_log_stays_off(
     task_id = submit(served)
     assert 0 == main(["status", task_id])
     assert "HTTP 200" not in capsys.readouterr().err
+
+
+def test_emulator_with_verbose_logs_each_request_once() -> None:
+    """Emulator --log-requests --verbose logs a request once, through --verbose's handler."""
+    argv = ["emulator", "--port", "0", "--log-requests", "--verbose"]
+    with subprocess.Popen(  # noqa: S603  # the test's own command line
+        [sys.executable, "-m", "sora2pro", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        try:
+            process.stdout.readline()
+            exports = dict(item.split("=", 1) for item in process.stdout.readline().split()[1:])
+            request = urllib.request.Request(  # noqa: S310  # a loopback URL the test built
+                exports["APIKLEY_BASE_URL"] + "/api/v1/chat/credit",
+                headers={"Authorization": f"Bearer {exports['APIKLEY_API_KEY']}"},
+            )
+            with urllib.request.urlopen(request, timeout=5):  # noqa: S310
+                pass
+            process.send_signal(signal.SIGINT)
+            assert 130 == process.wait(10)
+            err = process.stderr.read()
+        finally:
+            process.kill()
+    (line,) = [line for line in err.splitlines() if "/api/v1/chat/credit" in line]
+    assert "INFO sora2pro.testing: GET /api/v1/chat/credit 200" in line
 
 
 def test_without_rich_a_terminal_gets_plain_lines(

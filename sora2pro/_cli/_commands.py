@@ -305,7 +305,7 @@ async def _emulate(args: argparse.Namespace, out: Output) -> int:
     with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C interrupts instead
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)  # the normal way to stop it
-    if args.log_requests:
+    if args.log_requests and not args.verbose:  # --verbose's handler shows them already
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         logging.getLogger("sora2pro.testing").addHandler(handler)
