@@ -13,6 +13,7 @@ import subprocess
 import sys
 import typing
 
+import pyte
 import pytest
 
 import sora2pro
@@ -272,15 +273,18 @@ def test_a_failed_download_exits_3_and_a_slow_one_4(
 def test_download_progress_is_one_live_line_on_a_terminal(
     served: Emulator, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On a terminal the byte count redraws one line, which ends when the download does."""
+    """On a terminal the byte count redraws one row, which ends when the download does."""
     task_id = submit(served)
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     assert 0 == main(["download", task_id, "-o", str(tmp_path / "dog.mp4")])
     shown = terminal.getvalue()
-    assert shown.startswith(f"\r\x1b[Kdownloading {SIZE} of {SIZE} 100%")
-    assert 1 == shown.count("\n")
-    assert shown.endswith("\n")
+    screen = pyte.Screen(80, 5)
+    pyte.Stream(screen).feed(shown.replace("\n", "\r\n"))  # a terminal's ONLCR
+    (row,) = [row.rstrip() for row in screen.display if row.strip()]
+    assert "downloading" in row
+    assert row.endswith(f"{SIZE} of {SIZE} 100%  0:00")
+    assert (0, 1) == (screen.cursor.x, screen.cursor.y)  # the row ended
 
 
 def test_download_progress_elsewhere_is_plain_lines(

@@ -1,7 +1,7 @@
 """The ``sora2pro`` command line.
 
 Commands: ``generate``, ``status``, ``wait``, ``download``, ``credits``, ``upload``,
-``character create``, ``batch``, ``emulator``. Each is a
+``character create``, ``batch``, ``emulator``, ``completion``. Each is a
 :class:`~sora2pro._cli._common.Command` in :data:`COMMANDS`: adding one is a ``run``
 coroutine and an entry there.
 
@@ -26,15 +26,15 @@ from sora2pro._cli._common import (
     exit_code,
     paragraph,
 )
+from sora2pro._cli._completion import completion
 from sora2pro._cli._files import CHARACTER, UPLOAD
+from sora2pro._cli._log import show_log
 from sora2pro._cli._output import Output
 
 if typing.TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = ["COMMANDS", "main"]
-
-COMMANDS = (GENERATE, STATUS, WAIT, DOWNLOAD, CREDITS, UPLOAD, CHARACTER, BATCH, EMULATOR)
 
 _EPILOG = f"""\
 {ENVIRONMENT}
@@ -94,7 +94,27 @@ def _parser() -> argparse.ArgumentParser:
         command.arguments(sub)
         if command.output:
             _add_output_options(sub)
+        sub.add_argument(
+            "--verbose",
+            "-v",
+            action="store_true",
+            help="show the library's log on stderr: every request, retry and pause",
+        )
     return parser
+
+
+COMMANDS = (
+    GENERATE,
+    STATUS,
+    WAIT,
+    DOWNLOAD,
+    CREDITS,
+    UPLOAD,
+    CHARACTER,
+    BATCH,
+    EMULATOR,
+    completion(_parser),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = next(command for command in COMMANDS if command.name == args.command)
     out = Output(json_mode=args.json, quiet=args.quiet)
     try:
-        return asyncio.run(command.run(args, out))
+        with show_log(args.verbose):
+            return asyncio.run(command.run(args, out))
     except Sora2ProError as error:
         return out.error(error, exit_code(error))
     except (ImportError, OSError, sqlite3.Error) as error:

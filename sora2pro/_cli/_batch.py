@@ -9,7 +9,6 @@ import contextlib
 import os
 import pathlib
 import sys
-import time
 import typing
 
 from sora2pro import (
@@ -19,10 +18,7 @@ from sora2pro import (
     BatchItem,
     CreditFloorError,
     DownloadError,
-    Finished,
     InvalidInputError,
-    StateChanged,
-    Submitted,
 )
 from sora2pro._cli._common import (
     EXIT_API_ERROR,
@@ -39,11 +35,13 @@ from sora2pro._cli._common import (
     request_options,
     whole_number,
 )
+from sora2pro._cli._output import table
 from sora2pro._cli._plan import credit_floor, dry_run, scan_requests
 from sora2pro._cli._sheet import ContactSheet
 
 if typing.TYPE_CHECKING:
     from sora2pro import BatchResult, Client, OnEvent
+    from sora2pro._cli._live import BatchBoard
     from sora2pro._cli._output import Output
 
 __all__ = ["BATCH", "read_requests"]
@@ -118,56 +116,25 @@ def read_requests(path: pathlib.Path, defaults: dict[str, typing.Any]) -> list[B
 
 
 class _Progress:
-    """A live line on a terminal (counts, rate, ETA), plain lines elsewhere."""
+    """A plain line per finished item: a batch's progress off a terminal."""
 
     def __init__(self, total: int, stream: typing.TextIO) -> None:
         self.total = total
         self.stream = stream
-        self.live = stream.isatty()
-        self.started = time.monotonic()
-        self.states: dict[int | None, str] = {}  # a batch's events always name the item
-        self.outcomes: collections.Counter[str] = collections.Counter()
+        self.done = 0
 
     def on_event(self, event: BatchEvent) -> None:
-        if isinstance(event, Submitted):
-            self.states[event.index] = "submitted"
-        elif isinstance(event, StateChanged):
-            self.states[event.index] = event.task.raw_state
-        elif isinstance(event, Finished):
-            self.states.pop(event.index, None)
-        if self.live:
-            self.stream.write(f"\r\x1b[K{self.line()}")
-            self.stream.flush()
+        """Nothing to show before an item ends."""
 
     def finished(self, result: BatchResult, status: str, detail: str) -> None:
-        self.outcomes[status] += 1
-        if self.live:
-            self.stream.write(f"\r\x1b[K{self.line()}")
-            self.stream.flush()
-        else:
-            done = sum(self.outcomes.values())
-            task_id = result.task_id or "-"
-            self.stream.write(f"[{done}/{self.total}] #{result.index + 1} {status} {task_id}")
-            self.stream.write(f" {detail}\n" if detail else "\n")
-            self.stream.flush()
-
-    def line(self) -> str:
-        done = sum(self.outcomes.values())
-        running = collections.Counter(self.states.values())
-        parts = [f"{done}/{self.total} done"]
-        parts += [f"{name} {count}" for name, count in sorted(self.outcomes.items())]
-        parts += [f"{count} {state}" for state, count in sorted(running.items())]
-        elapsed = time.monotonic() - self.started
-        if done and elapsed > 0:
-            rate = done / elapsed
-            left = int((self.total - done) / rate)
-            parts.append(f"{rate * 60:.1f}/min, ETA {left // 60}:{left % 60:02d}")
-        return " · ".join(parts)
+        self.done += 1
+        task_id = result.task_id or "-"
+        self.stream.write(f"[{self.done}/{self.total}] #{result.index + 1} {status} {task_id}")
+        self.stream.write(f" {detail}\n" if detail else "\n")
+        self.stream.flush()
 
     def end(self) -> None:
-        if self.live:
-            self.stream.write("\n")
-            self.stream.flush()
+        """Nothing to end: each line is whole."""
 
 
 def _journal_path(args: argparse.Namespace) -> pathlib.Path | None:
@@ -198,7 +165,7 @@ def _status(result: BatchResult) -> str:
     return "uncertain" if result.uncertain else "failed"
 
 
-def _observers(progress: _Progress, sheet: ContactSheet | None) -> OnEvent:
+def _observers(progress: BatchBoard | _Progress, sheet: ContactSheet | None) -> OnEvent:
     """One ``on_event`` for the progress line and the contact sheet."""
 
     def on_event(event: BatchEvent) -> None:
@@ -226,9 +193,13 @@ async def _save(client: Client, result: BatchResult, out: pathlib.Path | None) -
 
 
 def _summary(out: Output, rows: list[tuple[int, str, str | None, str]]) -> None:
-    out.line(f"{'#':>5}  {'status':<9}  {'task id':<44}  detail")
-    for index, status, task_id, detail in sorted(rows):
-        out.line(f"{index + 1:>5}  {status:<9}  {task_id or '-':<44}  {detail[:80]}")
+    """The table of every item, numbered as in ``--json``; then the totals and the document."""
+    cells = [
+        [str(index), status, task_id or "-", detail]
+        for index, status, task_id, detail in sorted(rows)
+    ]
+    for line in table(["index", "status", "task id", "detail"], cells, out.width()):
+        out.line(line)
     totals = collections.Counter(status for _, status, _, _ in rows)
     out.line(", ".join(f"{status} {totals[status]}" for status in _STATUSES))
     results = [
@@ -246,7 +217,7 @@ async def _run_batch(args: argparse.Namespace, out: Output) -> int:
     requests = read_requests(pathlib.Path(args.file), options)
     videos = None if args.out is None else _videos_folder(args.out)
     journal = _journal_path(args)
-    progress = _Progress(len(requests), out.progress_stream)
+    progress = out.batch_board(len(requests)) or _Progress(len(requests), out.progress_stream)
     sheet = (
         None
         if videos is None
@@ -287,7 +258,8 @@ async def _run_batch(args: argparse.Namespace, out: Output) -> int:
             print(f"stopped after {len(rows)} of {len(requests)}; run the same command "
                   f"again to resume{where}", file=sys.stderr)  # fmt: skip
             raise
-    progress.end()
+        finally:
+            progress.end()  # before any error is reported below the display
     if sheet is not None:
         sheet.end("finished")
         if sheet.error is not None:

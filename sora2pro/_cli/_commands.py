@@ -70,7 +70,7 @@ def _task_argument(parser: argparse.ArgumentParser) -> None:
 
 async def _save(client: Client, out: Output, task: Task, path: str, **options: typing.Any) -> str:
     """Download a task's video with byte progress; the path written."""
-    with out.status() as status:
+    with out.status("downloading") as status:
         saved = await client.download(task, path, on_progress=status.transfer, **options)
     out.line(f"saved {saved}")
     return str(saved)
@@ -184,7 +184,7 @@ STATUS = Command(
 async def _wait(args: argparse.Namespace, out: Output) -> int:
     out.task_id = args.task_id
     async with open_client(False, out) as client:
-        with out.status() as status:
+        with out.status("asking for the task", since_created=True) as status:
             task = await client.wait(args.task_id, timeout=args.timeout, on_update=status.update)
     for line in describe(task):
         out.line(line)
@@ -312,7 +312,7 @@ async def _emulate(args: argparse.Namespace, out: Output) -> int:
     with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C interrupts instead
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)  # the normal way to stop it
-    if args.log_requests:
+    if args.log_requests and not args.verbose:  # --verbose's handler shows them already
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         logging.getLogger("sora2pro.testing").addHandler(handler)

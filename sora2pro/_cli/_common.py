@@ -244,7 +244,7 @@ async def submit_and_wait(
     task_id = await client.submit(request)
     out.task_id = task_id
     out.line(f"task {task_id}")
-    with out.status() as status:
+    with out.status("submitted") as status:
         return await client.wait(task_id, timeout=timeout, on_update=status.update)
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import enum
 import io
 import json
+import os
 import sys
 import time
 import typing
@@ -19,13 +20,25 @@ import typing
 import attrs
 
 from sora2pro import TaskFailedError, TaskState, WaitTimeoutError
+from sora2pro._cli._units import byte_size
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Sequence
     from types import TracebackType
 
-    from sora2pro import Task
+    from rich.console import Console
 
-__all__ = ["Output", "Status", "as_document", "describe", "task_document"]
+    from sora2pro import Task
+    from sora2pro._cli._live import BatchBoard, LiveStatus
+
+__all__ = [
+    "Output",
+    "Status",
+    "as_document",
+    "describe",
+    "table",
+    "task_document",
+]
 
 
 def _plain(_instance: object, _attribute: object, value: object) -> object:
@@ -64,8 +77,42 @@ def describe(task: Task) -> list[str]:
     return lines
 
 
-def _size(count: int) -> str:
-    return f"{count / 1e3:.1f} kB" if count < 1e6 else f"{count / 1e6:.1f} MB"
+#: Off a terminal, the last column of a table is cut there; on one, at its edge.
+_LAST_COLUMN = 80
+#: The least room the last column gets beside the others on a terminal.
+_NARROWEST = 20
+
+
+def _cut(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: max(room - 1, 0)] + "…"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], width: int | None) -> list[str]:
+    """Rows as aligned columns; the one before last (a task id) is never cut or wrapped.
+
+    Each column but the last is as wide as its widest cell. The last (free text) is cut
+    to what ``width`` (a terminal's columns) leaves, or to :data:`_LAST_COLUMN`
+    characters off a terminal. On a terminal too narrow for the id and
+    :data:`_NARROWEST` columns of text beside it, the id goes on a line of its own
+    under its row, indented where that fits.
+    """
+    lines = [header, *rows]
+    widths = [max(len(line[column]) for line in lines) for column in range(len(header) - 1)]
+    room = _LAST_COLUMN if width is None else width - sum(widths) - 2 * len(widths)
+    if room >= _NARROWEST or width is None:
+        return [
+            "  ".join([*(cell.ljust(wide) for cell, wide in zip(line, widths, strict=False)),
+                       _cut(line[-1], room)]).rstrip()
+            for line in lines
+        ]  # fmt: skip
+    lead = widths[:-1]
+    room = width - sum(lead) - 2 * len(lead)
+    indent = "  " if widths[-1] + 2 <= width else ""
+    text = []
+    for line in lines:
+        cells = [cell.ljust(wide) for cell, wide in zip(line, lead, strict=False)]
+        text += ["  ".join([*cells, _cut(line[-1], room)]).rstrip(), indent + line[-2]]
+    return text
 
 
 class _Discard(io.StringIO):
@@ -76,16 +123,15 @@ class _Discard(io.StringIO):
 
 
 class Status:
-    """One live status line on a terminal, or a plain line per change elsewhere.
+    """A plain line per change: progress where the terminal's live display is not used.
 
-    Use it as a context manager: leaving it ends the live line.
+    Use it as a context manager, like the live display
+    (:class:`~sora2pro._cli._live.LiveStatus`) that takes its place on a terminal.
     """
 
     def __init__(self, stream: typing.TextIO) -> None:
         self._stream = stream
-        self._live = stream.isatty()
         self._started = time.monotonic()
-        self._written = False
         self._tenths = -1
 
     def __enter__(self) -> typing.Self:
@@ -97,9 +143,7 @@ class Status:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._live and self._written:
-            self._stream.write("\n")
-            self._stream.flush()
+        """Nothing to end: each line is whole."""
 
     def update(self, task: Task) -> None:
         """Show a task's state and progress (a ``wait(on_update=...)`` callback)."""
@@ -108,24 +152,18 @@ class Status:
 
     def transfer(self, written: int, total: int | None) -> None:
         """Show a download's bytes (a ``download(on_progress=...)`` callback)."""
-        if total is None:
-            text = f"downloading {_size(written)}"
-        else:
-            text = f"downloading {_size(written)} of {_size(total)} {100 * written // total:3d}%"
-        if not self._live:
-            # A log gets a line per tenth, not one per chunk; without a size, none.
-            tenths = -1 if total is None else 10 * written // max(total, 1)
-            if tenths <= self._tenths:
-                return
-            self._tenths = tenths
-        self._show(text)
+        # A log gets a line per tenth, not one per chunk; without a size, none.
+        if total is None or 10 * written // max(total, 1) <= self._tenths:
+            return
+        self._tenths = 10 * written // max(total, 1)
+        self._show(
+            f"downloading {byte_size(written)} of {byte_size(total)} {100 * written // total:3d}%"
+        )
 
     def _show(self, text: str) -> None:
         elapsed = int(time.monotonic() - self._started)
-        line = f"{text}  {elapsed // 60}:{elapsed % 60:02d}"
-        self._stream.write(f"\r\x1b[K{line}" if self._live else f"{line}\n")
+        self._stream.write(f"{text}  {elapsed // 60}:{elapsed % 60:02d}\n")
         self._stream.flush()
-        self._written = True
 
 
 class Output:
@@ -148,9 +186,52 @@ class Output:
         """Where progress goes: stderr, or nowhere under ``--quiet``."""
         return _Discard() if self.quiet else self._stderr
 
-    def status(self) -> Status:
-        """A status line on :attr:`progress_stream`."""
-        return Status(self.progress_stream)
+    def status(self, first: str, *, since_created: bool = False) -> Status | LiveStatus:
+        """Progress of one task or download: live on a terminal, else plain lines.
+
+        Args:
+            first: What the live row says until the first update.
+            since_created: Count the live clock from the task's ``createTime`` (a task
+                that may have run for a while), not from now.
+
+        """
+        console = self._terminal()
+        if console is None:
+            return Status(self.progress_stream)
+        from sora2pro._cli._live import LiveStatus  # noqa: PLC0415  # rich: the cli extra
+
+        return LiveStatus(console, first, since_created=since_created)
+
+    def batch_board(self, total: int) -> BatchBoard | None:
+        """A batch's live display on a terminal; None where it gets plain lines."""
+        console = self._terminal()
+        if console is None:
+            return None
+        from sora2pro._cli._live import BatchBoard  # noqa: PLC0415  # rich: the cli extra
+
+        return BatchBoard(console, total)
+
+    def _terminal(self) -> Console | None:
+        """The rich console on stderr, for human output on an interactive terminal.
+
+        None under ``--json`` or ``--quiet``, on a pipe, or without rich (the library
+        alone installed): then progress stays plain lines.
+        """
+        if self.json_mode or self.quiet:
+            return None
+        try:
+            from sora2pro._cli._live import terminal  # noqa: PLC0415  # rich: the cli extra
+        except ModuleNotFoundError:
+            return None
+        return terminal(self._stderr)
+
+    def width(self) -> int | None:
+        """The columns of the terminal human result lines go to; None off a terminal."""
+        stream = self._stderr if self.json_mode else self._stdout
+        try:
+            return os.get_terminal_size(stream.fileno()).columns if stream.isatty() else None
+        except (OSError, ValueError):  # no descriptor (a test's capture), or closed
+            return None
 
     def line(self, text: str) -> None:
         """A human result line: stdout, or stderr under ``--json`` (none if also quiet)."""
