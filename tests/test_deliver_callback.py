@@ -288,6 +288,26 @@ async def test_a_delivery_ends_the_waits_of_the_coordinations_other_clients(
     assert 1 == status_requests(emulator, task_id)
 
 
+async def test_a_delivery_ends_the_wait_of_a_client_without_a_receiver(
+    emulator: Emulator, app: App
+) -> None:
+    """A worker client with no receiver, sharing the coordination, ends its wait on the delivery."""
+    shared = sora2pro.LocalCoordination()
+    emulator.duration = None
+    async with (
+        hooked(emulator, app, shared),
+        fast_client(
+            emulator, coordination=shared, poll=sora2pro.PollPolicy(expected_duration=600.0)
+        ) as worker,
+    ):
+        task_id = await worker.submit("a dog", callback_url=f"{app.url}/hooks/sora")
+        waiting = asyncio.create_task(worker.wait(task_id, timeout=10))
+        emulator.finish(task_id)
+        task = await waiting
+    assert [task] == app.outcomes
+    assert 1 == status_requests(emulator, task_id)
+
+
 async def test_a_cancelled_delivery_leaves_the_wait_to_polling(
     emulator: Emulator, app: App
 ) -> None:

@@ -113,3 +113,29 @@ async def test_the_stream_reader_survives_a_restart_of_redis(
         assert sora2pro.TaskState.SUCCESS is (await waiting).state
         redis_server.restart()
     assert 2 == emulator.count(Endpoint.RECORD_INFO)
+
+
+async def test_a_callback_on_b_ends_the_wait_of_a_process_without_a_receiver(
+    emulator: Emulator, redis_server: RedisServer, replicas: tuple[Replica, Replica]
+) -> None:
+    """A worker with no receiver of its own waits: B's confirmed callback ends its wait."""
+    _, b = replicas
+    emulator.duration = None
+    slow = sora2pro.PollPolicy(expected_duration=600.0)  # its own first poll is far off
+    async with (
+        sora2pro.RedisCoordination(redis_server.url, namespace="account") as coordination,
+        sora2pro.Client(
+            emulator.api_key,
+            base_url=emulator.url,
+            retry=FAST_RETRY,
+            rate_limits=FAST_LIMITS,
+            poll=slow,
+            coordination=coordination,
+        ) as worker,
+    ):
+        task_id = await worker.submit("a dog", callback_url=b.receiver.url)
+        waiting = asyncio.ensure_future(worker.wait(task_id, timeout=30))
+        emulator.finish(task_id)
+        task = await waiting
+    assert (task_id, sora2pro.TaskState.SUCCESS) == (task.id, task.state)
+    assert 1 == emulator.count(Endpoint.RECORD_INFO)  # B's confirming fetch alone

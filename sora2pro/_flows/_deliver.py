@@ -14,7 +14,8 @@ import json
 import typing
 
 from sora2pro._errors import InvalidInputError
-from sora2pro._flows._wait import confirm, published
+from sora2pro._flows._heard import published
+from sora2pro._flows._wait import confirm
 from sora2pro._wire import encode_task
 
 if typing.TYPE_CHECKING:

@@ -9,11 +9,11 @@ import math
 import typing
 
 from sora2pro._errors import (
-    ResponseError,
     Sora2ProError,
     TaskNotVisibleError,
     UnconfirmedCallbackError,
 )
+from sora2pro._flows._heard import polled_or_heard, published
 from sora2pro._flows._polling import (
     LONGEST_RUN,
     OnSubmitted,
@@ -27,7 +27,7 @@ from sora2pro._model._failures import TaskFailedError, WaitTimeoutError
 from sora2pro._model._requests import CharacterRequest
 from sora2pro._model._task import Task, TaskState
 from sora2pro._transport._retry import is_transient, retrying
-from sora2pro._wire import decode_task, encode_task
+from sora2pro._wire import encode_task
 
 if typing.TYPE_CHECKING:
     from sora2pro._config import PollPolicy
@@ -130,7 +130,7 @@ async def until_done(
     on_update = ctx.events.updates(on_update)
     policy = poll or ctx.poll
     if ctx.callbacks is None:
-        return await _poll_task(
+        return await _without_receiver(
             ctx, task_id, timeout=timeout, deadline=deadline, policy=policy, on_update=on_update
         )
     # The callback is the fast path; polling only needs to catch a lost callback.
@@ -189,30 +189,6 @@ async def until_done(
         await asyncio.gather(polling, return_exceptions=True)
 
 
-def published(ctx: Context, task_id: str, entry: str) -> Task | None:
-    """The finished task another client confirmed and published; None if it does not read."""
-    try:
-        task = decode_task(ctx.converter, json.loads(entry))
-    except (ValueError, RecursionError, ResponseError) as exc:
-        logger.warning(
-            "a confirmed end of task %s did not read (%s); polling on",
-            task_id,
-            exc,
-            extra={"event": "callback_bus_bad", "task_id": task_id},
-        )
-        return None
-    if task.id != task_id or not task.done:
-        logger.warning(
-            "a confirmed end of task %s named task %s in state %s; polling on",
-            task_id,
-            task.id,
-            task.raw_state,
-            extra={"event": "callback_bus_bad", "task_id": task_id},
-        )
-        return None
-    return task
-
-
 async def relay(ctx: Context, callback: Callback) -> None:
     """Confirm a callback no wait of this process took, and publish the task for the others."""
     assert ctx.callbacks is not None  # noqa: S101  # only relayed from a receiver
@@ -222,6 +198,30 @@ async def relay(ctx: Context, callback: Callback) -> None:
         ctx.callbacks.refute(callback)
         return
     ctx.bus.publish(task.id, json.dumps(encode_task(ctx.converter, task)))
+
+
+async def _without_receiver(
+    ctx: Context,
+    task_id: str,
+    *,
+    timeout: float | None,
+    deadline: float | None,
+    policy: PollPolicy,
+    on_update: OnUpdate | None,
+) -> Task:
+    """Poll; but another client (or process) may have a receiver for the task, and tell."""
+    task, heard = await polled_or_heard(
+        ctx,
+        task_id,
+        _poll_task(
+            ctx, task_id, timeout=timeout, deadline=deadline, policy=policy, on_update=on_update
+        ),
+    )
+    if heard:
+        await notify_within(on_update, task, deadline, timeout)
+        if task.state is TaskState.FAIL:
+            raise TaskFailedError(task)
+    return task
 
 
 def _caught(ctx: Context, task_id: str, task: Task) -> Task:
