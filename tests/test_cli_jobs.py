@@ -112,3 +112,28 @@ def test_an_input_file_past_its_cap_is_refused(
     assert 2 == main(["generate", "--model", MODEL, "--input", path])
     assert "at most 1,000,000" in capsys.readouterr().err
     assert 0 == served.count(Endpoint.CREATE)
+
+
+def test_a_batch_file_takes_job_lines_beside_prompt_lines(
+    served: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """A .jsonl batch line naming a model is a Job, sent as given, with no Sora defaults."""
+    requests = tmp_path / "requests.jsonl"
+    job = {"model": MODEL, "input": {"prompt": "a tune", "seconds": 30}}
+    requests.write_text(json.dumps(job) + "\n" + json.dumps({"prompt": "a dog"}) + "\n")
+    assert 0 == main(["batch", str(requests), "--size", "high"])
+    bodies = typing.cast("list[dict[str, typing.Any]]", served.create_bodies)
+    assert job in bodies
+    (sora,) = [body for body in bodies if body["model"] != MODEL]
+    assert "high" == sora["input"]["size"]
+
+
+def test_a_dry_run_counts_job_lines(
+    served: Emulator, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--dry-run checks a job line as a real run would: it counts, and nothing is sent."""
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(json.dumps({"model": MODEL, "input": {"prompt": "a tune"}}) + "\n")
+    assert 0 == main(["batch", "--dry-run", str(requests)])
+    assert "would make 1 video(s)" in capsys.readouterr().out
+    assert [] == served.requests

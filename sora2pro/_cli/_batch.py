@@ -56,7 +56,8 @@ def _batch_arguments(parser: argparse.ArgumentParser) -> None:
         "file",
         metavar="FILE",
         help="one prompt a line (blank lines are skipped), or with a .jsonl name one "
-        "request object a line (prompt, aspect_ratio, n_frames, size, ...)",
+        "request object a line (prompt, aspect_ratio, n_frames, size, ...; or model "
+        "and input, for any model of the jobs API)",
     )
     parser.add_argument(
         "--concurrency",

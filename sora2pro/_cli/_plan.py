@@ -40,7 +40,8 @@ def scan_requests(
     """Every valid request of the file, and (line number, why) for every bad line.
 
     A JSON line with an ``idempotency_key`` stays a mapping, so that the key goes
-    with it to the batch.
+    with it to the batch; one with a ``model`` is a :class:`Job` (``model``,
+    ``input``, ``callback_url``), which the Sora options of the command leave alone.
 
     Raises:
         OSError: the file cannot be read.
@@ -57,7 +58,8 @@ def scan_requests(
                 fields = json.loads(line)
                 if not isinstance(fields, dict):
                     raise InvalidInputError("line", "must be a JSON object")
-                item = defaults | fields
+                # A line naming a model is a Job: the Sora options are not its fields.
+                item = fields if "model" in fields else defaults | fields
                 request = to_request(item)
                 requests.append(item if "idempotency_key" in item else request)
             else:
