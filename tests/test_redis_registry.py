@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import typing
 
 import pytest
@@ -11,7 +12,7 @@ import redis.asyncio
 import sora2pro
 
 from . import redis_worker
-from .conftest import Coordinations, fast_client
+from .conftest import Coordinations, fast_client, until
 
 if typing.TYPE_CHECKING:
     from sora2pro.testing import Emulator
@@ -172,3 +173,26 @@ async def test_tasks_an_adoption_moved_but_never_reported_are_found_by_the_next(
     assert ["moved"] == await registry.adopt()
     assert {"mine", "moved"} == set(registry.pending())
     assert [] == await registry.adopt()
+
+
+async def test_an_outage_is_warned_of_once_and_its_end_told(
+    redis_server: RedisServer, coordinations: Coordinations, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis away: one warning however many renewals fail, one line when it works again."""
+    caplog.set_level(logging.DEBUG, logger="sora2pro")
+    registry = coordinations(lease=0.15).registry()
+    registry.add("t1", sora2pro.TextToVideo("a dog"))
+    renewing = "renewing the lease of this process's pending tasks"
+
+    def told(level: int, text: str) -> int:
+        return sum(
+            1 for r in caplog.records if r.levelno == level and r.getMessage().startswith(text)
+        )
+
+    redis_server.kill()
+    await until(lambda: told(logging.DEBUG, renewing) >= 3)
+    assert 1 == told(logging.WARNING, renewing)
+    redis_server.start()
+    await until(lambda: told(logging.INFO, renewing) == 1)
+    redis_server.kill()
+    await until(lambda: told(logging.WARNING, renewing) == 2)

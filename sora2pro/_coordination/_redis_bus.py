@@ -11,6 +11,7 @@ import redis.asyncio
 import redis.exceptions
 
 from sora2pro._coordination._bus import LocalBus
+from sora2pro._coordination._outage import Outage
 
 if typing.TYPE_CHECKING:
     from sora2pro._coordination._redis_pacer import Tasks
@@ -51,6 +52,7 @@ class RedisBus:
         self._local = LocalBus()
         self._last: bytes | str = "0-0"
         self._reader: asyncio.Task[None] | None = None
+        self._outage = Outage()
 
     def publish(self, task_id: str, entry: str) -> None:
         """Tell every process of the namespace that ``task_id`` ended as ``entry`` says."""
@@ -88,15 +90,11 @@ class RedisBus:
                     await self._client.xread({self._key: self._last}, count=100, block=self.BLOCK),
                 )
             except redis.exceptions.RedisError as exc:
-                logger.warning(
-                    "reading confirmed callbacks from Redis failed (%s); again in %s s",
-                    exc,
-                    pause,
-                    extra={"event": "coordination_failed"},
-                )
+                self._outage.failed("reading confirmed callbacks from Redis", exc)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, self.RETRY[1])
                 continue
+            self._outage.worked("reading confirmed callbacks from Redis")
             pause = self.RETRY[0]
             for _stream, entries in answer:
                 for entry_id, fields in entries:

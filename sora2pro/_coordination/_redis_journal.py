@@ -25,6 +25,7 @@ import uuid
 import redis.asyncio
 import redis.exceptions
 
+from sora2pro._coordination._outage import Outage
 from sora2pro._coordination._protocols import Elsewhere, Entry, Status
 from sora2pro._errors import CoordinationError
 
@@ -154,6 +155,7 @@ class RedisLedger:
         self._last: dict[tuple[str, int], asyncio.Future[None]] = {}
         self._stopping = asyncio.Event()
         self._renewer: asyncio.Task[None] | None = None
+        self._outage = Outage()
 
     @property
     def recheck(self) -> float:
@@ -264,11 +266,9 @@ class RedisLedger:
                     self._renew, [self._runs], [self._token, self._lease_us, self._ttl]
                 )
             except CoordinationError as exc:
-                logger.warning(
-                    "renewing a journal run's lease failed: %s",
-                    exc,
-                    extra={"event": "coordination_failed"},
-                )
+                self._outage.failed("renewing a journal run's lease", exc)
+            else:
+                self._outage.worked("renewing a journal run's lease")
 
     async def _renew_lease(self) -> None:
         await self._call(self._renew, [self._runs], [self._token, self._lease_us, self._ttl])

@@ -22,6 +22,7 @@ import uuid
 import redis.asyncio
 import redis.exceptions
 
+from sora2pro._coordination._outage import Outage
 from sora2pro._coordination._protocols import KeyEntry
 from sora2pro._errors import CoordinationError
 
@@ -146,6 +147,7 @@ class RedisKeys:
         }
         self._held: dict[str, _Held] = {}
         self._leaving: set[asyncio.Future[None]] = set()
+        self._outage = Outage()
 
     async def claim(self, key: str, fingerprint: str) -> KeyEntry | None:
         """Take ``key``, wait for the holder's outcome, or return what the key holds."""
@@ -238,12 +240,9 @@ class RedisKeys:
             try:
                 still = await self._run("renew", key, token, self._lease_us, self._ttl_ms)
             except CoordinationError as error:
-                logger.warning(
-                    "renewing an idempotency key's lease failed: %s",
-                    error,
-                    extra={"event": "coordination_failed"},
-                )
+                self._outage.failed("renewing an idempotency key's lease", error)
                 continue
+            self._outage.worked("renewing an idempotency key's lease")
             if not still:
                 return
 

@@ -23,6 +23,7 @@ import uuid
 import redis.asyncio
 import redis.exceptions
 
+from sora2pro._coordination._outage import Outage
 from sora2pro._errors import CoordinationError
 from sora2pro._wire import decode_create, encode_create
 
@@ -37,6 +38,9 @@ __all__ = ["RedisRegistry"]
 
 logger = logging.getLogger("sora2pro")
 
+#: The background work whose failures are told once per outage.
+_WRITING = "writing pending tasks to Redis"
+_RENEWING = "renewing the lease of this process's pending tasks"
 #: Seconds between two tries of a write Redis did not take, at first and at most.
 _FIRST_RETRY = 0.05
 _LAST_RETRY = 2.0
@@ -115,6 +119,7 @@ class RedisRegistry:
         self._writer: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._registered = False
+        self._outage = Outage()
 
     def add(self, task_id: str, request: Request) -> None:
         """Keep a task at once; Redis gets it in the background."""
@@ -227,16 +232,13 @@ class RedisRegistry:
             try:
                 await self._write()
             except redis.exceptions.RedisError as exc:
-                logger.warning(
-                    "writing pending tasks to Redis failed (%s); trying again",
-                    exc,
-                    extra={"event": "coordination_failed"},
-                )
+                self._outage.failed(_WRITING, exc)
                 if await self._stopped_within(pause):
                     return
                 pause = min(2 * pause, _LAST_RETRY)
                 self._wake.set()
             else:
+                self._outage.worked(_WRITING)
                 pause = _FIRST_RETRY
 
     async def _write(self) -> None:
@@ -271,12 +273,9 @@ class RedisRegistry:
             try:
                 held = await self._renew(keys=[self._owners], args=[self._token, self._lease_us])
             except redis.exceptions.RedisError as exc:
-                logger.warning(
-                    "renewing the lease of this process's pending tasks failed: %s",
-                    exc,
-                    extra={"event": "coordination_failed"},
-                )
+                self._outage.failed(_RENEWING, exc)
             else:
+                self._outage.worked(_RENEWING)
                 self._renewed(held=bool(held), registered=registered)
             if await self._stopped_within(self._lease / 3):
                 return
