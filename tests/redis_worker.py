@@ -25,6 +25,11 @@ import sora2pro
 
 #: Each process alone may create 20 a second; the test's emulator allows 25.
 LIMITS = sora2pro.RateLimits(creates=20, window=1.0, status_per_second=1000.0, pause=0.05)
+#: Polls as the tests' own clients do (conftest's FAST_POLL): a journal's batch waits
+#: for the emulator's short tasks, not for the default first poll's seconds.
+FAST_POLL = sora2pro.PollPolicy(
+    min_interval=0.01, max_interval=0.05, not_visible_for=5.0, expected_duration=0.3
+)
 
 
 async def main(
@@ -34,7 +39,11 @@ async def main(
     async with (
         sora2pro.RedisCoordination(redis_url, lease=lease) as coordination,
         sora2pro.Client(
-            key, base_url=base_url, coordination=coordination, rate_limits=LIMITS
+            key,
+            base_url=base_url,
+            coordination=coordination,
+            rate_limits=LIMITS,
+            poll=FAST_POLL if mode == "journal" else None,
         ) as client,
     ):
         print("ready", flush=True)  # noqa: T201  # the test reads it
