@@ -9,6 +9,7 @@ import typing
 import pytest
 
 import sora2pro
+from sora2pro._coordination._protocols import Entry, Status
 from sora2pro.testing import Endpoint
 
 from . import redis_worker
@@ -217,3 +218,101 @@ async def test_redis_killed_mid_batch_then_restarted_nothing_unpaced_nothing_pai
     unsent = {r.index for r in results if not r.ok}
     assert len(sent) - after == len(unsent & {r.index for r in rerun if r.ok and r.task_id})
     assert all(r.ok or isinstance(r.error, sora2pro.SubmitUncertainError) for r in rerun)
+
+
+async def _lapse(redis_server: RedisServer, runs: str, token: str) -> None:
+    """End the lease of the run ``token`` on Redis's books, as renewals that failed would."""
+    import redis.asyncio  # noqa: PLC0415  # the redis extra, a dev dependency
+
+    reader = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        assert 1 == await reader.zadd(runs, {token: 0}, xx=True, ch=True)
+    finally:
+        await reader.aclose()
+
+
+async def _only_run(redis_server: RedisServer, runs: str) -> str:
+    """The token of the one run that holds a lease on the journal."""
+    import redis.asyncio  # noqa: PLC0415  # the redis extra, a dev dependency
+
+    reader = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        [token] = await reader.zrange(runs, 0, -1)
+    finally:
+        await reader.aclose()
+    return typing.cast("bytes", token).decode()
+
+
+RUNS = "sora2pro:{account}:journal:campaign:runs"
+ITEM = ("digest", 0)
+
+
+async def _write(ledger: typing.Any, status: Status, **fields: typing.Any) -> None:
+    """Write the row of ITEM through ``ledger`` and wait until Redis took it."""
+    await asyncio.wrap_future(ledger.record_soon(ITEM, 0, {"a": 1}, status, **fields))
+
+
+async def test_a_live_run_whose_lease_lapsed_may_not_send_an_item_another_run_took(
+    redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """A run whose lease lapsed while it lived cannot mark SENDING an item another run took."""
+    one = await coordinations(lease=30.0).journal("campaign").open_run()
+    token = await _only_run(redis_server, RUNS)
+    two = await coordinations(lease=30.0).journal("campaign").open_run()
+    try:
+        assert await one.claim(*ITEM) is None  # the item is one's, no row yet
+        await _lapse(redis_server, RUNS, token)
+        assert await two.claim(*ITEM, again=True) is None  # one is dead to Redis: two takes it
+        await _write(two, Status.SENDING)
+        with pytest.raises(sora2pro.CoordinationError, match="another run"):
+            await _write(one, Status.SENDING)  # one's create would be a second one
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_a_run_that_lost_its_item_does_not_overwrite_the_row_of_the_run_that_took_it(
+    redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """A stale run's REFUSED row never hides the taker's create on the wire from a rerun."""
+    one = await coordinations(lease=30.0).journal("campaign").open_run()
+    token = await _only_run(redis_server, RUNS)
+    two = await coordinations(lease=30.0).journal("campaign").open_run()
+    try:
+        assert await one.claim(*ITEM) is None
+        await _lapse(redis_server, RUNS, token)
+        assert await two.claim(*ITEM, again=True) is None
+        await _write(two, Status.SENDING)  # two's create is on the wire
+        with contextlib.suppress(sora2pro.CoordinationError):
+            await _write(one, Status.REFUSED, error="cancelled unsent")
+    finally:
+        await one.close()
+        await two.close()
+    rerun = await coordinations(lease=30.0).journal("campaign").open_run()
+    try:
+        assert Entry(Status.SENDING, None) == await rerun.claim(*ITEM)
+    finally:
+        await rerun.close()
+
+
+async def test_a_task_id_a_run_got_reaches_the_row_even_after_it_lost_the_item(
+    redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """A task id that came back after the run's lease lapsed is still written to the row."""
+    one = await coordinations(lease=30.0).journal("campaign").open_run()
+    token = await _only_run(redis_server, RUNS)
+    two = await coordinations(lease=30.0).journal("campaign").open_run()
+    try:
+        assert await one.claim(*ITEM) is None
+        await _write(one, Status.SENDING)
+        await _lapse(redis_server, RUNS, token)
+        assert Entry(Status.SENDING, None) == await two.claim(*ITEM, again=True)
+        await _write(one, Status.SUBMITTED, task_id="task-1")
+    finally:
+        await one.close()
+        await two.close()
+    rerun = await coordinations(lease=30.0).journal("campaign").open_run()
+    try:
+        assert Entry(Status.SUBMITTED, "task-1") == await rerun.claim(*ITEM)
+    finally:
+        await rerun.close()
