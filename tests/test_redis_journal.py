@@ -143,12 +143,13 @@ async def test_a_journal_on_redis_holds_no_api_key(
 
 
 @pytest.mark.parametrize(
-    ("name", "ttl"), [("", 1.0), ("x" * 201, 1.0), ("a\nb", 1.0), (7, 1.0), ("ok", 0), ("ok", None)]
+    ("name", "ttl"),
+    [("", 1.0), ("x" * 201, 1.0), ("a\nb", 1.0), (7, 1.0), ("ok", 0), ("ok", None), ("ok", 1e20)],
 )
 async def test_a_bad_journal_name_or_ttl_is_refused(
     coordinations: Coordinations, name: object, ttl: object
 ) -> None:
-    """A journal's name must be printable text of 1 to 200 characters, its ttl positive."""
+    """A journal's name must be printable text of 1 to 200 characters, its ttl up to 100 years."""
     with pytest.raises(sora2pro.InvalidInputError):
         coordinations().journal(name, ttl=ttl)  # type: ignore[arg-type]
 
