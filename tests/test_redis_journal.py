@@ -10,10 +10,12 @@ import pytest
 
 import sora2pro
 from sora2pro._coordination._protocols import Entry, Status
+from sora2pro._flows._rows import prepare
+from sora2pro._wire import make_converter
 from sora2pro.testing import Endpoint
 
 from . import redis_worker
-from .conftest import Coordinations, fast_client
+from .conftest import Coordinations, fast_client, until
 
 if typing.TYPE_CHECKING:
     from sora2pro.testing import Emulator
@@ -317,3 +319,35 @@ async def test_a_task_id_a_run_got_reaches_the_row_even_after_it_lost_the_item(
         assert Entry(Status.SUBMITTED, "task-1") == await rerun.claim(*ITEM)
     finally:
         await rerun.close()
+
+
+async def _hold(ledger: typing.Any, prompts: list[str]) -> None:
+    """Claim the items of a batch of ``prompts`` for ``ledger``'s run, as a live run would."""
+    for _, _, _, book in prepare(prompts, ledger, make_converter()):
+        assert book is not None
+        assert await book.claim(again=False) is None
+
+
+async def test_items_taken_over_from_a_run_that_ended_wait_for_a_slot(
+    emulator: Emulator, coordinations: Coordinations
+) -> None:
+    """Items another run held, once taken over, still start one at a time under concurrency=1."""
+    prompts = PROMPTS[:5]
+    holder = await coordinations(lease=30.0).journal("campaign").open_run()
+    await _hold(holder, prompts[:4])
+    coordination = coordinations(lease=LEASE)
+    in_flight_at_first_result = None
+    async with fast_client(emulator, coordination=coordination) as client:
+        batch = client.batch(prompts, journal=coordination.journal("campaign"), concurrency=1)
+        async with contextlib.aclosing(batch) as results:
+            consumer = asyncio.ensure_future(anext(results))
+            # Item 4 is created only once items 0 to 3 each gave up their slot.
+            await until(lambda: len(created(emulator)) == 1)
+            await holder.close()  # the holder ended: its four items are free
+            first = await consumer
+            in_flight_at_first_result = len(created(emulator))
+            rest = [result async for result in results]
+    assert 4 == first.index
+    assert 1 == in_flight_at_first_result
+    assert sorted(prompts) == sorted(created(emulator))
+    assert [0, 1, 2, 3] == sorted(result.index for result in rest)

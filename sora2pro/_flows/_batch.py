@@ -47,6 +47,7 @@ class _Run:
     on_event: OnEvent | None
     slots: asyncio.Semaphore
     journal: Ledger | None
+    ordered: bool
     #: Results for the consumer, a _Broken when a worker failed, an _Elsewhere for an
     #: item another run of a shared journal yields, None at the end.
     done: asyncio.Queue[BatchResult | _Broken | _Elsewhere | None] = attrs.Factory(asyncio.Queue)
@@ -147,7 +148,8 @@ class _Run:
         An item a live run of a shared journal holds is left to it: looked at again
         every ``recheck`` seconds, without a slot of this run (in an ordered run, every
         slot may be taken by results waiting for that very item), until it ended
-        there or that run died. A journal that cannot be read ends the item unsent.
+        there or that run died; taken over then, it waits for a slot again (unless
+        the run is ordered). A journal that cannot be read ends the item unsent.
         """
         if book is None:
             return MINE
@@ -164,6 +166,12 @@ class _Run:
         if entry is Elsewhere.DONE:
             self.done.put_nowait(_Elsewhere(index))
             return None
+        if index in self.unslotted and not self.ordered:
+            # Taken over from a run that died: it goes on with a slot, as any item does.
+            # (An ordered run cannot wait for one: every slot may be held by a result
+            # that waits for this very item.)
+            await self.slots.acquire()
+            self.unslotted.discard(index)
         return MINE if entry is None else entry
 
     async def item(
@@ -296,6 +304,7 @@ async def run_batch(
         on_event,
         asyncio.Semaphore(concurrency),
         journal,
+        ordered,
     )
     runs.add(run)
     run.start(items)
