@@ -301,7 +301,7 @@ async def test_a_run_that_lost_its_item_does_not_overwrite_the_row_of_the_run_th
 async def test_a_task_id_a_run_got_reaches_the_row_even_after_it_lost_the_item(
     redis_server: RedisServer, coordinations: Coordinations
 ) -> None:
-    """A task id that came back after the run's lease lapsed is still written to the row."""
+    """A task id that came back after the run's lease lapsed still reaches the row, and its end."""
     one = await coordinations(lease=30.0).journal("campaign").open_run()
     token = await _only_run(redis_server, RUNS)
     two = await coordinations(lease=30.0).journal("campaign").open_run()
@@ -311,12 +311,15 @@ async def test_a_task_id_a_run_got_reaches_the_row_even_after_it_lost_the_item(
         await _lapse(redis_server, RUNS, token)
         assert Entry(Status.SENDING, None) == await two.claim(*ITEM, again=True)
         await _write(one, Status.SUBMITTED, task_id="task-1")
+        await _write(one, Status.SUCCEEDED, task_id="task-1")
+        with pytest.raises(sora2pro.CoordinationError, match="another run"):
+            await _write(one, Status.FAILED, task_id="task-2")  # not the row's task
     finally:
         await one.close()
         await two.close()
     rerun = await coordinations(lease=30.0).journal("campaign").open_run()
     try:
-        assert Entry(Status.SUBMITTED, "task-1") == await rerun.claim(*ITEM)
+        assert Entry(Status.SUCCEEDED, "task-1") == await rerun.claim(*ITEM)
     finally:
         await rerun.close()
 
@@ -351,3 +354,74 @@ async def test_items_taken_over_from_a_run_that_ended_wait_for_a_slot(
     assert 1 == in_flight_at_first_result
     assert sorted(prompts) == sorted(created(emulator))
     assert [0, 1, 2, 3] == sorted(result.index for result in rest)
+
+
+async def _runs(redis_server: RedisServer, runs: str) -> int:
+    """How many runs hold a lease on the journal."""
+    import redis.asyncio  # noqa: PLC0415  # the redis extra, a dev dependency
+
+    reader = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        return typing.cast("int", await reader.zcard(runs))
+    finally:
+        await reader.aclose()
+
+
+async def _until_runs(redis_server: RedisServer, count: int) -> None:
+    """Wait until ``count`` runs hold a lease on the journal; fail after 5 s."""
+    async with asyncio.timeout(5.0):
+        while count != await _runs(redis_server, RUNS):  # noqa: ASYNC110  # Redis has no event
+            await asyncio.sleep(0.005)
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_cancelling_twice_a_run_waiting_for_items_held_elsewhere_ends_it(
+    emulator: Emulator,
+    redis_server: RedisServer,
+    coordinations: Coordinations,
+    ordered: bool,
+) -> None:
+    """A consumer cancelled twice while every item is held by a live run: the run ends, unpaid."""
+    holder = await coordinations(lease=30.0).journal("campaign").open_run()
+    await _hold(holder, PROMPTS[:3])
+    coordination = coordinations(lease=LEASE)
+    try:
+        async with fast_client(emulator, coordination=coordination) as client:
+            batch = client.batch(
+                PROMPTS[:3], journal=coordination.journal("campaign"), ordered=ordered
+            )
+            pulling = asyncio.ensure_future(anext(batch))
+            await _until_runs(redis_server, 2)  # the run is under way
+            await asyncio.sleep(3 * LEASE)  # a few looks at the held items
+            pulling.cancel()
+            await asyncio.sleep(0)
+            pulling.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await pulling
+            await batch.aclose()
+            assert 1 == await _runs(redis_server, RUNS)  # only the holder's lease is left
+    finally:
+        await holder.close()
+    assert [] == created(emulator)
+
+
+async def test_closing_the_client_ends_a_run_waiting_for_items_held_elsewhere(
+    emulator: Emulator, redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """client.close() while every item is held by a live run: the consumer gets a typed error."""
+    holder = await coordinations(lease=30.0).journal("campaign").open_run()
+    await _hold(holder, PROMPTS[:3])
+    coordination = coordinations(lease=LEASE)
+    try:
+        client = fast_client(emulator, coordination=coordination)
+        batch = client.batch(PROMPTS[:3], journal=coordination.journal("campaign"), ordered=True)
+        pulling = asyncio.ensure_future(anext(batch))
+        await _until_runs(redis_server, 2)  # the run is under way
+        await client.close()
+        with pytest.raises(sora2pro.Sora2ProError, match="closed"):
+            await pulling
+        await batch.aclose()
+        assert 1 == await _runs(redis_server, RUNS)  # only the holder's lease is left
+    finally:
+        await holder.close()
+    assert [] == created(emulator)

@@ -69,10 +69,12 @@ return {'mine', status or '', task_id or ''}
 # KEYS: the item. ARGV: index, request, status, task id ("" keeps the one kept), error
 # ("" for none), time to live (seconds), token. Returns 0, writing nothing, when the
 # caller no longer holds the item (its lease lapsed and another run took it, or the
-# row is gone) and brings no task id the row lacks; else 1.
+# row is gone), unless it writes the row's own task id or one the row lacks; else 1.
 _RECORD = """
 local row = redis.call('HMGET', KEYS[1], 'owner', 'task_id')
-if row[1] ~= ARGV[7] and (ARGV[4] == '' or row[2]) then return 0 end
+if row[1] ~= ARGV[7] and (ARGV[4] == '' or (row[2] and row[2] ~= ARGV[4])) then
+  return 0
+end
 redis.call('HSET', KEYS[1], 'idx', ARGV[1], 'request', ARGV[2], 'status', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'task_id', ARGV[4]) end
 if ARGV[5] ~= '' then
@@ -209,8 +211,9 @@ class RedisLedger:
         The future ends with :class:`CoordinationError` when Redis did not take it
         (a lost task id is logged: it is still in the client's ``pending``), or when
         this run no longer holds the item: its lease lapsed while it lived and another
-        run took the item. Then only a task id the row lacks is written, and a
-        ``SENDING`` row is refused, so that its create is not sent a second time.
+        run took the item. Then only a row with a task id the row lacks (or has) is
+        written, and a ``SENDING`` row is refused, so that its create is not sent a
+        second time.
         """
         row = (index, json.dumps(request), status.value, task_id or "", error or "")
         args: list[object] = [*row, self._ttl, self._token]
