@@ -9,9 +9,10 @@ import typing
 import pytest
 
 import sora2pro
+from sora2pro._coordination._journal import request_digest
 from sora2pro._coordination._protocols import Entry, Status
 from sora2pro._flows._rows import prepare
-from sora2pro._wire import make_converter
+from sora2pro._wire import encode_create, make_converter
 from sora2pro.testing import Endpoint
 
 from . import redis_worker
@@ -424,4 +425,40 @@ async def test_closing_the_client_ends_a_run_waiting_for_items_held_elsewhere(
         assert 1 == await _runs(redis_server, RUNS)  # only the holder's lease is left
     finally:
         await holder.close()
+    assert [] == created(emulator)
+
+
+async def test_a_batch_whose_lease_lapsed_mid_item_sends_no_create_for_an_item_taken_over(
+    emulator: Emulator, redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """A run loses its lease between claim and create, another run takes the item: no create."""
+    import redis.asyncio  # noqa: PLC0415  # the redis extra, a dev dependency
+
+    item = {"prompt": "a dog", "idempotency_key": "k"}
+    digest = request_digest(encode_create(make_converter(), sora2pro.TextToVideo("a dog")))
+    keys = coordinations(lease=30.0).idempotency()
+    assert await keys.claim("k", digest) is None  # the run's submit will wait on this key
+    coordination = coordinations(lease=300.0)  # its first renewal would come long after the test
+    reader = redis.asyncio.Redis.from_url(redis_server.url)
+    row = f"sora2pro:{{account}}:journal:campaign:item:{digest}:0"
+    try:
+        async with fast_client(emulator, coordination=coordination) as client:
+            batch = client.batch([item], journal=coordination.journal("campaign"))
+            async with contextlib.aclosing(batch) as results:
+                pulling = asyncio.ensure_future(anext(results))
+                async with asyncio.timeout(5.0):
+                    while not await reader.hexists(row, "owner"):  # noqa: ASYNC110
+                        await asyncio.sleep(0.005)
+                await _lapse(redis_server, RUNS, await _only_run(redis_server, RUNS))
+                taker = await coordinations(lease=30.0).journal("campaign").open_run()
+                try:
+                    assert await taker.claim(digest, 0, again=True) is None
+                    await asyncio.wrap_future(taker.record_soon((digest, 0), 0, {}, Status.SENDING))
+                    await keys.release("k")  # the run's submit goes on to its create
+                    result = await pulling
+                finally:
+                    await taker.close()
+    finally:
+        await reader.aclose()
+    assert isinstance(result.error, sora2pro.CoordinationError)
     assert [] == created(emulator)
