@@ -462,3 +462,26 @@ async def test_a_batch_whose_lease_lapsed_mid_item_sends_no_create_for_an_item_t
         await reader.aclose()
     assert isinstance(result.error, sora2pro.CoordinationError)
     assert [] == created(emulator)
+
+
+async def test_a_run_whose_consumer_stalls_takes_over_no_item_it_cannot_start(
+    emulator: Emulator, coordinations: Coordinations
+) -> None:
+    """Items freed by a run that ended stay free for others while this run has no slot for them."""
+    prompts = PROMPTS[:6]
+    holder = await coordinations(lease=30.0).journal("campaign").open_run()
+    await _hold(holder, prompts[:4])
+    coordination = coordinations(lease=LEASE)
+    async with fast_client(emulator, coordination=coordination) as client:
+        batch = client.batch(prompts, journal=coordination.journal("campaign"), concurrency=1)
+        async with contextlib.aclosing(batch) as results:
+            assert 4 == (await anext(results)).index
+            # Item 5 ends and keeps the one slot: the consumer pulls no more.
+            await until(lambda: len(created(emulator)) == 2)
+            await holder.close()
+            await asyncio.sleep(5 * LEASE)  # time for looks again at items 0 to 3
+            other = await coordinations(lease=30.0).journal("campaign").open_run()
+            try:
+                await _hold(other, prompts[:4])  # another run takes each of them
+            finally:
+                await other.close()

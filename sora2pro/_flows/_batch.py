@@ -148,8 +148,9 @@ class _Run:
         An item a live run of a shared journal holds is left to it: looked at again
         every ``recheck`` seconds, without a slot of this run (in an ordered run, every
         slot may be taken by results waiting for that very item), until it ended
-        there or that run died; taken over then, it waits for a slot again (unless
-        the run is ordered). A journal that cannot be read ends the item unsent.
+        there or that run died. An unordered run takes a slot before each look again,
+        so an item taken over goes on with one (an ordered run cannot wait for one:
+        it takes the item without). A journal that cannot be read ends the item unsent.
         """
         if book is None:
             return MINE
@@ -160,18 +161,17 @@ class _Run:
                     self.free(index)
                     self.unslotted.add(index)
                 await asyncio.sleep(book.journal.recheck)
+                if not self.ordered:
+                    # Each look again takes a slot first: an item taken over goes on
+                    # with one, and this run never holds an item while it waits for one.
+                    await self.slots.acquire()
+                    self.unslotted.discard(index)
                 entry = await book.claim(again=True)
         except Sora2ProError as error:
             return BatchResult(index=index, request=request, error=error)
         if entry is Elsewhere.DONE:
             self.done.put_nowait(_Elsewhere(index))
             return None
-        if index in self.unslotted and not self.ordered:
-            # Taken over from a run that died: it goes on with a slot, as any item does.
-            # (An ordered run cannot wait for one: every slot may be held by a result
-            # that waits for this very item.)
-            await self.slots.acquire()
-            self.unslotted.discard(index)
         return MINE if entry is None else entry
 
     async def item(
