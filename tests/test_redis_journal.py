@@ -485,3 +485,23 @@ async def test_a_run_whose_consumer_stalls_takes_over_no_item_it_cannot_start(
                 await _hold(other, prompts[:4])  # another run takes each of them
             finally:
                 await other.close()
+
+
+async def test_redis_gone_while_items_are_held_elsewhere_ends_them_unsent(
+    emulator: Emulator, redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """Redis killed while a run waits for items a live run holds: each ends unsent, the run ends."""
+    holder = await coordinations(lease=30.0).journal("campaign").open_run()
+    await _hold(holder, PROMPTS[:3])
+    coordination = coordinations(lease=LEASE)
+    async with fast_client(emulator, coordination=coordination) as client:
+        batch = client.batch(PROMPTS[:3], journal=coordination.journal("campaign"), ordered=True)
+        async with contextlib.aclosing(batch) as results:
+            pulling = asyncio.ensure_future(anext(results))
+            await _until_runs(redis_server, 2)  # the run is under way
+            redis_server.kill()
+            outcomes = [await pulling] + [result async for result in results]
+    await holder.close()
+    assert [0, 1, 2] == [result.index for result in outcomes]
+    assert all(isinstance(result.error, sora2pro.CoordinationError) for result in outcomes)
+    assert [] == created(emulator)
