@@ -271,6 +271,13 @@ class RedisLedger:
                 )
             raise
         if not written:  # another run holds the item
+            if task_id is not None:
+                logger.warning(
+                    "the journal on Redis did not take task %s: another run took its item, "
+                    "whose row names another task (it stays in client.pending)",
+                    task_id,
+                    extra={"event": "coordination_failed", "task_id": task_id},
+                )
             raise CoordinationError(
                 "another run of the batch holds this item now (this run's lease lapsed, "
                 "or Redis lost the row): the journal kept its row as it was"
