@@ -27,9 +27,9 @@ from sora2pro._config import (
 )
 from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._flows._adopt import adopt_orphans
-from sora2pro._flows._batch import Runs
 from sora2pro._flows._context import deadline_after
 from sora2pro._flows._keys import submit_keyed
+from sora2pro._flows._runs import Runs
 from sora2pro._flows._wait import read_task, wait, wait_submitted
 from sora2pro._model._requests import Request, TextToVideoOptions, is_http_url
 from sora2pro._transport._retry import is_transient, retrying

@@ -18,10 +18,10 @@ if typing.TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Iterable
 
     from sora2pro._coordination._protocols import SharedJournal
-    from sora2pro._flows._batch import Runs
     from sora2pro._flows._context import Context
     from sora2pro._flows._events import OnEvent
     from sora2pro._flows._items import BatchItem, BatchResult
+    from sora2pro._flows._runs import Runs
 
 __all__ = ["DEFAULT_CONCURRENCY", "BatchMethods"]
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import typing
 
 import pytest
 
 import sora2pro
+from sora2pro._coordination._journal import request_digest
+from sora2pro._coordination._protocols import Entry, Status
+from sora2pro._flows._rows import prepare
+from sora2pro._wire import encode_create, make_converter
 from sora2pro.testing import Endpoint
 
 from . import redis_worker
-from .conftest import Coordinations, fast_client
+from .conftest import Coordinations, fast_client, until
 
 if typing.TYPE_CHECKING:
     from sora2pro.testing import Emulator
@@ -142,12 +147,13 @@ async def test_a_journal_on_redis_holds_no_api_key(
 
 
 @pytest.mark.parametrize(
-    ("name", "ttl"), [("", 1.0), ("x" * 201, 1.0), ("a\nb", 1.0), (7, 1.0), ("ok", 0), ("ok", None)]
+    ("name", "ttl"),
+    [("", 1.0), ("x" * 201, 1.0), ("a\nb", 1.0), (7, 1.0), ("ok", 0), ("ok", None), ("ok", 1e20)],
 )
 async def test_a_bad_journal_name_or_ttl_is_refused(
     coordinations: Coordinations, name: object, ttl: object
 ) -> None:
-    """A journal's name must be printable text of 1 to 200 characters, its ttl positive."""
+    """A journal's name must be printable text of 1 to 200 characters, its ttl up to 100 years."""
     with pytest.raises(sora2pro.InvalidInputError):
         coordinations().journal(name, ttl=ttl)  # type: ignore[arg-type]
 
@@ -217,3 +223,290 @@ async def test_redis_killed_mid_batch_then_restarted_nothing_unpaced_nothing_pai
     unsent = {r.index for r in results if not r.ok}
     assert len(sent) - after == len(unsent & {r.index for r in rerun if r.ok and r.task_id})
     assert all(r.ok or isinstance(r.error, sora2pro.SubmitUncertainError) for r in rerun)
+
+
+async def _lapse(redis_server: RedisServer, runs: str, token: str) -> None:
+    """End the lease of the run ``token`` on Redis's books, as renewals that failed would."""
+    import redis.asyncio  # noqa: PLC0415  # the redis extra, a dev dependency
+
+    reader = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        assert 1 == await reader.zadd(runs, {token: 0}, xx=True, ch=True)
+    finally:
+        await reader.aclose()
+
+
+async def _only_run(redis_server: RedisServer, runs: str) -> str:
+    """The token of the one run that holds a lease on the journal."""
+    import redis.asyncio  # noqa: PLC0415  # the redis extra, a dev dependency
+
+    reader = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        [token] = await reader.zrange(runs, 0, -1)
+    finally:
+        await reader.aclose()
+    return typing.cast("bytes", token).decode()
+
+
+RUNS = "sora2pro:{account}:journal:campaign:runs"
+ITEM = ("digest", 0)
+
+
+async def _write(ledger: typing.Any, status: Status, **fields: typing.Any) -> None:
+    """Write the row of ITEM through ``ledger`` and wait until Redis took it."""
+    await asyncio.wrap_future(ledger.record_soon(ITEM, 0, {"a": 1}, status, **fields))
+
+
+async def test_a_live_run_whose_lease_lapsed_may_not_send_an_item_another_run_took(
+    redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """A run whose lease lapsed while it lived cannot mark SENDING an item another run took."""
+    one = await coordinations(lease=30.0).journal("campaign").open_run()
+    token = await _only_run(redis_server, RUNS)
+    two = await coordinations(lease=30.0).journal("campaign").open_run()
+    try:
+        assert await one.claim(*ITEM) is None  # the item is one's, no row yet
+        await _lapse(redis_server, RUNS, token)
+        assert await two.claim(*ITEM, again=True) is None  # one is dead to Redis: two takes it
+        await _write(two, Status.SENDING)
+        with pytest.raises(sora2pro.CoordinationError, match="another run"):
+            await _write(one, Status.SENDING)  # one's create would be a second one
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_a_run_that_lost_its_item_does_not_overwrite_the_row_of_the_run_that_took_it(
+    redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """A stale run's REFUSED row never hides the taker's create on the wire from a rerun."""
+    one = await coordinations(lease=30.0).journal("campaign").open_run()
+    token = await _only_run(redis_server, RUNS)
+    two = await coordinations(lease=30.0).journal("campaign").open_run()
+    try:
+        assert await one.claim(*ITEM) is None
+        await _lapse(redis_server, RUNS, token)
+        assert await two.claim(*ITEM, again=True) is None
+        await _write(two, Status.SENDING)  # two's create is on the wire
+        with contextlib.suppress(sora2pro.CoordinationError):
+            await _write(one, Status.REFUSED, error="cancelled unsent")
+    finally:
+        await one.close()
+        await two.close()
+    rerun = await coordinations(lease=30.0).journal("campaign").open_run()
+    try:
+        assert Entry(Status.SENDING, None) == await rerun.claim(*ITEM)
+    finally:
+        await rerun.close()
+
+
+async def test_a_task_id_a_run_got_reaches_the_row_even_after_it_lost_the_item(
+    redis_server: RedisServer, coordinations: Coordinations, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A task id got after the run's lease lapsed reaches the row (or the log, if one is there)."""
+    one = await coordinations(lease=30.0).journal("campaign").open_run()
+    token = await _only_run(redis_server, RUNS)
+    two = await coordinations(lease=30.0).journal("campaign").open_run()
+    try:
+        assert await one.claim(*ITEM) is None
+        await _write(one, Status.SENDING)
+        await _lapse(redis_server, RUNS, token)
+        assert Entry(Status.SENDING, None) == await two.claim(*ITEM, again=True)
+        await _write(one, Status.SUBMITTED, task_id="task-1")
+        await _write(one, Status.SUCCEEDED, task_id="task-1")
+        with (
+            caplog.at_level(logging.WARNING, logger="sora2pro"),
+            pytest.raises(sora2pro.CoordinationError, match="another run"),
+        ):
+            await _write(one, Status.FAILED, task_id="task-2")  # not the row's task
+        assert any("task-2" in record.getMessage() for record in caplog.records)
+    finally:
+        await one.close()
+        await two.close()
+    rerun = await coordinations(lease=30.0).journal("campaign").open_run()
+    try:
+        assert Entry(Status.SUCCEEDED, "task-1") == await rerun.claim(*ITEM)
+    finally:
+        await rerun.close()
+
+
+async def _hold(ledger: typing.Any, prompts: list[str]) -> None:
+    """Claim the items of a batch of ``prompts`` for ``ledger``'s run, as a live run would."""
+    for _, _, _, book in prepare(prompts, ledger, make_converter()):
+        assert book is not None
+        assert await book.claim(again=False) is None
+
+
+async def test_items_taken_over_from_a_run_that_ended_wait_for_a_slot(
+    emulator: Emulator, coordinations: Coordinations
+) -> None:
+    """Items another run held, once taken over, still start one at a time under concurrency=1."""
+    prompts = PROMPTS[:5]
+    holder = await coordinations(lease=30.0).journal("campaign").open_run()
+    await _hold(holder, prompts[:4])
+    coordination = coordinations(lease=LEASE)
+    in_flight_at_first_result = None
+    async with fast_client(emulator, coordination=coordination) as client:
+        batch = client.batch(prompts, journal=coordination.journal("campaign"), concurrency=1)
+        async with contextlib.aclosing(batch) as results:
+            consumer = asyncio.ensure_future(anext(results))
+            # Item 4 is created only once items 0 to 3 each gave up their slot.
+            await until(lambda: len(created(emulator)) == 1)
+            await holder.close()  # the holder ended: its four items are free
+            first = await consumer
+            in_flight_at_first_result = len(created(emulator))
+            rest = [result async for result in results]
+    assert 4 == first.index
+    assert 1 == in_flight_at_first_result
+    assert sorted(prompts) == sorted(created(emulator))
+    assert [0, 1, 2, 3] == sorted(result.index for result in rest)
+
+
+async def _runs(redis_server: RedisServer, runs: str) -> int:
+    """How many runs hold a lease on the journal."""
+    import redis.asyncio  # noqa: PLC0415  # the redis extra, a dev dependency
+
+    reader = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        return typing.cast("int", await reader.zcard(runs))
+    finally:
+        await reader.aclose()
+
+
+async def _until_runs(redis_server: RedisServer, count: int) -> None:
+    """Wait until ``count`` runs hold a lease on the journal; fail after 5 s."""
+    async with asyncio.timeout(5.0):
+        while count != await _runs(redis_server, RUNS):  # noqa: ASYNC110  # Redis has no event
+            await asyncio.sleep(0.005)
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_cancelling_twice_a_run_waiting_for_items_held_elsewhere_ends_it(
+    emulator: Emulator,
+    redis_server: RedisServer,
+    coordinations: Coordinations,
+    ordered: bool,
+) -> None:
+    """A consumer cancelled twice while every item is held by a live run: the run ends, unpaid."""
+    holder = await coordinations(lease=30.0).journal("campaign").open_run()
+    await _hold(holder, PROMPTS[:3])
+    coordination = coordinations(lease=LEASE)
+    try:
+        async with fast_client(emulator, coordination=coordination) as client:
+            batch = client.batch(
+                PROMPTS[:3], journal=coordination.journal("campaign"), ordered=ordered
+            )
+            pulling = asyncio.ensure_future(anext(batch))
+            await _until_runs(redis_server, 2)  # the run is under way
+            await asyncio.sleep(3 * LEASE)  # a few looks at the held items
+            pulling.cancel()
+            await asyncio.sleep(0)
+            pulling.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await pulling
+            await batch.aclose()
+            assert 1 == await _runs(redis_server, RUNS)  # only the holder's lease is left
+    finally:
+        await holder.close()
+    assert [] == created(emulator)
+
+
+async def test_closing_the_client_ends_a_run_waiting_for_items_held_elsewhere(
+    emulator: Emulator, redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """client.close() while every item is held by a live run: the consumer gets a typed error."""
+    holder = await coordinations(lease=30.0).journal("campaign").open_run()
+    await _hold(holder, PROMPTS[:3])
+    coordination = coordinations(lease=LEASE)
+    try:
+        client = fast_client(emulator, coordination=coordination)
+        batch = client.batch(PROMPTS[:3], journal=coordination.journal("campaign"), ordered=True)
+        pulling = asyncio.ensure_future(anext(batch))
+        await _until_runs(redis_server, 2)  # the run is under way
+        await client.close()
+        with pytest.raises(sora2pro.Sora2ProError, match="closed"):
+            await pulling
+        await batch.aclose()
+        assert 1 == await _runs(redis_server, RUNS)  # only the holder's lease is left
+    finally:
+        await holder.close()
+    assert [] == created(emulator)
+
+
+async def test_a_batch_whose_lease_lapsed_mid_item_sends_no_create_for_an_item_taken_over(
+    emulator: Emulator, redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """A run loses its lease between claim and create, another run takes the item: no create."""
+    import redis.asyncio  # noqa: PLC0415  # the redis extra, a dev dependency
+
+    item = {"prompt": "a dog", "idempotency_key": "k"}
+    digest = request_digest(encode_create(make_converter(), sora2pro.TextToVideo("a dog")))
+    keys = coordinations(lease=30.0).idempotency()
+    assert await keys.claim("k", digest) is None  # the run's submit will wait on this key
+    coordination = coordinations(lease=300.0)  # its first renewal would come long after the test
+    reader = redis.asyncio.Redis.from_url(redis_server.url)
+    row = f"sora2pro:{{account}}:journal:campaign:item:{digest}:0"
+    try:
+        async with fast_client(emulator, coordination=coordination) as client:
+            batch = client.batch([item], journal=coordination.journal("campaign"))
+            async with contextlib.aclosing(batch) as results:
+                pulling = asyncio.ensure_future(anext(results))
+                async with asyncio.timeout(5.0):
+                    while not await reader.hexists(row, "owner"):  # noqa: ASYNC110
+                        await asyncio.sleep(0.005)
+                await _lapse(redis_server, RUNS, await _only_run(redis_server, RUNS))
+                taker = await coordinations(lease=30.0).journal("campaign").open_run()
+                try:
+                    assert await taker.claim(digest, 0, again=True) is None
+                    await asyncio.wrap_future(taker.record_soon((digest, 0), 0, {}, Status.SENDING))
+                    await keys.release("k")  # the run's submit goes on to its create
+                    result = await pulling
+                finally:
+                    await taker.close()
+    finally:
+        await reader.aclose()
+    assert isinstance(result.error, sora2pro.CoordinationError)
+    assert [] == created(emulator)
+
+
+async def test_a_run_whose_consumer_stalls_takes_over_no_item_it_cannot_start(
+    emulator: Emulator, coordinations: Coordinations
+) -> None:
+    """Items freed by a run that ended stay free for others while this run has no slot for them."""
+    prompts = PROMPTS[:6]
+    holder = await coordinations(lease=30.0).journal("campaign").open_run()
+    await _hold(holder, prompts[:4])
+    coordination = coordinations(lease=LEASE)
+    async with fast_client(emulator, coordination=coordination) as client:
+        batch = client.batch(prompts, journal=coordination.journal("campaign"), concurrency=1)
+        async with contextlib.aclosing(batch) as results:
+            assert 4 == (await anext(results)).index
+            # Item 5 ends and keeps the one slot: the consumer pulls no more.
+            await until(lambda: len(created(emulator)) == 2)
+            await holder.close()
+            await asyncio.sleep(5 * LEASE)  # time for looks again at items 0 to 3
+            other = await coordinations(lease=30.0).journal("campaign").open_run()
+            try:
+                await _hold(other, prompts[:4])  # another run takes each of them
+            finally:
+                await other.close()
+
+
+async def test_redis_gone_while_items_are_held_elsewhere_ends_them_unsent(
+    emulator: Emulator, redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """Redis killed while a run waits for items a live run holds: each ends unsent, the run ends."""
+    holder = await coordinations(lease=30.0).journal("campaign").open_run()
+    await _hold(holder, PROMPTS[:3])
+    coordination = coordinations(lease=LEASE)
+    async with fast_client(emulator, coordination=coordination) as client:
+        batch = client.batch(PROMPTS[:3], journal=coordination.journal("campaign"), ordered=True)
+        async with contextlib.aclosing(batch) as results:
+            pulling = asyncio.ensure_future(anext(results))
+            await _until_runs(redis_server, 2)  # the run is under way
+            redis_server.kill()
+            outcomes = [await pulling] + [result async for result in results]
+    await holder.close()
+    assert [0, 1, 2] == [result.index for result in outcomes]
+    assert all(isinstance(result.error, sora2pro.CoordinationError) for result in outcomes)
+    assert [] == created(emulator)

@@ -196,3 +196,25 @@ async def test_an_outage_is_warned_of_once_and_its_end_told(
     await until(lambda: told(logging.INFO, renewing) == 1)
     redis_server.kill()
     await until(lambda: told(logging.WARNING, renewing) == 2)
+
+
+@pytest.mark.parametrize("body", ['{"model": "sora-9"}', "not json"])
+async def test_a_task_of_an_unknown_request_is_adopted_once(
+    redis_server: RedisServer, coordinations: Coordinations, body: str
+) -> None:
+    """A dead process's task whose request this version cannot read is returned by one adopt."""
+    await died_holding(coordinations, "foreign")
+    reader = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        [token] = await reader.zrange("sora2pro:{account}:owners", 0, -1)
+        await reader.hset(b"sora2pro:{account}:tasks:" + token, "foreign", body)
+    finally:
+        await reader.aclose()
+    registry = coordinations().registry()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10.0
+    while not (adopted := await registry.adopt()):  # until the dead one's lease ended
+        assert loop.time() < end, "nothing adopted in time"
+        await asyncio.sleep(0.05)
+    assert ["foreign"] == adopted
+    assert [] == await registry.adopt()

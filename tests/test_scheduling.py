@@ -68,6 +68,12 @@ class RecordingPacer(PriorityPacer):
     def __init__(self, per_second: float) -> None:
         super().__init__(per_second)
         self.handed_out: list[float] = []
+        self.holds: list[tuple[float, float]] = []  # (loop time, seconds)
+
+    def hold(self, seconds: float) -> None:
+        """Note when the pacer was held, and for how long, by its own clock."""
+        self.holds.append((asyncio.get_running_loop().time(), seconds))
+        super().hold(seconds)
 
     def _grant(self) -> None:
         before = self._next  # moves on exactly when a slot is handed out

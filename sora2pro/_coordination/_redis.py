@@ -48,6 +48,8 @@ _TRIES = 2
 _FALLS_BACK = frozenset({"recordInfo"})
 #: How long a journal on Redis keeps its items after their last change: 30 days.
 DEFAULT_JOURNAL_TTL = 30 * 24 * 3600.0
+#: The longest a journal may keep them, 100 years: far below what Redis's EXPIRE takes.
+_LONGEST_JOURNAL_TTL = 100 * 365.25 * 24 * 3600
 #: Seconds before Redis's settings are read again when Redis did not answer.
 _CHECK_AGAIN = 60.0
 
@@ -245,7 +247,8 @@ class RedisCoordination:
 
         Args:
             name: The journal's name: printable text of up to 200 characters.
-            ttl: Seconds the journal keeps an item after its last change.
+            ttl: Seconds the journal keeps an item after its last change (at most
+                100 years).
 
         Raises:
             InvalidInputError: ``name`` or ``ttl`` is not valid.
@@ -256,6 +259,8 @@ class RedisCoordination:
         if ttl is None:
             raise InvalidInputError("ttl", "must be a positive number of seconds, not None")
         check_timeout("ttl", ttl)
+        if ttl > _LONGEST_JOURNAL_TTL:
+            raise InvalidInputError("ttl", f"must be at most 100 years, not {ttl!r} seconds")
         return RedisJournal(self._client, name, self._prefix, lease=self._lease, ttl=ttl)
 
     async def open_ledger(self, path: str | os.PathLike[str]) -> Journal:

@@ -8,7 +8,9 @@ lease in the sorted set ``journal:<name>:runs`` (token to the end of the lease,
 in microseconds of Redis's clock), renewed every third of the lease while it runs
 and dropped when it ends. An item is claimed in one Lua script, so two runs never
 both take it: a run takes an item nobody holds (no owner, or an owner whose lease
-ended), and leaves one a live run holds to that run.
+ended), and leaves one a live run holds to that run. A run writes only the rows it
+holds (and a task id a row lacks): one whose lease lapsed while it lived finds its
+items taken, and sends none of them.
 """
 
 from __future__ import annotations
@@ -66,8 +68,14 @@ return {'mine', status or '', task_id or ''}
 """
 )
 # KEYS: the item. ARGV: index, request, status, task id ("" keeps the one kept), error
-# ("" for none), time to live (seconds).
+# ("" for none), time to live (seconds), token. Returns 0, writing nothing, when the
+# caller no longer holds the item (its lease lapsed and another run took it, or the
+# row is gone), unless it writes the row's own task id or one the row lacks; else 1.
 _RECORD = """
+local row = redis.call('HMGET', KEYS[1], 'owner', 'task_id')
+if row[1] ~= ARGV[7] and (ARGV[4] == '' or (row[2] and row[2] ~= ARGV[4])) then
+  return 0
+end
 redis.call('HSET', KEYS[1], 'idx', ARGV[1], 'request', ARGV[2], 'status', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'task_id', ARGV[4]) end
 if ARGV[5] ~= '' then
@@ -76,6 +84,7 @@ else
   redis.call('HDEL', KEYS[1], 'error')
 end
 redis.call('EXPIRE', KEYS[1], ARGV[6])
+return 1
 """
 # KEYS: the runs. ARGV: token, lease (microseconds), time to live (seconds). Drops the
 # runs whose lease ended: an item they claimed is nobody's.
@@ -202,11 +211,16 @@ class RedisLedger:
         """Queue a write of an item's state after its earlier ones; a task id is never erased.
 
         The future ends with :class:`CoordinationError` when Redis did not take it
-        (a lost task id is logged: it is still in the client's ``pending``).
+        (a lost task id is logged: it is still in the client's ``pending``), or when
+        this run no longer holds the item: its lease lapsed while it lived and another
+        run took the item. Then only a row with a task id the row lacks (or has) is
+        written, and a ``SENDING`` row is refused, so that its create is not sent a
+        second time.
         """
-        args = [index, json.dumps(request), status.value, task_id or "", error or "", self._ttl]
+        row = (index, json.dumps(request), status.value, task_id or "", error or "")
+        args: list[object] = [*row, self._ttl, self._token]
         before = self._last.get(key)
-        written = asyncio.ensure_future(self._write(before, self._item(key), args, task_id))
+        written = asyncio.ensure_future(self._write(before, self._item(key), args, status, task_id))
         self._last[key] = written
         written.add_done_callback(lambda done: self._forget(key, done))
         landed: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -242,13 +256,14 @@ class RedisLedger:
         before: asyncio.Future[None] | None,
         item: str,
         args: list[object],
+        status: Status,
         task_id: str | None,
     ) -> None:
         if before is not None:
             with contextlib.suppress(Exception):
                 await before
         try:
-            await self._call(self._record, [item], args)
+            written = await self._call(self._record, [item], args)
         except CoordinationError:
             if task_id is not None:
                 logger.warning(
@@ -257,6 +272,19 @@ class RedisLedger:
                     extra={"event": "coordination_failed", "task_id": task_id},
                 )
             raise
+        if not written:  # another run holds the item
+            if task_id is not None:
+                logger.warning(
+                    "the journal on Redis did not take task %s: another run took its item, "
+                    "whose row names another task (it stays in client.pending)",
+                    task_id,
+                    extra={"event": "coordination_failed", "task_id": task_id},
+                )
+            raise CoordinationError(
+                "another run of the batch holds this item now (this run's lease lapsed, "
+                "or Redis lost the row): the journal kept its row as it was"
+                + ("; the create was not sent" if status is Status.SENDING else "")
+            )
 
     async def _keep_lease(self) -> None:
         """Renew the run's lease every third of it until close."""

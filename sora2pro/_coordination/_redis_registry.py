@@ -111,6 +111,9 @@ class RedisRegistry:
         self._tasks: dict[str, Request] = {}
         # Writes not yet taken by Redis, by task id: the body to keep, or None to forget.
         self._unwritten: dict[str, str | None] = {}
+        # Adopted tasks whose request this version cannot read: returned once, and left
+        # in this process's hash (not in its pending tasks).
+        self._unknown: set[str] = set()
         self._wake = asyncio.Event()
         # Set by close: the background tasks end between two commands, never cancelled
         # in one (a cancel inside a pipeline can be lost in the Redis client).
@@ -163,11 +166,12 @@ class RedisRegistry:
         adopted = []
         for raw_id, body in zip(taken[0::2], taken[1::2], strict=True):
             task_id = raw_id.decode()
-            if task_id in self._tasks or task_id in self._unwritten:
-                continue  # this process's own, or one it finished (forgotten behind)
+            if task_id in self._tasks or task_id in self._unwritten or task_id in self._unknown:
+                continue  # this process's own, one it finished (forgotten behind), or told
             adopted.append(task_id)
-            request = decode_create(self._converter, json.loads(body))
+            request = _decode(self._converter, body)
             if request is None:
+                self._unknown.add(task_id)
                 logger.warning(
                     "adopted task %s names a request this version does not know",
                     adopted[-1],
@@ -305,3 +309,11 @@ class RedisRegistry:
         for task_id, request in self._tasks.items():
             self._unwritten[task_id] = json.dumps(encode_create(self._converter, request))
         self._wake.set()
+
+
+def _decode(converter: cattrs.Converter, body: bytes) -> Request | None:
+    """The request a task's body on Redis names; None if not one this version reads."""
+    try:
+        return decode_create(converter, json.loads(body))
+    except ValueError:  # not JSON: written by something else
+        return None

@@ -26,9 +26,10 @@ if typing.TYPE_CHECKING:
 
     from sora2pro._coordination._protocols import Ledger
     from sora2pro._flows._context import Context
+    from sora2pro._flows._runs import Runs
     from sora2pro._model._requests import Request
 
-__all__ = ["Runs", "run_batch"]
+__all__ = ["run_batch"]
 
 logger = logging.getLogger("sora2pro")
 
@@ -49,6 +50,7 @@ class _Run:
     journal: Ledger | None
     #: Admits each create while the balance stays above ``keep_credits``, if given.
     guard: CreditGuard | None
+    ordered: bool
     #: Results for the consumer, a _Broken when a worker failed, an _Elsewhere for an
     #: item another run of a shared journal yields, None at the end.
     done: asyncio.Queue[BatchResult | _Broken | _Elsewhere | None] = attrs.Factory(asyncio.Queue)
@@ -149,7 +151,9 @@ class _Run:
         An item a live run of a shared journal holds is left to it: looked at again
         every ``recheck`` seconds, without a slot of this run (in an ordered run, every
         slot may be taken by results waiting for that very item), until it ended
-        there or that run died. A journal that cannot be read ends the item unsent.
+        there or that run died. An unordered run takes a slot before each look again,
+        so an item taken over goes on with one (an ordered run cannot wait for one:
+        it takes the item without). A journal that cannot be read ends the item unsent.
         """
         if book is None:
             return MINE
@@ -160,6 +164,11 @@ class _Run:
                     self.free(index)
                     self.unslotted.add(index)
                 await asyncio.sleep(book.journal.recheck)
+                if not self.ordered:
+                    # Each look again takes a slot first: an item taken over goes on
+                    # with one, and this run never holds an item while it waits for one.
+                    await self.slots.acquire()
+                    self.unslotted.discard(index)
                 entry = await book.claim(again=True)
         except Sora2ProError as error:
             return BatchResult(index=index, request=request, error=error)
@@ -317,6 +326,7 @@ async def run_batch(
         asyncio.Semaphore(concurrency),
         journal,
         None if keep_credits is None else CreditGuard(keep_credits, balance_reader(ctx)),
+        ordered,
     )
     runs.add(run)
     run.start(items)
@@ -339,34 +349,6 @@ async def run_batch(
     finally:
         # Shielded: a second cancel must not leave the journal locked or a worker running.
         await asyncio.shield(run.shut())
-
-
-class Runs:
-    """A client's batch runs that are not wound down yet, so that close() can end them."""
-
-    def __init__(self) -> None:
-        self._runs: set[_Run] = set()
-
-    def add(self, run: _Run) -> None:
-        self._runs.add(run)
-
-    def discard(self, run: _Run) -> None:
-        self._runs.discard(run)
-
-    async def settle(self) -> None:
-        """Wait for the runs already winding down."""
-        closing = [run.closing for run in self._runs if run.closing is not None]
-        if closing:
-            await asyncio.shield(asyncio.gather(*closing, return_exceptions=True))
-
-    async def close(self) -> None:
-        """Stop every run and release its journal."""
-        if self._runs:
-            # Shielded: cancelling close() must not cancel a wind-down midway.
-            stopping = asyncio.gather(
-                *(run.shut() for run in list(self._runs)), return_exceptions=True
-            )
-            await asyncio.shield(stopping)
 
 
 def _log_unseen(task_ids: list[str]) -> None:
