@@ -510,3 +510,24 @@ async def test_redis_gone_while_items_are_held_elsewhere_ends_them_unsent(
     assert [0, 1, 2] == [result.index for result in outcomes]
     assert all(isinstance(result.error, sora2pro.CoordinationError) for result in outcomes)
     assert [] == created(emulator)
+
+
+async def test_an_item_its_holder_gave_up_on_is_left_to_it_not_waited_for(
+    emulator: Emulator, coordinations: Coordinations
+) -> None:
+    """A live run whose wait for an item timed out has ended it: another run does not hang on it."""
+    emulator.duration = None  # no task ends: the holder's waits time out
+    prompts = PROMPTS[:2]
+    first, second = coordinations(lease=LEASE), coordinations(lease=LEASE)
+    async with (
+        fast_client(emulator, coordination=first) as holder,
+        fast_client(emulator, coordination=second) as other,
+    ):
+        held = holder.batch(prompts, journal=first.journal("campaign"), timeout=0.2)
+        async with contextlib.aclosing(held) as results:
+            gave_up = await anext(results)  # the holder's run stays open, one result unread
+            assert isinstance(gave_up.error, sora2pro.WaitTimeoutError)
+            async with asyncio.timeout(10):
+                late = await run_prompts(other, prompts, second.journal("campaign"))
+    assert [] == late
+    assert 2 == len(created(emulator))

@@ -139,6 +139,13 @@ class Ledger(typing.Protocol):
     ) -> concurrent.futures.Future[None]:
         """Queue a write of an item's state, at once; the future ends when it landed."""
 
+    def end_soon(self, key: tuple[str, int]) -> concurrent.futures.Future[None]:
+        """Queue the mark that this run ended the item (its outcome handed over, any outcome).
+
+        Other live runs of a shared journal then leave it; a journal of one run
+        has nothing to mark.
+        """
+
     async def close(self) -> None:
         """Finish pending writes and let another run have the journal."""
 

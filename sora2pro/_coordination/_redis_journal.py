@@ -44,16 +44,17 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 """
 # KEYS: the runs, the item. ARGV: token, lease (microseconds), time to live (seconds),
 # "1" for a second look at an item a live run held. Returns {"running"} or {"done"}
-# when a live run holds the item (or, on a second look, when it ended anyway), else
+# when a live run holds the item (done: that run ended it, its outcome handed over),
+# or, on a second look, when the run that held it ended it before it died; else
 # {"mine", status, task id} ("" for none), the item now the caller's.
 _CLAIM = (
     _NOW
     + """
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-local row = redis.call('HMGET', KEYS[2], 'owner', 'status', 'task_id')
+local row = redis.call('HMGET', KEYS[2], 'owner', 'status', 'task_id', 'ended')
 local owner, status, task_id = row[1], row[2], row[3]
-local ended = status and status ~= 'sending' and status ~= 'submitted'
+local ended = owner and row[4] == owner
 if owner and owner ~= ARGV[1] then
   local lease = redis.call('ZSCORE', KEYS[1], owner)
   if lease and tonumber(lease) > now then
@@ -63,6 +64,7 @@ if owner and owner ~= ARGV[1] then
 end
 if ARGV[4] == '1' and ended then return {'done'} end
 redis.call('HSET', KEYS[2], 'owner', ARGV[1])
+redis.call('HDEL', KEYS[2], 'ended')
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return {'mine', status or '', task_id or ''}
 """
@@ -85,6 +87,12 @@ else
 end
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 return 1
+"""
+# KEYS: the item. ARGV: token. Marks the item ended by the caller, if it holds it.
+_END = """
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'ended', ARGV[1])
+end
 """
 # KEYS: the runs. ARGV: token, lease (microseconds), time to live (seconds). Drops the
 # runs whose lease ended: an item they claimed is nobody's.
@@ -160,6 +168,7 @@ class RedisLedger:
         self._claim = client.register_script(_CLAIM)
         self._record = client.register_script(_RECORD)
         self._renew = client.register_script(_RENEW)
+        self._end = client.register_script(_END)
         # The last write of each item: the next one goes after it, so rows change in order.
         self._last: dict[tuple[str, int], asyncio.Future[None]] = {}
         self._stopping = asyncio.Event()
@@ -219,8 +228,22 @@ class RedisLedger:
         """
         row = (index, json.dumps(request), status.value, task_id or "", error or "")
         args: list[object] = [*row, self._ttl, self._token]
+        return self._chain(key, lambda: self._write(self._item(key), args, status, task_id))
+
+    def end_soon(self, key: tuple[str, int]) -> concurrent.futures.Future[None]:
+        """Queue the mark that this run ended the item (its outcome is handed over).
+
+        Other live runs then leave it for good, whatever the outcome: a timeout or
+        an error ends an item as a success does.
+        """
+        return self._chain(key, lambda: self._call(self._end, [self._item(key)], [self._token]))
+
+    def _chain(
+        self, key: tuple[str, int], work: Callable[[], Awaitable[object]]
+    ) -> concurrent.futures.Future[None]:
+        """Run ``work`` after the item's earlier writes; its future, for any thread."""
         before = self._last.get(key)
-        written = asyncio.ensure_future(self._write(before, self._item(key), args, status, task_id))
+        written = asyncio.ensure_future(_after(before, work))
         self._last[key] = written
         written.add_done_callback(lambda done: self._forget(key, done))
         landed: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -252,16 +275,8 @@ class RedisLedger:
             del self._last[key]
 
     async def _write(
-        self,
-        before: asyncio.Future[None] | None,
-        item: str,
-        args: list[object],
-        status: Status,
-        task_id: str | None,
+        self, item: str, args: list[object], status: Status, task_id: str | None
     ) -> None:
-        if before is not None:
-            with contextlib.suppress(Exception):
-                await before
         try:
             written = await self._call(self._record, [item], args)
         except CoordinationError:
@@ -316,6 +331,16 @@ class RedisLedger:
             raise CoordinationError(
                 f"Redis did not answer ({exc}); the journal was not read or written"
             ) from exc
+
+
+async def _after(
+    before: asyncio.Future[None] | None, work: Callable[[], Awaitable[object]]
+) -> None:
+    """Run ``work`` once ``before`` ended, however it ended."""
+    if before is not None:
+        with contextlib.suppress(Exception):
+            await before
+    await work()
 
 
 def _copy(done: asyncio.Future[None], landed: concurrent.futures.Future[None]) -> None:

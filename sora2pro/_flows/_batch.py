@@ -116,6 +116,8 @@ class _Run:
                     self.free(index)
                     return
                 result = await self.item(index, request, key, book, taken)
+                if book is not None and not isinstance(taken, BatchResult):
+                    book.ended()  # whatever the outcome: other runs leave the item to us
             await emit(Finished(index, result))
         except Exception as error:  # noqa: BLE001  # handed to the consumer, raised there
             self.done.put_nowait(_Broken(error))

@@ -86,6 +86,10 @@ class Book:
             )
             raise
 
+    def ended(self) -> None:
+        """Mark the item ended by this run (queued after its row): other live runs leave it."""
+        self.journal.end_soon(self.key)
+
     def submitted(self, task_id: str) -> None:
         # Queued at once, not awaited: nothing may come between a task id and its row.
         self.journal.record_soon(
