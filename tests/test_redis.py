@@ -237,6 +237,15 @@ def test_a_bad_url_or_namespace_is_refused(url: str, namespace: str | None) -> N
         sora2pro.RedisCoordination(url, namespace=namespace)
 
 
+@pytest.mark.parametrize(
+    "option", [{"lease": 1e20}, {"idempotency_ttl": 1e20}, {"lease": 0}, {"idempotency_ttl": -1}]
+)
+def test_a_lease_or_ttl_redis_cannot_take_is_refused(option: dict[str, float]) -> None:
+    """A lease or key time to live past 100 years (or not positive) is refused at once."""
+    with pytest.raises(sora2pro.InvalidInputError, match=next(iter(option))):
+        sora2pro.RedisCoordination("redis://localhost", **option)
+
+
 def test_the_repr_shows_no_password() -> None:
     """A URL's password stays out of the repr."""
     shown = repr(sora2pro.RedisCoordination("redis://user:secret@db:6380/2", namespace="n"))

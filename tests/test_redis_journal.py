@@ -531,3 +531,23 @@ async def test_an_item_its_holder_gave_up_on_is_left_to_it_not_waited_for(
                 late = await run_prompts(other, prompts, second.journal("campaign"))
     assert [] == late
     assert 2 == len(created(emulator))
+
+
+async def test_a_row_in_a_state_this_version_does_not_know_is_a_typed_error(
+    emulator: Emulator, redis_server: RedisServer, coordinations: Coordinations
+) -> None:
+    """A journal row whose state reads as nothing known ends its item unsent, typed."""
+    import redis.asyncio  # noqa: PLC0415  # the redis extra, a dev dependency
+
+    coordination = coordinations(lease=LEASE)
+    async with fast_client(emulator, coordination=coordination) as client:
+        await run_prompts(client, PROMPTS[:2], coordination.journal("campaign"))
+        reader = redis.asyncio.Redis.from_url(redis_server.url)
+        try:
+            async for key in reader.scan_iter(match="*journal:campaign:item:*"):
+                await reader.hset(key, "status", "teleported")
+        finally:
+            await reader.aclose()
+        again = await run_prompts(client, PROMPTS[:2], coordination.journal("campaign"))
+    assert [sora2pro.CoordinationError] * 2 == [type(result.error) for result in again]
+    assert 2 == len(created(emulator))

@@ -48,8 +48,9 @@ _TRIES = 2
 _FALLS_BACK = frozenset({"recordInfo"})
 #: How long a journal on Redis keeps its items after their last change: 30 days.
 DEFAULT_JOURNAL_TTL = 30 * 24 * 3600.0
-#: The longest a journal may keep them, 100 years: far below what Redis's EXPIRE takes.
-_LONGEST_JOURNAL_TTL = 100 * 365.25 * 24 * 3600
+#: The longest a lease or a time to live may be, 100 years: far below what Redis's
+#: EXPIRE and PX take.
+_LONGEST = 100 * 365.25 * 24 * 3600
 #: Seconds before Redis's settings are read again when Redis did not answer.
 _CHECK_AGAIN = 60.0
 
@@ -111,7 +112,7 @@ class RedisCoordination:
     Raises:
         InvalidInputError: ``url`` is not a Redis URL, ``namespace`` is empty or
             holds braces, or ``lease`` or ``idempotency_ttl`` is not a positive
-            number (or None, for ``idempotency_ttl``).
+            number of at most 100 years (or None, for ``idempotency_ttl``).
 
     Use it as ``async with RedisCoordination(url) as coordination:``, or await
     :meth:`close` when every client using it is closed.
@@ -135,6 +136,9 @@ class RedisCoordination:
         if lease is None:
             raise InvalidInputError("lease", "must be a positive number of seconds, not None")
         check_timeout("lease", lease)
+        for name, seconds in (("lease", lease), ("idempotency_ttl", idempotency_ttl)):
+            if seconds is not None and seconds > _LONGEST:
+                raise InvalidInputError(name, f"must be at most 100 years, not {seconds!r} s")
         try:
             self._where = _redacted(url)
             self._client = redis.asyncio.Redis.from_url(
@@ -259,7 +263,7 @@ class RedisCoordination:
         if ttl is None:
             raise InvalidInputError("ttl", "must be a positive number of seconds, not None")
         check_timeout("ttl", ttl)
-        if ttl > _LONGEST_JOURNAL_TTL:
+        if ttl > _LONGEST:
             raise InvalidInputError("ttl", f"must be at most 100 years, not {ttl!r} seconds")
         return RedisJournal(self._client, name, self._prefix, lease=self._lease, ttl=ttl)
 

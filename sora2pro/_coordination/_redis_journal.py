@@ -191,7 +191,8 @@ class RedisLedger:
         """Take the item for this run: its row (None when it has none yet), or where it is.
 
         Raises:
-            CoordinationError: Redis did not answer; the item was not taken.
+            CoordinationError: Redis did not answer, or its row does not read; the
+                item was not taken.
 
         """
         answer = await self._call(
@@ -205,7 +206,13 @@ class RedisLedger:
         status, task_id = (part.decode() for part in answer[1:])
         if not status:
             return None
-        return Entry(Status(status), task_id or None)
+        try:
+            return Entry(Status(status), task_id or None)
+        except ValueError:
+            raise CoordinationError(
+                f"the journal on Redis holds an item in state {status!r}, which this "
+                "version does not know; it was not taken"
+            ) from None
 
     def record_soon(
         self,
