@@ -26,6 +26,7 @@ from sora2pro._cli._common import (
     EXIT_TASK_FAILED,
     EXIT_TIMEOUT,
     EXIT_UNCERTAIN,
+    EXIT_USAGE,
     Command,
     add_offline_option,
     add_request_options,
@@ -47,7 +48,7 @@ if typing.TYPE_CHECKING:
 __all__ = ["BATCH", "read_requests"]
 
 # The worst outcome of a batch decides its exit status.
-_SEVERITY = (EXIT_OK, EXIT_TASK_FAILED, EXIT_API_ERROR, EXIT_TIMEOUT, EXIT_UNCERTAIN)
+_SEVERITY = (EXIT_OK, EXIT_TASK_FAILED, EXIT_USAGE, EXIT_API_ERROR, EXIT_TIMEOUT, EXIT_UNCERTAIN)
 _STATUSES = ("ok", "failed", "uncertain", "unsent")
 
 
