@@ -296,6 +296,12 @@ class CallbackReceiver:
             timed_out = web.Response(status=408, text="request timeout")
             timed_out.force_close()
             return timed_out
+        except web.RequestPayloadError as exc:
+            # A body that does not follow its Content-Encoding or chunking: the caller's fault.
+            logger.info("callback refused: %s", exc, extra={"event": "callback_bad"})
+            unreadable = web.Response(status=400, text="bad request")
+            unreadable.force_close()  # the rest of that body cannot be read either
+            return unreadable
         if body is None:
             return web.Response(status=413, text="body too large")
         try:
