@@ -61,7 +61,8 @@ class CallbackMethods:
             ``task.state``; a wait for it raises :class:`TaskFailedError` instead).
 
         Raises:
-            MalformedCallbackError: the body is no callback (answer 400).
+            MalformedCallbackError: the body is no callback, or ``headers`` no mapping
+                (answer 400).
             CallbackSignatureError: the signature is missing, wrong or stale (401).
             CallbackTooLargeError: the body is larger than the receiver's ``max_body``
                 (413).

@@ -255,6 +255,17 @@ async def test_hostile_input_is_refused_before_any_request(
     assert [] == emulator.requests
 
 
+@pytest.mark.parametrize("headers", [None, 5, [("X-Webhook-Timestamp", "1")], "headers"])
+async def test_headers_that_are_no_mapping_are_refused_unsigned_too(
+    emulator: Emulator, app: App, headers: object
+) -> None:
+    """An unsigned receiver reads no header, yet headers that are no mapping are refused unsent."""
+    async with hooked(emulator, app) as client:
+        with pytest.raises(MalformedCallbackError, match="mapping"):
+            await client.deliver_callback(body_for("t1"), headers)  # type: ignore[arg-type]
+    assert [] == emulator.requests
+
+
 async def test_deliver_needs_a_receiver_and_an_open_client(client: sora2pro.Client) -> None:
     """Without callbacks= there is no key or URL to go by: InvalidInputError; closed: refused."""
     with pytest.raises(sora2pro.InvalidInputError) as caught:

@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_TOLERANCE",
     "as_key",
     "check_count",
+    "check_headers",
     "check_seconds",
     "key_from_env",
     "parse_callback",
@@ -99,6 +100,19 @@ def check_count(name: str, value: int) -> None:
     """Refuse anything but a whole number of at least 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidInputError(name, f"must be a whole number >= 1, not {value!r}")
+
+
+def check_headers(headers: object) -> None:
+    """Refuse request headers that are no mapping of names to values.
+
+    Raises:
+        MalformedCallbackError: ``headers`` is no mapping.
+
+    """
+    if not isinstance(headers, collections.abc.Mapping):
+        raise MalformedCallbackError(
+            f"the headers must be a mapping of names to values, not {type(headers).__name__}"
+        )
 
 
 def parse_callback(
@@ -183,10 +197,7 @@ def verify_callback(
     """
     key = as_key(hmac_key)
     check_seconds("tolerance", tolerance)
-    if not isinstance(headers, collections.abc.Mapping):
-        raise MalformedCallbackError(
-            f"the headers must be a mapping of names to values, not {type(headers).__name__}"
-        )
+    check_headers(headers)
     task = parse_callback(body, max_body=max_body)
     try:
         _check_signature(key, task.id, headers, tolerance)

@@ -26,6 +26,7 @@ from sora2pro._callbacks._checks import (
     DEFAULT_TOLERANCE,
     as_key,
     check_count,
+    check_headers,
     check_seconds,
     key_from_env,
     parse_callback,
@@ -320,10 +321,12 @@ class CallbackReceiver:
         body over ``max_body`` is refused.
 
         Raises:
-            CallbackError: the callback is refused (``.status`` is the answer to give).
+            CallbackError: the callback is refused (``.status`` is the answer to give);
+                :class:`MalformedCallbackError` too for ``headers`` that are no mapping.
 
         """
         try:
+            check_headers(headers)  # read only when signed, but refused either way
             if self._key is None:
                 task = parse_callback(body, max_body=self.max_body)
             else:
