@@ -177,6 +177,12 @@ def _structure_json_object(value: object, _: object) -> dict[str, object] | None
         return None
     if not isinstance(value, dict):
         raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    # Python's json reads NaN and lone surrogates ("\ud800"), which no JSON text holds:
+    # such an object could not be printed, logged or sent on as it came.
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except ValueError:
+        raise ValueError("the JSON object holds NaN, Infinity or a lone surrogate") from None
     return value
 
 
