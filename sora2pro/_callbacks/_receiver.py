@@ -26,8 +26,8 @@ from sora2pro._callbacks._checks import (
     DEFAULT_TOLERANCE,
     as_key,
     check_count,
-    check_headers,
     check_seconds,
+    header_pairs,
     key_from_env,
     parse_callback,
     verify_callback,
@@ -38,7 +38,9 @@ from sora2pro._model._task import Callback
 from sora2pro._transport._transport import read_capped
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable
+
+    from sora2pro._callbacks._checks import Headers
 
 
 __all__ = ["CallbackReceiver"]
@@ -313,7 +315,7 @@ class CallbackReceiver:
         self.receive(callback, len(body))
         return web.Response(text="ok")
 
-    def check(self, body: bytes | bytearray | memoryview, headers: Mapping[str, str]) -> Callback:
+    def check(self, body: bytes | bytearray | memoryview, headers: Headers) -> Callback:
         """The callback in ``body``, checked as this receiver checks every POST (logged if refused).
 
         With an HMAC key, :func:`~sora2pro.verify_callback` with the receiver's
@@ -322,11 +324,11 @@ class CallbackReceiver:
 
         Raises:
             CallbackError: the callback is refused (``.status`` is the answer to give);
-                :class:`MalformedCallbackError` too for ``headers`` that are no mapping.
+                :class:`MalformedCallbackError` too for ``headers`` that give no pairs.
 
         """
         try:
-            check_headers(headers)  # read only when signed, but refused either way
+            header_pairs(headers)  # read only when signed, but refused either way
             if self._key is None:
                 task = parse_callback(body, max_body=self.max_body)
             else:

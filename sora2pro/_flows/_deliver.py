@@ -20,17 +20,14 @@ from sora2pro._flows._wait import confirm
 from sora2pro._wire import encode_task
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Mapping
-
+    from sora2pro._callbacks._checks import Headers
     from sora2pro._flows._context import Context
     from sora2pro._model._task import Task
 
 __all__ = ["deliver"]
 
 
-async def deliver(
-    ctx: Context, body: bytes | bytearray | memoryview, headers: Mapping[str, str]
-) -> Task:
+async def deliver(ctx: Context, body: bytes | bytearray | memoryview, headers: Headers) -> Task:
     """The finished task a callback announces, confirmed, and handed to the waits for it.
 
     Raises:
