@@ -121,9 +121,16 @@ def _structure_text(value: object, _: object) -> str:
 
 
 def _structure_optional_text(value: object, _: object) -> str | None:
+    """A message for people (failMsg, failCode): a lone surrogate in it becomes U+FFFD.
+
+    Python's json reads one from an escaped surrogate; as is, it could not be journaled,
+    logged to a file or printed, and the failure it tells of would be lost.
+    """
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     text = _structure_text(value, _)
+    if not is_text(text):
+        text = "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
     return text or None
 
 
