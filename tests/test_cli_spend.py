@@ -98,3 +98,15 @@ def test_every_exit_status_of_an_item_ranks_in_the_batchs_worst_outcome() -> Non
         sora2pro.CreditFloorError("floor", floor=1.0, balance=0.0, cost=None),
     ]
     assert {exit_code(error) for error in errors} <= set(_SEVERITY)
+
+
+def test_a_file_that_is_no_utf8_is_a_usage_error(
+    served: Emulator, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A prompts file in Latin-1 exits 2 with a message, dry run or not; nothing is sent."""
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_bytes("café au lait\n".encode("latin-1"))
+    for extra in (["--dry-run"], []):
+        assert 2 == main(["batch", str(prompts), *extra])
+        assert "not UTF-8" in capsys.readouterr().err
+    assert [] == served.requests
