@@ -110,3 +110,15 @@ def test_a_file_that_is_no_utf8_is_a_usage_error(
         assert 2 == main(["batch", str(prompts), *extra])
         assert "not UTF-8" in capsys.readouterr().err
     assert [] == served.requests
+
+
+def test_a_line_nested_past_what_json_reads_is_an_invalid_line(
+    served: Emulator, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A line of arrays nested 100,000 deep is a bad line (exit 2), not a RecursionError."""
+    requests = tmp_path / "requests.jsonl"
+    deep = "[" * 100_000 + "]" * 100_000
+    requests.write_text('{"model": "x", "input": ' + deep + '}\n{"prompt": "ok"}\n')
+    assert 2 == main(["batch", str(requests), "--dry-run", "--json"])
+    assert [1] == [problem["line"] for problem in json.loads(capsys.readouterr().out)["invalid"]]
+    assert [] == served.requests

@@ -71,7 +71,7 @@ def scan_requests(
                 requests.append(item if "idempotency_key" in item else request)
             else:
                 requests.append(TextToVideo(line, **defaults))
-        except (InvalidInputError, ValueError, TypeError) as error:
+        except (InvalidInputError, ValueError, TypeError, RecursionError) as error:
             problems.append((number, str(error)))
     return requests, problems
 
