@@ -11,8 +11,7 @@ import typing
 from sora2pro._flows._deliver import deliver
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Mapping
-
+    from sora2pro._callbacks._checks import Headers
     from sora2pro._flows._context import Context
     from sora2pro._model._task import Task
 
@@ -28,7 +27,7 @@ class CallbackMethods:
         def _check_open(self) -> None: ...
 
     async def deliver_callback(
-        self, body: bytes | bytearray | memoryview, headers: Mapping[str, str]
+        self, body: bytes | bytearray | memoryview, headers: Headers
     ) -> Task:
         """Hand over a callback your own web app received (FastAPI, Django, aiohttp, ...).
 
@@ -53,15 +52,17 @@ class CallbackMethods:
 
         Args:
             body: The request's raw body, as bytes (or bytearray, memoryview).
-            headers: The request's headers, any mapping of names to values; names
-                match in any case.
+            headers: The request's headers: any mapping of names to values, or
+                anything whose ``items()`` gives the pairs (werkzeug's); names match
+                in any case.
 
         Returns:
             The task as the server confirms it, ended in success or failure (check
             ``task.state``; a wait for it raises :class:`TaskFailedError` instead).
 
         Raises:
-            MalformedCallbackError: the body is no callback (answer 400).
+            MalformedCallbackError: the body is no callback, or ``headers`` give no pairs
+                (answer 400).
             CallbackSignatureError: the signature is missing, wrong or stale (401).
             CallbackTooLargeError: the body is larger than the receiver's ``max_body``
                 (413).

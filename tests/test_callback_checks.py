@@ -155,6 +155,28 @@ def test_verify_callback_works_with_starlette_headers() -> None:
     assert "t1" == verify_callback(BODY, Headers(raw=raw), hmac_key=KEY).id
 
 
+class WsgiHeaders:
+    """Headers shaped as werkzeug's (Flask's ``request.headers``): pairs, and no Mapping."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs = pairs
+
+    def items(self, lower: bool = False) -> typing.Iterator[tuple[str, str]]:
+        """Each pair, its name lowered if asked, as werkzeug's does."""
+        for name, value in self._pairs:
+            yield (name.lower() if lower else name), value
+
+
+def test_verify_callback_reads_headers_that_only_have_items() -> None:
+    """Werkzeug's (Flask's) headers are no Mapping, yet give their pairs: read, repeats refused."""
+    pairs = list(signed_headers().items())
+    assert "t1" == verify_callback(BODY, WsgiHeaders(pairs), hmac_key=KEY).id
+    assert "t1" == CallbackReceiver().check(BODY, WsgiHeaders(pairs)).task.id
+    name, value = pairs[0]
+    with pytest.raises(CallbackSignatureError, match="more than once"):
+        verify_callback(BODY, WsgiHeaders([*pairs, (name.upper(), value)]), hmac_key=KEY)
+
+
 def refused(headers: typing.Mapping[str, str], body: bytes = BODY) -> CallbackSignatureError:
     """The signature error verify_callback raises for ``headers``."""
     with pytest.raises(CallbackSignatureError) as caught:
@@ -243,9 +265,27 @@ def test_verify_callback_refuses_a_malformed_body_before_its_signature() -> None
         verify_callback(BODY, signed_headers(), hmac_key=KEY, max_body=10)
 
 
-@pytest.mark.parametrize("headers", [None, [("X-Webhook-Timestamp", "1")], "X-Webhook", 5])
+class BrokenHeaders:
+    """Headers whose items() fails: a bug of the caller's, refused as malformed."""
+
+    def items(self) -> list[tuple[str, str]]:
+        """Fail, as a caller's buggy object may."""
+        raise RuntimeError("broken")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        None,
+        [("X-Webhook-Timestamp", "1")],
+        "X-Webhook",
+        5,
+        BrokenHeaders(),
+        WsgiHeaders([("X-Webhook-Timestamp",)]),  # type: ignore[list-item]
+    ],
+)
 def test_verify_callback_refuses_headers_that_are_no_mapping(headers: object) -> None:
-    """Headers that are not a mapping of names to values raise MalformedCallbackError."""
+    """Headers that give no pairs of names and values raise MalformedCallbackError."""
     with pytest.raises(MalformedCallbackError, match="headers"):
         verify_callback(BODY, headers, hmac_key=KEY)  # type: ignore[arg-type]
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import math
 import time
 import typing
 import urllib.parse
+import zlib
 
 import aiohttp
 import pytest
@@ -519,13 +521,17 @@ async def test_signatures_are_judged_by_their_age(
 
 
 async def raw_post(
-    address: tuple[str, int], body: bytes, headers: list[tuple[bytes, bytes]]
+    address: tuple[str, int],
+    body: bytes,
+    headers: list[tuple[bytes, bytes]],
+    method: bytes = b"POST",
 ) -> int:
-    """POST ``body`` with these exact header bytes over a plain socket; the answer's status."""
+    """Send ``body`` with these exact header bytes over a plain socket; the answer's status."""
     head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
     reader, writer = await asyncio.open_connection(*address)
     writer.write(
-        b"POST /sora2pro/callback HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        method
+        + b" /sora2pro/callback HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         + b"Content-Length: %d\r\n" % len(body)
         + head
         + b"\r\n"
@@ -535,6 +541,30 @@ async def raw_post(
     writer.close()
     await writer.wait_closed()
     return int(status_line.split()[1])
+
+
+def address_of(receiver: CallbackReceiver) -> tuple[str, int]:
+    """Where a started receiver listens."""
+    assert receiver.url is not None
+    parts = urllib.parse.urlsplit(receiver.url)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    return parts.hostname, parts.port
+
+
+@pytest.mark.parametrize("encoding", [b"gzip", b"deflate"])
+async def test_a_body_that_does_not_decompress_is_answered_400(
+    receiver: CallbackReceiver, signed: CallbackReceiver, encoding: bytes
+) -> None:
+    """A Content-Encoding the body does not follow is a bad request (400), not a server error."""
+    headers = [(b"Content-Encoding", encoding), (b"Content-Type", b"application/json")]
+    for target in (receiver, signed):
+        assert 400 == await raw_post(address_of(target), b"not compressed at all", headers)
+    assert None is receiver.result("t1")
+    body = json.dumps({"code": 200, "data": DATA}).encode()
+    compressed = gzip.compress(body) if encoding == b"gzip" else zlib.compress(body)
+    assert 200 == await raw_post(address_of(receiver), compressed, headers[:1])
+    assert receiver.result("t1") is not None
 
 
 surrogates = st.integers(0xD800, 0xDFFF).map(chr)
@@ -547,6 +577,12 @@ odd_header_values = (
         lambda chars: "".join(chars).encode("utf-8", "surrogatepass")
     )
 ).map(lambda value: value.replace(b"\r", b"").replace(b"\n", b""))
+
+
+#: Any method: the ones of HTTP, and any token.
+methods = st.sampled_from([b"POST", b"GET", b"PUT", b"DELETE", b"PATCH", b"OPTIONS"]) | st.text(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ!#$%&'*+-.^_`|~", min_size=1, max_size=12
+).map(str.encode)
 
 
 @st.composite
@@ -569,6 +605,7 @@ def callback_calls(draw: st.DrawFn) -> tuple[bytes, list[tuple[bytes, bytes]]]:
         (b"X-Webhook-Timestamp", draw(st.just(str(stamp).encode()) | odd_header_values)),
         (b"X-Webhook-Signature", draw(st.just(signature) | odd_header_values)),
         (b"Content-Type", draw(st.just(b"application/json") | odd_header_values)),
+        (b"Content-Encoding", draw(st.sampled_from([b"identity", b"gzip", b"deflate", b"br"]))),
     ]
 
 
@@ -593,11 +630,13 @@ def test_any_request_is_answered_below_500() -> None:
         )
 
         @settings(deadline=None)
-        @given(callback_calls())
-        @example(lone_surrogate)
-        def answered_below_500(call: tuple[bytes, list[tuple[bytes, bytes]]]) -> None:
+        @given(callback_calls(), methods)
+        @example(call=lone_surrogate, method=b"POST")
+        def answered_below_500(
+            call: tuple[bytes, list[tuple[bytes, bytes]]], method: bytes
+        ) -> None:
             for address in addresses:
-                assert 500 > loop.run_until_complete(raw_post(address, *call))
+                assert 500 > loop.run_until_complete(raw_post(address, *call, method=method))
 
         answered_below_500()
     finally:

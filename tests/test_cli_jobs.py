@@ -137,3 +137,20 @@ def test_a_dry_run_counts_job_lines(
     assert 0 == main(["batch", "--dry-run", str(requests)])
     assert "would make 1 video(s)" in capsys.readouterr().out
     assert [] == served.requests
+
+
+def test_a_batch_with_out_keeps_going_past_a_job_without_a_file(
+    served: Emulator, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out saves what has URLs; a job whose result has none is an ok row, not a stop."""
+    served.results = {"text-model": {"text": "hello"}}
+    requests = tmp_path / "requests.jsonl"
+    job = {"model": "text-model", "input": {"prompt": "hi"}}
+    requests.write_text(json.dumps(job) + "\n" + json.dumps({"prompt": "a dog"}) + "\n")
+    out = tmp_path / "out"
+    assert 0 == main(["batch", str(requests), "--out", str(out), "--json"])
+    rows = json.loads(capsys.readouterr().out)["results"]
+    assert ["ok", "ok"] == [row["status"] for row in rows]
+    assert "" == rows[0]["detail"]
+    assert pathlib.Path(rows[1]["detail"]).read_bytes() == served._video
+    assert 1 == (out / "index.html").read_text().count("<video ")  # the dog's alone

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import typing
 
+import sora2pro
 from sora2pro._cli import main
+from sora2pro._cli._batch import _SEVERITY
+from sora2pro._cli._common import exit_code
 from sora2pro.testing import Emulator, Endpoint
 
 if typing.TYPE_CHECKING:
@@ -64,4 +67,58 @@ def test_dry_run_names_every_invalid_line(
     assert "prompt: must not be empty" == document["invalid"][0]["error"]
     assert "line 2: prompt: must not be empty" in captured.err
     assert "would make 1 video(s)" in captured.err
+    assert [] == served.requests
+
+
+def test_dry_run_and_a_run_refuse_a_sora_job_line_its_typed_request_would_not_send(
+    served: Emulator, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model line breaking its typed rules is an invalid line: --dry-run names it, a run stops."""
+    requests = tmp_path / "requests.jsonl"
+    job = {"model": "sora-2-pro-text-to-video", "input": {"prompt": "x", "n_frames": 10}}
+    requests.write_text(json.dumps(job) + '\n{"prompt": "ok"}\n')
+    assert 2 == main(["batch", str(requests), "--dry-run", "--json"])
+    document = json.loads(capsys.readouterr().out)
+    assert 1 == document["videos"]
+    assert [1] == [problem["line"] for problem in document["invalid"]]
+    assert "n_frames: must be '10'" in document["invalid"][0]["error"]
+    assert 2 == main(["batch", str(requests), "--json"])
+    assert "line 1: " in json.loads(capsys.readouterr().out)["message"]
+    assert [] == served.requests
+
+
+def test_every_exit_status_of_an_item_ranks_in_the_batchs_worst_outcome() -> None:
+    """Any item's outcome, a refused input too, has a rank in the batch's worst outcome."""
+    request = sora2pro.TextToVideo("x")
+    errors = [
+        None,
+        sora2pro.InvalidInputError("image", "cannot read it"),
+        sora2pro.SubmitUncertainError("lost", request=request),
+        sora2pro.WaitTimeoutError("t", None, 1.0),
+        sora2pro.CreditFloorError("floor", floor=1.0, balance=0.0, cost=None),
+    ]
+    assert {exit_code(error) for error in errors} <= set(_SEVERITY)
+
+
+def test_a_file_that_is_no_utf8_is_a_usage_error(
+    served: Emulator, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A prompts file in Latin-1 exits 2 with a message, dry run or not; nothing is sent."""
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_bytes("café au lait\n".encode("latin-1"))
+    for extra in (["--dry-run"], []):
+        assert 2 == main(["batch", str(prompts), *extra])
+        assert "not UTF-8" in capsys.readouterr().err
+    assert [] == served.requests
+
+
+def test_a_line_nested_past_what_json_reads_is_an_invalid_line(
+    served: Emulator, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A line of arrays nested 100,000 deep is a bad line (exit 2), not a RecursionError."""
+    requests = tmp_path / "requests.jsonl"
+    deep = "[" * 100_000 + "]" * 100_000
+    requests.write_text('{"model": "x", "input": ' + deep + '}\n{"prompt": "ok"}\n')
+    assert 2 == main(["batch", str(requests), "--dry-run", "--json"])
+    assert [1] == [problem["line"] for problem in json.loads(capsys.readouterr().out)["invalid"]]
     assert [] == served.requests

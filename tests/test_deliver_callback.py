@@ -93,6 +93,7 @@ def hooked(
     emulator: Emulator,
     app: App,
     coordination: sora2pro.Coordination | None = None,
+    on_event: sora2pro.OnClientEvent | None = None,
     **receiver_options: typing.Any,
 ) -> contextlib.AbstractAsyncContextManager[sora2pro.Client]:
     """A client whose receiver is not started: its URL is the app's, its callbacks come by hand.
@@ -108,6 +109,7 @@ def hooked(
         rate_limits=FAST_LIMITS,
         callbacks=receiver,
         coordination=coordination,
+        on_event=on_event,
     )
     app.client = client
     return client
@@ -217,6 +219,28 @@ async def test_a_forged_success_is_unconfirmed_and_the_wait_goes_on(
     assert 2 == status_requests(emulator, task_id)
 
 
+async def test_a_delivered_callback_is_an_event_confirmed_or_not(
+    emulator: Emulator, app: App
+) -> None:
+    """Client(on_event=...) hears of each callback delivered by hand, as of one POSTed."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    seen: list[sora2pro.Event] = []
+    async with hooked(emulator, app, on_event=seen.append) as client:
+        task_id = await client.submit("a dog")
+        with pytest.raises(UnconfirmedCallbackError):
+            await client.deliver_callback(body_for(task_id), {})
+        emulator.finish(task_id)
+        await client.deliver_callback(body_for(task_id), {})
+        await client.deliver_callback(body_for(task_id), {})  # a duplicate: no news
+    callbacks = [
+        (e.index, e.callback.task.id, e.confirmed)
+        for e in seen
+        if isinstance(e, sora2pro.CallbackReceived)
+    ]
+    assert [(None, task_id, False), (None, task_id, True)] == callbacks
+
+
 async def test_a_callback_for_an_unknown_task_is_unconfirmed(emulator: Emulator, app: App) -> None:
     """A callback naming a task the server does not know raises UnconfirmedCallbackError, caused."""
     async with hooked(emulator, app) as client:
@@ -252,6 +276,17 @@ async def test_hostile_input_is_refused_before_any_request(
     async with hooked(emulator, app, hmac_key=KEY) as client:
         with pytest.raises(error):
             await client.deliver_callback(body, headers)
+    assert [] == emulator.requests
+
+
+@pytest.mark.parametrize("headers", [None, 5, [("X-Webhook-Timestamp", "1")], "headers"])
+async def test_headers_that_are_no_mapping_are_refused_unsigned_too(
+    emulator: Emulator, app: App, headers: object
+) -> None:
+    """An unsigned receiver reads no header, yet headers that are no mapping are refused unsent."""
+    async with hooked(emulator, app) as client:
+        with pytest.raises(MalformedCallbackError, match="mapping"):
+            await client.deliver_callback(body_for("t1"), headers)  # type: ignore[arg-type]
     assert [] == emulator.requests
 
 

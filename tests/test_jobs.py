@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import math
 import pathlib
 import pickle
 import sqlite3
@@ -61,6 +62,23 @@ async def test_a_result_without_urls_is_only_the_object(client: sora2pro.Client)
     """A model whose result holds no URLs: result_urls is empty, result_object has it all."""
     task = await client.generate(Job("text-model", {"prompt": "hi"}))
     assert ((), {"text": "hello", "tokens": 3}) == (task.result_urls, task.result_object)
+
+
+@pytest.mark.parametrize(
+    "result", [{"text": "\ud800"}, {"\udc00": 1}, {"score": math.nan}, {"n": [math.inf]}]
+)
+async def test_a_result_json_cannot_carry_is_a_response_error(
+    emulator: Emulator, result: dict[str, object]
+) -> None:
+    """A resultJson with a lone surrogate or NaN (no JSON text) is a typed error, not a result."""
+    emulator.results = {"odd-model": result}
+    async with fast_client(emulator) as client:
+        with pytest.raises(sora2pro.ResponseError, match="result_json"):
+            await client.generate(Job("odd-model", {"prompt": "hi"}))
+    data = {"taskId": "t", "model": "odd-model", "state": "success"}
+    for wire in (json.dumps(result), result):
+        with pytest.raises(sora2pro.ResponseError, match="result_json"):
+            decode_task(make_converter(), {**data, "resultJson": wire})
 
 
 async def test_a_model_without_a_configured_result_gives_a_video(

@@ -191,3 +191,21 @@ async def test_duplicate_prompts_are_distinct_items(
     second = await client.gather(["same", "same"], journal=journal)
     assert 2 == len({r.task_id for r in first}) == emulator.count(Endpoint.CREATE)
     assert [r.task_id for r in first] == [r.task_id for r in second]
+
+
+async def test_a_failure_message_that_is_no_text_is_journaled(
+    client: sora2pro.Client, emulator: Emulator, tmp_path: pathlib.Path
+) -> None:
+    """A failMsg with a lone surrogate ends its item as failed, journaled: no crash of the batch."""
+    journal = tmp_path / "run.sqlite"
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+
+    def on_event(event: sora2pro.BatchEvent) -> None:
+        if isinstance(event, sora2pro.Submitted):
+            emulator.finish(event.task_id, success=False, fail_message="bad \ud800 input")
+
+    (result,) = await client.gather(["a dog"], journal=journal, on_event=on_event)
+    assert isinstance(result.error, sora2pro.TaskFailedError)
+    assert "bad \ufffd input" == result.error.task.fail_message
+    assert [(0, "failed", result.task_id)] == rows(journal)

@@ -11,7 +11,15 @@ import sys
 import time
 import typing
 
-from sora2pro import BatchResult, Submitted, Task, TaskFailedError, TaskState, TextToVideo
+from sora2pro import (
+    BatchResult,
+    Job,
+    Submitted,
+    Task,
+    TaskFailedError,
+    TaskState,
+    TextToVideo,
+)
 from sora2pro._cli import _sheet, main
 from sora2pro._cli._sheet import ContactSheet
 
@@ -157,6 +165,16 @@ async def test_the_sheet_follows_the_batch_and_escapes_server_text(tmp_path: pat
     assert all(part in text for part in (HOSTILE, "<i>policy</i>", 'id"><script>', "<b>title</b>"))
     sheet.end("finished")
     assert ["index.html"] == [path.name for path in tmp_path.iterdir()]  # no temporary file
+
+
+def test_a_jobs_card_shows_its_inputs_prompt(tmp_path: pathlib.Path) -> None:
+    """A job (or a mapping naming a model) is shown by its input's prompt, not by its repr."""
+    job = Job("kling/v2", {"prompt": "a tune", "seconds": 30})
+    sheet = ContactSheet(tmp_path, "t", [job, {"model": "x", "input": {"prompt": "a poem"}}])
+    sheet.write()
+    prompts = [p.strip() for p in parse(sheet.path.read_text("utf-8")).text if p.strip()]
+    assert {"a tune", "a poem"} <= set(prompts)
+    assert not any("Job(" in text or "'input'" in text for text in prompts)
 
 
 def test_a_page_that_cannot_be_written_stops_nothing(tmp_path: pathlib.Path) -> None:

@@ -100,6 +100,29 @@ async def test_a_failed_balance_read_sends_no_create(
     assert reads == emulator.count(Endpoint.CREDIT)  # not asked again for each item
 
 
+async def test_a_balance_read_failing_mid_batch_stops_the_creates_not_the_tasks(
+    emulator: Emulator,
+) -> None:
+    """The read before the sixth create fails: creates stop there, the five tasks still end."""
+    emulator.credits, emulator.cost = 100.0, 1.0
+    created = 0
+
+    def on_event(event: sora2pro.BatchEvent) -> None:
+        nonlocal created
+        if isinstance(event, sora2pro.Submitted):
+            created += 1
+            if created == 2:  # the first task told the price: the next read is before the 6th
+                emulator.inject(Fault.error(401, http_status=401), Endpoint.CREDIT, times=10)
+
+    async with fast_client(emulator) as client:
+        prompts = [f"elk {n}" for n in range(12)]
+        results = await client.gather(prompts, concurrency=1, keep_credits=0, on_event=on_event)
+    assert 5 == sum(r.ok for r in results) == emulator.count(Endpoint.CREATE)
+    errors = floor_errors(results)
+    assert 7 == len(errors)
+    assert all(isinstance(e.__cause__, sora2pro.AuthenticationError) for e in errors)
+
+
 async def test_a_refused_create_is_not_counted_as_paid(emulator: Emulator) -> None:
     """Refusals leave the price unknown: creates stay one at a time and the floor holds."""
     emulator.credits, emulator.cost = 9.0, 2.0

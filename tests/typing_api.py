@@ -171,6 +171,19 @@ async def use_callbacks_anywhere(body: bytes, headers: dict[str, str]) -> None:
     del task
 
 
+class WsgiHeaders:
+    """Headers as werkzeug's (Flask's): no Mapping, only the pairs."""
+
+    def items(self, lower: bool = False) -> typing.Iterator[tuple[str, str]]:
+        """Each header's pair, its name lowered if asked."""
+        yield ("x-webhook-timestamp" if lower else "X-Webhook-Timestamp"), "1"
+
+
+async def use_flask_headers(body: bytes, client: sora2pro.Client) -> None:
+    await client.deliver_callback(body, WsgiHeaders())
+    sora2pro.verify_callback(body, WsgiHeaders(), hmac_key="k")
+
+
 async def use_jobs() -> None:
     def image_result(url: str) -> dict[str, object]:
         return {"resultUrls": [url], "seed": 1}

@@ -8,7 +8,6 @@ turn a check off raises :class:`InvalidInputError`.
 
 from __future__ import annotations
 
-import collections.abc
 import functools
 import hmac
 import json
@@ -28,7 +27,7 @@ from sora2pro._errors import (
 from sora2pro._wire import decode_task, make_converter
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable
 
     import cattrs
 
@@ -37,9 +36,11 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_BODY",
     "DEFAULT_TOLERANCE",
+    "Headers",
     "as_key",
     "check_count",
     "check_seconds",
+    "header_pairs",
     "key_from_env",
     "parse_callback",
     "verify_callback",
@@ -101,6 +102,42 @@ def check_count(name: str, value: int) -> None:
         raise InvalidInputError(name, f"must be a whole number >= 1, not {value!r}")
 
 
+class Headers(typing.Protocol):
+    """Request headers: any mapping of names to values, or whatever gives its pairs.
+
+    ``items()`` gives each (name, value) pair: aiohttp's, Starlette's, Django's
+    headers and a dict do, and werkzeug's (Flask's), which are no mapping, too.
+    """
+
+    def items(self) -> Iterable[tuple[str, str]]:
+        """Each header as a (name, value) pair; a repeated header once per value."""
+        ...
+
+
+def header_pairs(headers: object) -> list[tuple[object, object]]:
+    """The (name, value) pairs of request headers, as their ``items()`` give them.
+
+    Raises:
+        MalformedCallbackError: ``headers`` has no ``items()``, or it fails or gives
+            something other than pairs.
+
+    """
+    items = getattr(headers, "items", None)
+    if not callable(items):
+        raise MalformedCallbackError(
+            f"the headers must be a mapping of names to values, not {type(headers).__name__}"
+        )
+    try:
+        pairs = list(items())
+    except Exception:  # noqa: BLE001  # whatever the caller's object raises
+        pairs = None
+    if pairs is None or not all(type(pair) is tuple and len(pair) == 2 for pair in pairs):
+        raise MalformedCallbackError(
+            f"the headers ({type(headers).__name__}) gave no pairs of names and values"
+        )
+    return pairs
+
+
 def parse_callback(
     body: bytes | bytearray | memoryview, *, max_body: int = DEFAULT_MAX_BODY
 ) -> Task:
@@ -147,7 +184,7 @@ def parse_callback(
 
 def verify_callback(
     body: bytes | bytearray | memoryview,
-    headers: Mapping[str, str],
+    headers: Headers,
     *,
     hmac_key: str | bytes,
     tolerance: float = DEFAULT_TOLERANCE,
@@ -163,8 +200,9 @@ def verify_callback(
 
     Args:
         body: The raw request body, as bytes (or bytearray, memoryview).
-        headers: The request's headers, any mapping of names to values (aiohttp's,
-            Starlette's, Django's, a plain dict); names match in any case.
+        headers: The request's headers: any mapping of names to values (aiohttp's,
+            Starlette's, Django's, a plain dict), or anything whose ``items()`` gives
+            the (name, value) pairs (werkzeug's, Flask's); names match in any case.
         hmac_key: The account's webhook HMAC key.
         tolerance: Seconds the timestamp may differ from now, either way.
         max_body: The largest body accepted, in bytes.
@@ -173,7 +211,7 @@ def verify_callback(
         The task, in the state the body claims.
 
     Raises:
-        MalformedCallbackError: the body is no callback, or ``headers`` no mapping.
+        MalformedCallbackError: the body is no callback, or ``headers`` give no pairs.
         CallbackTooLargeError: the body is larger than ``max_body``.
         CallbackSignatureError: a header is missing, given twice or not text, the
             timestamp is stale, or the signature does not match.
@@ -183,13 +221,10 @@ def verify_callback(
     """
     key = as_key(hmac_key)
     check_seconds("tolerance", tolerance)
-    if not isinstance(headers, collections.abc.Mapping):
-        raise MalformedCallbackError(
-            f"the headers must be a mapping of names to values, not {type(headers).__name__}"
-        )
+    pairs = header_pairs(headers)
     task = parse_callback(body, max_body=max_body)
     try:
-        _check_signature(key, task.id, headers, tolerance)
+        _check_signature(key, task.id, pairs, tolerance)
     except CallbackSignatureError as exc:
         exc.task_id = task.id
         raise
@@ -197,10 +232,10 @@ def verify_callback(
 
 
 def _check_signature(
-    key: bytes, task_id: str, headers: Mapping[str, str], tolerance: float
+    key: bytes, task_id: str, pairs: list[tuple[object, object]], tolerance: float
 ) -> None:
-    stamp = _header(headers, "X-Webhook-Timestamp")
-    given = _header(headers, "X-Webhook-Signature")
+    stamp = _header(pairs, "X-Webhook-Timestamp")
+    given = _header(pairs, "X-Webhook-Signature")
     if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= _STAMP_DIGITS):
         raise CallbackSignatureError("X-Webhook-Timestamp is not a number of Unix seconds")
     timestamp = int(stamp)
@@ -212,16 +247,14 @@ def _check_signature(
         raise CallbackSignatureError("the signature does not match")
 
 
-def _header(headers: Mapping[str, str], name: str) -> str:
+def _header(pairs: list[tuple[object, object]], name: str) -> str:
     """The one value of header ``name``, in any case; refused when missing, repeated or no text.
 
     A multidict lists a repeated header once per value, and a plain dict may hold
     two spellings of one name: either way it is refused, since one may be forged.
     """
     wanted = name.lower()
-    values = [
-        value for key, value in headers.items() if isinstance(key, str) and key.lower() == wanted
-    ]
+    values = [value for key, value in pairs if isinstance(key, str) and key.lower() == wanted]
     if not values:
         raise CallbackSignatureError(f"no {name} header")
     if len(values) > 1:

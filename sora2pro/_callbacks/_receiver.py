@@ -27,6 +27,7 @@ from sora2pro._callbacks._checks import (
     as_key,
     check_count,
     check_seconds,
+    header_pairs,
     key_from_env,
     parse_callback,
     verify_callback,
@@ -37,7 +38,9 @@ from sora2pro._model._task import Callback
 from sora2pro._transport._transport import read_capped
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable
+
+    from sora2pro._callbacks._checks import Headers
 
 
 __all__ = ["CallbackReceiver"]
@@ -296,6 +299,12 @@ class CallbackReceiver:
             timed_out = web.Response(status=408, text="request timeout")
             timed_out.force_close()
             return timed_out
+        except web.RequestPayloadError as exc:
+            # A body that does not follow its Content-Encoding or chunking: the caller's fault.
+            logger.info("callback refused: %s", exc, extra={"event": "callback_bad"})
+            unreadable = web.Response(status=400, text="bad request")
+            unreadable.force_close()  # the rest of that body cannot be read either
+            return unreadable
         if body is None:
             return web.Response(status=413, text="body too large")
         try:
@@ -306,7 +315,7 @@ class CallbackReceiver:
         self.receive(callback, len(body))
         return web.Response(text="ok")
 
-    def check(self, body: bytes | bytearray | memoryview, headers: Mapping[str, str]) -> Callback:
+    def check(self, body: bytes | bytearray | memoryview, headers: Headers) -> Callback:
         """The callback in ``body``, checked as this receiver checks every POST (logged if refused).
 
         With an HMAC key, :func:`~sora2pro.verify_callback` with the receiver's
@@ -314,10 +323,12 @@ class CallbackReceiver:
         body over ``max_body`` is refused.
 
         Raises:
-            CallbackError: the callback is refused (``.status`` is the answer to give).
+            CallbackError: the callback is refused (``.status`` is the answer to give);
+                :class:`MalformedCallbackError` too for ``headers`` that give no pairs.
 
         """
         try:
+            header_pairs(headers)  # read only when signed, but refused either way
             if self._key is None:
                 task = parse_callback(body, max_body=self.max_body)
             else:

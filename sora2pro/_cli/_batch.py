@@ -26,6 +26,7 @@ from sora2pro._cli._common import (
     EXIT_TASK_FAILED,
     EXIT_TIMEOUT,
     EXIT_UNCERTAIN,
+    EXIT_USAGE,
     Command,
     add_offline_option,
     add_request_options,
@@ -47,7 +48,7 @@ if typing.TYPE_CHECKING:
 __all__ = ["BATCH", "read_requests"]
 
 # The worst outcome of a batch decides its exit status.
-_SEVERITY = (EXIT_OK, EXIT_TASK_FAILED, EXIT_API_ERROR, EXIT_TIMEOUT, EXIT_UNCERTAIN)
+_SEVERITY = (EXIT_OK, EXIT_TASK_FAILED, EXIT_USAGE, EXIT_API_ERROR, EXIT_TIMEOUT, EXIT_UNCERTAIN)
 _STATUSES = ("ok", "failed", "uncertain", "unsent")
 
 
@@ -180,9 +181,10 @@ def _observers(progress: BatchBoard | _Progress, sheet: ContactSheet | None) -> 
 async def _save(client: Client, result: BatchResult, out: pathlib.Path | None) -> tuple[str, bool]:
     """Download a succeeded task's video under a stable name: the path or why not, and success.
 
-    A failed or unfinished task has no video to save: its row tells why.
+    A failed or unfinished task has no video to save: its row tells why. A job whose
+    result has no URLs (a model that answers with data) has no file either.
     """
-    if out is None or result.task is None or not result.ok:
+    if out is None or result.task is None or not result.ok or not result.task.result_urls:
         return "", True
     path = out / f"{result.index + 1:04d}-{result.task.id}.mp4"
     if not path.exists():  # one stat per finished video

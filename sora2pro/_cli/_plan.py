@@ -45,12 +45,19 @@ def scan_requests(
 
     Raises:
         OSError: the file cannot be read.
+        InvalidInputError: the file is not UTF-8 text.
 
     """
     requests: list[BatchItem] = []
     problems: list[tuple[int, str]] = []
     jsonl = path.suffix.lower() in _JSONL
-    for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidInputError(
+            str(path), f"is not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -64,7 +71,7 @@ def scan_requests(
                 requests.append(item if "idempotency_key" in item else request)
             else:
                 requests.append(TextToVideo(line, **defaults))
-        except (InvalidInputError, ValueError, TypeError) as error:
+        except (InvalidInputError, ValueError, TypeError, RecursionError) as error:
             problems.append((number, str(error)))
     return requests, problems
 

@@ -205,9 +205,13 @@ def _url(name: str) -> str:
 
 
 def _prompt(item: BatchItem) -> str:
-    prompt = getattr(item, "prompt", None)
-    if prompt is None and isinstance(item, collections.abc.Mapping):
-        prompt = item.get("prompt")
+    """The item's prompt: a request's, a mapping's, or that of a job's input."""
+    if isinstance(item, collections.abc.Mapping):
+        prompt, job_input = item.get("prompt"), item.get("input")
+    else:
+        prompt, job_input = getattr(item, "prompt", None), getattr(item, "input", None)
+    if prompt is None and isinstance(job_input, collections.abc.Mapping):
+        prompt = job_input.get("prompt")
     return str(item if prompt is None else prompt)
 
 

@@ -2,10 +2,11 @@
 
 It goes the receiver's way: checked with the receiver's settings (its HMAC key, its
 tolerance, its size limit), then confirmed by one status fetch, unless the receiver
-trusts bodies. A confirmed end is published on the coordination's callback bus, so
-the waits for the task end on it, in this process and, with a bus that relays, in
-the others, with no request of their own; a trusted one goes to the waits through
-the receiver, as if it had been POSTed to it.
+trusts bodies, and told to the client's ``on_event`` (confirmed or not). A confirmed
+end is published on the coordination's callback bus, so the waits for the task end
+on it, in this process and, with a bus that relays, in the others, with no request
+of their own; a trusted one goes to the waits through the receiver, as if it had
+been POSTed to it.
 """
 
 from __future__ import annotations
@@ -13,23 +14,20 @@ from __future__ import annotations
 import json
 import typing
 
-from sora2pro._errors import InvalidInputError
+from sora2pro._errors import InvalidInputError, UnconfirmedCallbackError
 from sora2pro._flows._heard import published
 from sora2pro._flows._wait import confirm
 from sora2pro._wire import encode_task
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Mapping
-
+    from sora2pro._callbacks._checks import Headers
     from sora2pro._flows._context import Context
     from sora2pro._model._task import Task
 
 __all__ = ["deliver"]
 
 
-async def deliver(
-    ctx: Context, body: bytes | bytearray | memoryview, headers: Mapping[str, str]
-) -> Task:
+async def deliver(ctx: Context, body: bytes | bytearray | memoryview, headers: Headers) -> Task:
     """The finished task a callback announces, confirmed, and handed to the waits for it.
 
     Raises:
@@ -54,7 +52,12 @@ async def deliver(
         if known is not None:
             task = known
         else:
-            task = await confirm(ctx, callback, None, fetch=True)
+            try:
+                task = await confirm(ctx, callback, None, fetch=True)
+            except UnconfirmedCallbackError:
+                ctx.events.callback(callback, confirmed=False)
+                raise
+            ctx.events.callback(callback, confirmed=True)
             ctx.bus.publish(task_id, json.dumps(encode_task(ctx.converter, task)))
     ctx.finished(task_id)
     return task

@@ -93,7 +93,7 @@ class RateLimited:
 
 @attrs.frozen
 class CallbackReceived:
-    """A wait (or, with ``index`` None, the client for another process) took a callback.
+    """A wait took a callback (with ``index`` None: also deliver_callback, or a relay).
 
     ``confirmed`` tells whether it held up: the task had ended (by a status fetch, unless
     the receiver trusts bodies). One not confirmed is ignored, and polling goes on.

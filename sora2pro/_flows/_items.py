@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Mapping
 
@@ -11,8 +12,11 @@ from sora2pro._config import check_idempotency_key
 from sora2pro._errors import InvalidInputError, Sora2ProError
 from sora2pro._model._failures import SubmitUncertainError
 from sora2pro._model._requests import REQUEST_TYPES, ImageToVideo, Job, Request, TextToVideo
+from sora2pro._wire import check_job, make_converter
 
 if typing.TYPE_CHECKING:
+    import cattrs
+
     from sora2pro._model._task import Task
 
 __all__ = ["BatchItem", "BatchResult", "item_key", "to_request"]
@@ -55,8 +59,14 @@ class BatchResult:
         return isinstance(self.error, SubmitUncertainError)
 
 
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """The wire converter that checks jobs: built on first use, configured once, never changed."""
+    return make_converter()
+
+
 def to_request(item: BatchItem) -> Request:
-    """Turn a batch item into a request.
+    """Turn a batch item into a request, checked as a submit would check it.
 
     A mapping with a ``model`` is a :class:`Job` (``model``, ``input``,
     ``callback_url``), one with an ``image`` an :class:`ImageToVideo`, any other a
@@ -65,9 +75,17 @@ def to_request(item: BatchItem) -> Request:
 
     Raises:
         InvalidInputError: the item is not a prompt, a request or a mapping of its
-            fields, or its idempotency key is not printable text of 1 to 255 characters.
+            fields, its idempotency key is not printable text of 1 to 255 characters,
+            or it is a job naming a Sora 2 model that breaks its typed request's rules.
 
     """
+    request = _as_request(item)
+    if isinstance(request, Job):
+        check_job(_converter(), request)
+    return request
+
+
+def _as_request(item: BatchItem) -> Request:
     if isinstance(item, REQUEST_TYPES):
         return item
     if isinstance(item, str):

@@ -15,9 +15,11 @@ from sora2pro._wire._decode import (
     encode_create,
     encode_task,
 )
+from sora2pro._wire._jobs import check_job
 
 __all__ = [
     "Envelope",
+    "check_job",
     "decode_create",
     "decode_credits",
     "decode_envelope",

@@ -121,9 +121,16 @@ def _structure_text(value: object, _: object) -> str:
 
 
 def _structure_optional_text(value: object, _: object) -> str | None:
+    """A message for people (failMsg, failCode): a lone surrogate in it becomes U+FFFD.
+
+    Python's json reads one from an escaped surrogate; as is, it could not be journaled,
+    logged to a file or printed, and the failure it tells of would be lost.
+    """
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     text = _structure_text(value, _)
+    if not is_text(text):
+        text = "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
     return text or None
 
 
@@ -177,6 +184,12 @@ def _structure_json_object(value: object, _: object) -> dict[str, object] | None
         return None
     if not isinstance(value, dict):
         raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    # Python's json reads NaN and lone surrogates ("\ud800"), which no JSON text holds:
+    # such an object could not be printed, logged or sent on as it came.
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except ValueError:
+        raise ValueError("the JSON object holds NaN, Infinity or a lone surrogate") from None
     return value
 
 
