@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typing
 
+from sora2pro._config import check_timeout
+from sora2pro._flows._context import deadline_after
 from sora2pro._flows._deliver import deliver
 
 if typing.TYPE_CHECKING:
@@ -15,7 +17,11 @@ if typing.TYPE_CHECKING:
     from sora2pro._flows._context import Context
     from sora2pro._model._task import Task
 
-__all__ = ["CallbackMethods"]
+__all__ = ["DEFAULT_DELIVERY_TIMEOUT", "CallbackMethods"]
+
+#: How long ``deliver_callback()`` may take by default: under the 15 s or so a
+#: platform's sender waits for an answer before it tries again.
+DEFAULT_DELIVERY_TIMEOUT = 10.0
 
 
 class CallbackMethods:
@@ -27,7 +33,11 @@ class CallbackMethods:
         def _check_open(self) -> None: ...
 
     async def deliver_callback(
-        self, body: bytes | bytearray | memoryview, headers: Headers
+        self,
+        body: bytes | bytearray | memoryview,
+        headers: Headers,
+        *,
+        timeout: float | None = DEFAULT_DELIVERY_TIMEOUT,
     ) -> Task:
         """Hand over a callback your own web app received (FastAPI, Django, aiohttp, ...).
 
@@ -55,6 +65,9 @@ class CallbackMethods:
             headers: The request's headers: any mapping of names to values, or
                 anything whose ``items()`` gives the pairs (werkzeug's); names match
                 in any case.
+            timeout: Seconds the confirming fetch may take, retries included (10
+                by default, under what a platform's sender waits for an answer);
+                None for the retry policy's own bounds.
 
         Returns:
             The task as the server confirms it, ended in success or failure (check
@@ -67,10 +80,12 @@ class CallbackMethods:
             CallbackTooLargeError: the body is larger than the receiver's ``max_body``
                 (413).
             UnconfirmedCallbackError: the server says the task has not ended, does
-                not know it, or could not be asked (the cause says which); the
-                waits poll on (answer 202).
-            InvalidInputError: the client has no ``callbacks=`` receiver.
+                not know it, or could not be asked in ``timeout`` (the cause says
+                which); the waits poll on (answer 202).
+            InvalidInputError: the client has no ``callbacks=`` receiver, or
+                ``timeout`` is not a positive number of seconds (or None).
 
         """
         self._check_open()
-        return await deliver(self._ctx, body, headers)
+        check_timeout("timeout", timeout)
+        return await deliver(self._ctx, body, headers, deadline_after(timeout))

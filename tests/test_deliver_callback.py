@@ -407,3 +407,31 @@ async def test_a_garbled_status_answer_leaves_the_callback_unconfirmed(
         task = await client.wait(task_id, timeout=10, poll=FAST_POLL)
     assert TaskState.SUCCESS is task.state
     assert FAST_RETRY.attempts + 1 == status_requests(emulator, task_id)
+
+
+async def test_a_delivery_whose_fetch_hangs_ends_at_its_timeout_unconfirmed(
+    emulator: Emulator, app: App
+) -> None:
+    """A confirming fetch that hangs is cut at the delivery's timeout: unconfirmed (202), typed."""
+    emulator.callbacks = False
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    async with hooked(emulator, app) as client:
+        task_id = await client.submit("a dog")
+        emulator.finish(task_id)
+        emulator.inject(Fault.delay(60.0), Endpoint.RECORD_INFO, times=10)
+        with pytest.raises(UnconfirmedCallbackError) as caught:
+            await client.deliver_callback(body_for(task_id), {}, timeout=0.3)
+        assert 202 == caught.value.status
+        assert task_id in client.pending
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, float("nan"), "10", True])
+async def test_a_delivery_timeout_that_is_no_duration_is_refused(
+    emulator: Emulator, app: App, timeout: object
+) -> None:
+    """deliver_callback(timeout=...) must be a positive number of seconds or None; nothing sent."""
+    async with hooked(emulator, app) as client:
+        with pytest.raises(sora2pro.InvalidInputError):
+            await client.deliver_callback(body_for("t1"), {}, timeout=timeout)  # type: ignore[arg-type]
+    assert [] == emulator.requests

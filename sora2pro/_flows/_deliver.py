@@ -27,7 +27,9 @@ if typing.TYPE_CHECKING:
 __all__ = ["deliver"]
 
 
-async def deliver(ctx: Context, body: bytes | bytearray | memoryview, headers: Headers) -> Task:
+async def deliver(
+    ctx: Context, body: bytes | bytearray | memoryview, headers: Headers, deadline: float | None
+) -> Task:
     """The finished task a callback announces, confirmed, and handed to the waits for it.
 
     Raises:
@@ -53,7 +55,7 @@ async def deliver(ctx: Context, body: bytes | bytearray | memoryview, headers: H
             task = known
         else:
             try:
-                task = await confirm(ctx, callback, None, fetch=True)
+                task = await confirm(ctx, callback, deadline, fetch=True)
             except UnconfirmedCallbackError:
                 ctx.events.callback(callback, confirmed=False)
                 raise
