@@ -292,15 +292,19 @@ def _learn(ctx: Context, task: Task) -> None:
 
 @attrs.define(eq=False)
 class WaitModel:
-    """What one wait's schedule reads: the duration model, and what a late end costs.
+    """What one wait's polls use: its fetch, the duration model, what a late end costs.
 
     Methods, not closures: one object of a few slots per wait, thousands at once.
     """
 
     ctx: Context
+    task_id: str
     policy: PollPolicy
     #: A callback is due (a receiver, and a task this client submitted with its URL).
     patient: bool
+
+    def fetch(self, deadline: float | None, urgency: float) -> Awaitable[Task]:
+        return fetch_task(self.ctx, self.task_id, deadline, urgency)
 
     def predict(self, shape: str | None) -> Prediction:
         return self.ctx.predict(shape, self.policy.expected_duration)
@@ -318,16 +322,15 @@ class WaitModel:
 
 
 def polls(
-    ctx: Context,
-    task_id: str,
+    model: WaitModel,
     *,
     timeout: float | None,
     deadline: float | None,
     on_update: OnUpdate | None,
-    model: WaitModel,
 ) -> Coroutine[object, object, Task]:
     """The wait's polls, on a schedule of the ``model``; no frame of its own."""
-    request = ctx.registry.get(task_id)
+    ctx = model.ctx
+    request = ctx.registry.get(model.task_id)
     schedule = Schedule(
         model.policy,
         model.predict,
@@ -337,12 +340,12 @@ def polls(
         shape=None if request is None else shape_of(request.model, request),
     )
     return poll_until_done(
-        functools.partial(fetch_task, ctx, task_id),
-        task_id,
+        model.fetch,
+        model.task_id,
         policy=model.policy,
         schedule=schedule,
         timeout=timeout,
         deadline=deadline,
         on_update=on_update,
-        started_at=ctx.submitted_at.get(task_id),
+        started_at=ctx.submitted_at.get(model.task_id),
     )

@@ -140,6 +140,12 @@ async def submit(
             await asyncio.wait({sending})
             raise
 
+    # The first try is made here, and the retry machinery built only on a failure:
+    # thousands of creates may queue for a slot, each with this chain of frames alive.
+    try:
+        return await attempt()
+    except Sora2ProError as error:
+        failed = error
     return await retrying(
         attempt,
         policy=ctx.retry,
@@ -147,6 +153,7 @@ async def submit(
         deadline=deadline,
         operation="createTask",
         listener=ctx.transport.listener,
+        failed=failed,
     )
 
 

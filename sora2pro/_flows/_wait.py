@@ -123,9 +123,9 @@ async def _with_receiver(
     assert ctx.callbacks is not None  # noqa: S101  # only with a receiver
     # The callback is the fast path; polling only needs to catch a lost callback.
     # Only a task this client submitted, with its callBackUrl, owes it a callback.
-    model = WaitModel(ctx, policy, patient=task_id in ctx.submitted_at)
+    model = WaitModel(ctx, task_id, policy, patient=task_id in ctx.submitted_at)
     polling = asyncio.ensure_future(
-        polls(ctx, task_id, timeout=timeout, deadline=deadline, on_update=on_update, model=model)
+        polls(model, timeout=timeout, deadline=deadline, on_update=on_update)
     )
     polling.add_done_callback(model.settled)
     seen: Callback | None = None
@@ -201,12 +201,10 @@ async def _without_receiver(
     try:
         if heard.task is None:
             return await polls(
-                ctx,
-                task_id,
+                WaitModel(ctx, task_id, policy, patient=False),
                 timeout=timeout,
                 deadline=deadline,
                 on_update=on_update,
-                model=WaitModel(ctx, policy, patient=False),
             )
     except asyncio.CancelledError:
         if not heard.interrupted():
