@@ -22,11 +22,12 @@ logger = logging.getLogger("sora2pro")
 class Heard:
     """Listens on the bus for the end of one task, and ends the current task's wait with it.
 
-    A wait without a receiver polls in its own task: another client (or process)
-    that confirms the end first interrupts whatever the wait awaits (a pause, a
-    status slot, a request) by cancelling the waiting task, as ``asyncio.timeout``
-    does; :meth:`interrupted` tells that cancel from any other. No second task and
-    no race of futures per wait: ten thousand waits may be pending at once.
+    A wait without a receiver polls in the task that waits: another client (or
+    process) that confirms the end first interrupts whatever the wait awaits (a
+    pause, a status slot, a request) by cancelling that task, as ``asyncio.timeout``
+    does, and only while the wait is inside this scope; :meth:`interrupted` tells
+    that cancel from any other. No second task and no race of futures per wait: ten
+    thousand waits may be pending at once.
 
     Used as ``heard = Heard(ctx, task_id)``, then the wait in ``try``, an ``except
     asyncio.CancelledError`` asking :meth:`interrupted`, and :meth:`close` in
