@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import typing
 
 import pytest
 
 import sora2pro
+from sora2pro._wire import encode_task, make_converter
 from sora2pro.testing import Emulator, Endpoint, Fault
 
 from .conftest import fast_client, until
@@ -147,3 +149,59 @@ async def test_cancelling_close_still_releases_a_left_batchs_journal(
         results = await again.gather(prompts, journal=journal)
     assert all(r.ok for r in results)
     assert 4 == emulator.count(Endpoint.CREATE)
+
+
+async def ended_elsewhere(emulator: Emulator, task_id: str) -> str:
+    """Finish the task, and the entry another client that confirmed its end would publish."""
+    emulator.finish(task_id)
+    async with fast_client(emulator) as other:
+        task = await other.get_task(task_id)
+    return json.dumps(encode_task(make_converter(), task))
+
+
+@pytest.mark.parametrize("cancel_first", [False, True])
+async def test_a_cancel_beside_an_end_heard_on_the_bus_still_cancels_the_wait(
+    emulator: Emulator, *, cancel_first: bool
+) -> None:
+    """A wait cancelled in the turn its end is heard from the bus ends cancelled, task pending."""
+    shared = sora2pro.LocalCoordination()
+    emulator.duration = None
+    slow = sora2pro.PollPolicy(expected_duration=600.0)  # its own first poll is far off
+    async with fast_client(emulator, coordination=shared, poll=slow) as client:
+        task_id = await client.submit("a dog")
+        entry = await ended_elsewhere(emulator, task_id)
+        waiting = asyncio.ensure_future(client.wait(task_id, timeout=10))
+        await asyncio.sleep(0.05)  # inside its pause before the first poll
+        if cancel_first:
+            waiting.cancel()
+        shared.callback_bus().publish(task_id, entry)
+        if not cancel_first:
+            waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert task_id in client.pending
+    assert 1 == emulator.count(Endpoint.RECORD_INFO)  # the other client's alone
+
+
+async def test_a_wait_ended_by_the_bus_leaves_no_cancel_behind(emulator: Emulator) -> None:
+    """The end heard on the bus interrupts the wait, and the waiting task runs on uncancelled."""
+    shared = sora2pro.LocalCoordination()
+    emulator.duration = None
+    slow = sora2pro.PollPolicy(expected_duration=600.0)
+    async with fast_client(emulator, coordination=shared, poll=slow) as client:
+        task_id = await client.submit("a dog")
+        entry = await ended_elsewhere(emulator, task_id)
+
+        async def wait_then_sleep() -> tuple[sora2pro.Task, int]:
+            task = await client.wait(task_id, timeout=10)
+            await asyncio.sleep(0)  # a cancel left pending would be raised here
+            current = asyncio.current_task()
+            assert current is not None
+            return task, current.cancelling()
+
+        waiting = asyncio.ensure_future(wait_then_sleep())
+        await asyncio.sleep(0.05)
+        shared.callback_bus().publish(task_id, entry)
+        task, cancelling = await waiting
+    assert (sora2pro.TaskState.SUCCESS, 0) == (task.state, cancelling)
+    assert task_id not in client.pending

@@ -16,6 +16,8 @@ from sora2pro._transport._paced import paced_exchange, take_slot
 from sora2pro._wire import decode_credits, decode_task, decode_task_id
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     import cattrs
 
     from sora2pro._coordination._protocols import Pacer
@@ -82,9 +84,9 @@ class Api:
             **request,
         )
 
-    async def create_slot(self, deadline: float | None) -> None:
+    def create_slot(self, deadline: float | None) -> Awaitable[None]:
         """Wait for the next create slot, not past ``deadline``."""
-        await take_slot(self.create_pacer, deadline, 0.0, "createTask")
+        return take_slot(self.create_pacer, deadline, 0.0, "createTask")
 
     async def create_task(self, body: dict[str, object]) -> str:
         """Send one create (its slot taken) and read its task id.

@@ -18,10 +18,13 @@ class LocalBus:
     KEPT = 1000
     #: Nothing outside this process reads the bus: a callback no wait took stays a hint.
     relays = False
+    #: Task ids waited on that may pile up before the ended waits are first swept out.
+    SWEPT = 1000
 
     def __init__(self) -> None:
         self._recent: dict[str, str] = {}
         self._waiters: dict[str, list[asyncio.Future[str]]] = {}
+        self._sweep_at = self.SWEPT
 
     def publish(self, task_id: str, entry: str) -> None:
         """Tell the clients of this process that ``task_id`` ended as ``entry`` says."""
@@ -38,19 +41,26 @@ class LocalBus:
                 future.set_result(entry)
 
     def expect(self, task_id: str) -> asyncio.Future[str]:
-        """A future that completes with the entry for ``task_id`` (at once if it came)."""
+        """A future that completes with the entry for ``task_id`` (at once if it came).
+
+        A wait that ends cancels its future; such futures are swept out once the
+        task ids waited on have doubled since the last sweep, so that a wait costs
+        no callback of the bus's own (thousands are pending at once).
+        """
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         known = self._recent.get(task_id)
         if known is not None:
             future.set_result(known)
-        else:
-            self._waiters.setdefault(task_id, []).append(future)
-            future.add_done_callback(lambda done: self._forget(task_id, done))
+            return future
+        if len(self._waiters) >= self._sweep_at:
+            self._sweep()
+        self._waiters.setdefault(task_id, []).append(future)
         return future
 
-    def _forget(self, task_id: str, future: asyncio.Future[str]) -> None:
-        waiters = self._waiters.get(task_id, [])
-        if future in waiters:
-            waiters.remove(future)
-        if not waiters:
-            self._waiters.pop(task_id, None)
+    def _sweep(self) -> None:
+        """Forget the futures of waits that ended."""
+        for task_id, futures in list(self._waiters.items()):
+            futures[:] = [future for future in futures if not future.done()]
+            if not futures:
+                del self._waiters[task_id]
+        self._sweep_at = max(self.SWEPT, 2 * len(self._waiters))

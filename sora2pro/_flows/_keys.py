@@ -33,7 +33,7 @@ __all__ = ["submit_keyed"]
 logger = logging.getLogger("sora2pro")
 
 
-async def submit_keyed(
+def submit_keyed(
     ctx: Context,
     req: Request,
     deadline: float | None,
@@ -41,11 +41,12 @@ async def submit_keyed(
     *,
     before_send: Callable[[], Awaitable[None]] | None = None,
     on_task_id: Callable[[str], None] | None = None,
-) -> str:
+) -> Awaitable[str]:
     """Create the task, or return the one the first submit with ``key`` made.
 
-    Without a key this is :func:`submit`. A key is checked before anything is
-    sent; ``on_task_id`` also gets a task id found under the key.
+    Without a key this is :func:`submit`, with no frame of its own (thousands of
+    creates may wait at once). A key is checked at once, before anything is sent;
+    ``on_task_id`` also gets a task id found under the key.
 
     Raises:
         InvalidInputError: the key is not printable text of 1 to 255 characters.
@@ -58,7 +59,19 @@ async def submit_keyed(
     """
     check_idempotency_key(key)
     if key is None:
-        return await submit(ctx, req, deadline, before_send=before_send, on_task_id=on_task_id)
+        return submit(ctx, req, deadline, before_send=before_send, on_task_id=on_task_id)
+    return _submit_by_key(ctx, req, deadline, key, before_send=before_send, on_task_id=on_task_id)
+
+
+async def _submit_by_key(
+    ctx: Context,
+    req: Request,
+    deadline: float | None,
+    key: str,
+    *,
+    before_send: Callable[[], Awaitable[None]] | None,
+    on_task_id: Callable[[str], None] | None,
+) -> str:
     keys = ctx.coordination.idempotency()
     # The request as given: uploads and the receiver's URL differ from one submit to the next.
     fingerprint = request_digest(encode_create(ctx.converter, req))

@@ -1,31 +1,43 @@
-"""Waiting for a task: the loop that polls on its schedule until the end."""
+"""Waiting for a task: the loop that polls on its schedule until the end, and its polls."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 import time
 import typing
 from collections.abc import Awaitable, Callable
 
+import attrs
+
 from sora2pro._errors import Sora2ProError, TaskNotVisibleError
-from sora2pro._flows._schedule import Schedule, expected_remaining
+from sora2pro._flows._schedule import Schedule, expected_remaining, shape_of
 from sora2pro._model._failures import TaskFailedError, WaitTimeoutError
+from sora2pro._model._requests import CharacterRequest
 from sora2pro._model._task import Task, TaskState
 from sora2pro._transport._instrument import call
-from sora2pro._transport._retry import is_transient
+from sora2pro._transport._retry import is_transient, retrying
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from sora2pro._config import PollPolicy
+    from sora2pro._flows._context import Context
+    from sora2pro._flows._schedule import Prediction
 
 __all__ = [
     "LONGEST_RUN",
     "OnSubmitted",
     "OnUpdate",
+    "WaitModel",
     "call_within",
+    "fetch_task",
     "notify",
     "notify_within",
     "poll_until_done",
+    "polls",
     "urgency",
 ]
 
@@ -98,21 +110,17 @@ async def poll_until_done(
     last: Task | None = None
     seen = started
     due_now = started_at is None
-
-    def expired() -> bool:
-        return deadline is not None and loop.time() >= deadline
-
-    def timed_out() -> WaitTimeoutError:
-        assert timeout is not None  # noqa: S101  # only a deadline expires
-        return WaitTimeoutError(task_id, last, timeout)
+    end = math.inf if deadline is None else deadline
 
     # No timeout scope around the polls: aiohttp's own timers fire at the same instant
     # (a request's total is cut to the time left) and can swallow the scope's cancel,
     # which would leave the loop running past the deadline. Every step is bounded by
     # ``deadline`` itself instead, and the deadline is checked before each poll.
-    while not expired():
+    # No closures and no helper coroutines either: thousands of waits sleep here.
+    while loop.time() < end:
         schedule.waiting(loop.time() - origin)
-        if not due_now and await _toward(origin + schedule.due(), policy, deadline):
+        if not due_now and (pause := _pause(origin + schedule.due(), policy, end)) is not None:
+            await asyncio.sleep(pause)
             continue
         due_now = False
         try:
@@ -126,8 +134,8 @@ async def poll_until_done(
         except Sora2ProError as exc:
             if not is_transient(exc):
                 raise
-            if expired():
-                raise timed_out() from None
+            if loop.time() >= end:
+                raise _timed_out(task_id, last, timeout) from None
             logger.warning(
                 "polling task %s failed (%s); polling on",
                 task_id,
@@ -147,7 +155,12 @@ async def poll_until_done(
             if task.state is TaskState.FAIL:
                 raise TaskFailedError(task)
             schedule.polled(seen - origin, task)
-    raise timed_out()
+    raise _timed_out(task_id, last, timeout)
+
+
+def _timed_out(task_id: str, last: Task | None, timeout: float | None) -> WaitTimeoutError:
+    assert timeout is not None  # noqa: S101  # only a deadline expires
+    return WaitTimeoutError(task_id, last, timeout)
 
 
 def _urgency(
@@ -165,21 +178,16 @@ def _urgency(
     return max(urgency(last, elapsed, age, schedule.typical()), -policy.max_interval)
 
 
-async def _toward(due: float, policy: PollPolicy, deadline: float | None) -> bool:
-    """Sleep toward ``due`` (loop time), within the deadline; False when it is there.
+def _pause(due: float, policy: PollPolicy, end: float) -> float | None:
+    """How long to sleep toward ``due`` (loop time), within ``end``; None when it is there.
 
     At most ``max_interval`` at a time: the model may learn meanwhile (a shape's
     runs, a lost callback) and bring the poll sooner.
     """
-    loop = asyncio.get_running_loop()
-    ahead = due - loop.time()
-    if ahead <= 0:
-        return False
-    ahead = min(ahead, policy.max_interval)
-    if deadline is not None:
-        ahead = min(ahead, deadline - loop.time())
-    await asyncio.sleep(ahead)
-    return True
+    now = asyncio.get_running_loop().time()
+    if due <= now:
+        return None
+    return min(due - now, policy.max_interval, end - now)
 
 
 def _submitted(task: Task, seen: float) -> float:
@@ -233,3 +241,111 @@ async def call_within(
             assert timeout is not None  # noqa: S101  # only a deadline expires
             raise WaitTimeoutError(task_id, last, timeout) from None
         raise
+
+
+async def fetch_task(ctx: Context, task_id: str, deadline: float | None, urgency: float) -> Task:
+    """Fetch a task with the status budget's slot for ``urgency``, retried within ``deadline``."""
+    # The first try is made here, and the retry machinery built only on a failure:
+    # thousands of waits queue for a slot, each with this chain of frames alive.
+    failed: Sora2ProError | None = None
+    try:
+        task = await ctx.api.record_info(task_id, deadline, urgency)
+    except Sora2ProError as error:
+        failed = error
+    if failed is not None:
+        task = await retrying(
+            functools.partial(ctx.api.record_info, task_id, deadline, urgency),
+            policy=ctx.retry,
+            retryable=is_transient,
+            deadline=deadline,
+            operation="recordInfo",
+            listener=ctx.transport.listener,
+            failed=failed,
+        )
+    if task.state is TaskState.SUCCESS:
+        _learn(ctx, task)
+    return task
+
+
+def _learn(ctx: Context, task: Task) -> None:
+    """Note how long a video ran, for the poll schedule of its shape.
+
+    By the server's createTime and completeTime, and at most what this client's
+    clock saw from its submit; each task once. Only videos: a character takes far less.
+    """
+    # Kept in pending until the caller has it: a cancel in between must not lose it
+    # (the waits and get_task() forget it when they hand it over).
+    request = ctx.registry.get(task.id) or task.request
+    if isinstance(request, CharacterRequest) or ctx.learned(task.id):
+        return
+    runs = []
+    if task.created_at is not None and task.completed_at is not None:
+        runs.append((task.completed_at - task.created_at).total_seconds())
+    if task.id in ctx.submitted_at:
+        # The server's times cannot tell of a longer run than this client saw.
+        runs.append(asyncio.get_running_loop().time() - ctx.submitted_at[task.id])
+    # Nil, negative or past a month: a clock is wrong, and such a run teaches nonsense.
+    plausible = [run for run in runs if 0 < run <= LONGEST_RUN]
+    if plausible:
+        ctx.durations.record(shape_of(task.model, request), min(plausible))
+
+
+@attrs.define(eq=False)
+class WaitModel:
+    """What one wait's polls use: its fetch, the duration model, what a late end costs.
+
+    Methods, not closures: one object of a few slots per wait, thousands at once.
+    """
+
+    ctx: Context
+    task_id: str
+    policy: PollPolicy
+    #: A callback is due (a receiver, and a task this client submitted with its URL).
+    patient: bool
+
+    def fetch(self, deadline: float | None, urgency: float) -> Awaitable[Task]:
+        return fetch_task(self.ctx, self.task_id, deadline, urgency)
+
+    def predict(self, shape: str | None) -> Prediction:
+        return self.ctx.predict(shape, self.policy.expected_duration)
+
+    def cost(self) -> float:
+        # With a receiver, a late end only costs when the callback is lost.
+        return self.policy.delay_cost * (self.ctx.losses.rate() if self.patient else 1.0)
+
+    def silent(self, surprise: float) -> None:
+        self.ctx.losses.silent(id(self), surprise)
+
+    def settled(self, _polling: object) -> None:
+        """The wait ended: its silence no longer counts."""
+        self.ctx.losses.settled(id(self))
+
+
+def polls(
+    model: WaitModel,
+    *,
+    timeout: float | None,
+    deadline: float | None,
+    on_update: OnUpdate | None,
+) -> Coroutine[object, object, Task]:
+    """The wait's polls, on a schedule of the ``model``; no frame of its own."""
+    ctx = model.ctx
+    request = ctx.registry.get(model.task_id)
+    schedule = Schedule(
+        model.policy,
+        model.predict,
+        model.cost,
+        patient=model.patient,
+        silent=model.silent if model.patient else None,
+        shape=None if request is None else shape_of(request.model, request),
+    )
+    return poll_until_done(
+        model.fetch,
+        model.task_id,
+        policy=model.policy,
+        schedule=schedule,
+        timeout=timeout,
+        deadline=deadline,
+        on_update=on_update,
+        started_at=ctx.submitted_at.get(model.task_id),
+    )

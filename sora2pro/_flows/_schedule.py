@@ -38,6 +38,7 @@ import bisect
 import functools
 import math
 import random
+import sys
 import typing
 from collections.abc import Mapping
 
@@ -145,7 +146,7 @@ def shape_of(model: str, request: Request | None) -> str:
         text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
         if 0 < len(text) <= VALUE_KEPT and text.isprintable():
             parts.append(f"{name}={text}")
-    return " ".join(parts)
+    return sys.intern(" ".join(parts))  # few shapes, and a schedule per wait keeps one
 
 
 # The schedule's table: G(z), the integral of sqrt(phi(u) / Q(u)) from minus infinity

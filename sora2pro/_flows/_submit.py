@@ -109,45 +109,78 @@ async def submit(
     """
     req = with_callback(ctx, await with_uploads(ctx, req, deadline))
     body = encode_create(ctx.converter, req)
-
-    async def attempt() -> str:
-        await ctx.api.create_slot(deadline)
-        try:
-            if ctx.closing:
-                raise TransportError(
-                    "createTask not sent: the client is closing", request_sent=False
-                )
-            if before_send is not None:
-                await before_send()
-        except BaseException:
-            ctx.api.create_pacer.sent()  # the slot goes unused: the next need not wait for it
-            raise
-        # Not cut short by the deadline nor by a cancel: a create once sent may
-        # finish (within Timeouts.request), since a lost answer could mean paying twice.
-        # Whoever is still there when the answer comes, the task id is kept by the
-        # callback, exactly once: a second cancel must not lose it.
-        sending = asyncio.ensure_future(_create_once(ctx, body, req))
-        ctx.creates.add(sending)
-        sending.add_done_callback(functools.partial(_settled, ctx, req, on_task_id))
-        if on_sent is not None:
-            on_sent(sending)
-        try:
-            return await asyncio.shield(sending)
-        except asyncio.CancelledError:
-            ctx.cancelled_creates.add(sending)
-            # Give the answer its time before the cancel goes on; a second cancel
-            # ends this wait, and the callback still keeps whatever arrives.
-            await asyncio.wait({sending})
-            raise
-
+    # The first try is made here, and the retry machinery built only on a failure:
+    # thousands of creates may queue for a slot, each with this chain of frames
+    # alive (and no closure: its cells would be kept by each of them).
+    try:
+        return await _attempt(
+            ctx,
+            req,
+            body,
+            deadline,
+            before_send=before_send,
+            on_task_id=on_task_id,
+            on_sent=on_sent,
+        )
+    except Sora2ProError as error:
+        failed = error
     return await retrying(
-        attempt,
+        functools.partial(
+            _attempt,
+            ctx,
+            req,
+            body,
+            deadline,
+            before_send=before_send,
+            on_task_id=on_task_id,
+            on_sent=on_sent,
+        ),
         policy=ctx.retry,
         retryable=_create_retryable,
         deadline=deadline,
         operation="createTask",
         listener=ctx.transport.listener,
+        failed=failed,
     )
+
+
+async def _attempt(
+    ctx: Context,
+    req: Request,
+    body: dict[str, object],
+    deadline: float | None,
+    *,
+    before_send: Callable[[], Awaitable[None]] | None,
+    on_task_id: Callable[[str], None] | None,
+    on_sent: Callable[[asyncio.Future[str]], None] | None,
+) -> str:
+    """One create: its slot, then the request, whose answer is kept whoever waits for it."""
+    await ctx.api.create_slot(deadline)
+    try:
+        if ctx.closing:
+            raise TransportError("createTask not sent: the client is closing", request_sent=False)
+        if before_send is not None:
+            await before_send()
+    except BaseException:
+        ctx.api.create_pacer.sent()  # the slot goes unused: the next need not wait for it
+        raise
+    # Not cut short by the deadline nor by a cancel: a create once sent may
+    # finish (within Timeouts.request), since a lost answer could mean paying twice.
+    # Whoever is still there when the answer comes, the task id is kept by the
+    # callback, exactly once: a second cancel must not lose it.
+    sending = asyncio.ensure_future(_create_once(ctx, body, req))
+    ctx.creates.add(sending)
+    sending.add_done_callback(functools.partial(_settled, ctx, req, on_task_id))
+    if on_sent is not None:
+        on_sent(sending)
+    try:
+        return await asyncio.shield(sending)
+    except asyncio.CancelledError:
+        ctx.cancelled_creates.add(sending)
+        # Give the answer its time before the cancel goes on; a second cancel
+        # ends this wait, and the callback still keeps whatever arrives.
+        await asyncio.wait({sending})
+        raise
 
 
 async def _create_once(ctx: Context, body: dict[str, object], req: Request) -> str:

@@ -13,30 +13,29 @@ from sora2pro._errors import (
     TaskNotVisibleError,
     UnconfirmedCallbackError,
 )
-from sora2pro._flows._heard import polled_or_heard, published
+from sora2pro._flows._heard import Heard, published
 from sora2pro._flows._polling import (
-    LONGEST_RUN,
     OnSubmitted,
     OnUpdate,
+    WaitModel,
     call_within,
+    fetch_task,
     notify_within,
-    poll_until_done,
+    polls,
 )
-from sora2pro._flows._schedule import Schedule, shape_of
 from sora2pro._model._failures import TaskFailedError, WaitTimeoutError
-from sora2pro._model._requests import CharacterRequest
 from sora2pro._model._task import Task, TaskState
-from sora2pro._transport._retry import is_transient, retrying
 from sora2pro._wire import encode_task
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from sora2pro._config import PollPolicy
     from sora2pro._flows._context import Context
     from sora2pro._model._task import Callback
 
 __all__ = [
     "confirm",
-    "fetch_task",
     "published",
     "read_task",
     "relay",
@@ -46,48 +45,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("sora2pro")
-
-
-async def fetch_task(ctx: Context, task_id: str, deadline: float | None, urgency: float) -> Task:
-    """Fetch a task with the status budget's slot for ``urgency``, retried within ``deadline``."""
-
-    async def attempt() -> Task:
-        task = await ctx.api.record_info(task_id, deadline, urgency)
-        if task.state is TaskState.SUCCESS:
-            _learn(ctx, task)
-        return task
-
-    return await retrying(
-        attempt,
-        policy=ctx.retry,
-        retryable=is_transient,
-        deadline=deadline,
-        operation="recordInfo",
-        listener=ctx.transport.listener,
-    )
-
-
-def _learn(ctx: Context, task: Task) -> None:
-    """Note how long a video ran, for the poll schedule of its shape.
-
-    By the server's createTime and completeTime, and at most what this client's
-    clock saw from its submit; each task once. Only videos: a character takes far less.
-    """
-    # Kept in pending until the caller has it: a cancel in between must not lose it
-    # (the waits and get_task() forget it when they hand it over).
-    request = ctx.registry.get(task.id) or task.request
-    if isinstance(request, CharacterRequest) or ctx.learned(task.id):
-        return
-    runs = []
-    if task.created_at is not None and task.completed_at is not None:
-        runs.append((task.completed_at - task.created_at).total_seconds())
-    if task.id in ctx.submitted_at:
-        # The server's times cannot tell of a longer run than this client saw.
-        runs.append(asyncio.get_running_loop().time() - ctx.submitted_at[task.id])
-    # Nil, negative or past a month: a clock is wrong, and such a run teaches nonsense.
-    plausible = [run for run in runs if 0 < run <= LONGEST_RUN]
-    if plausible:
-        ctx.durations.record(shape_of(task.model, request), min(plausible))
 
 
 async def wait(
@@ -101,7 +58,7 @@ async def wait(
 ) -> Task:
     """Wait for the task's end; forget it from pending only as it is handed over."""
     try:
-        task = await until_done(
+        task = await _waiting(
             ctx, task_id, timeout=timeout, deadline=deadline, poll=poll, on_update=on_update
         )
     except TaskFailedError:
@@ -127,24 +84,50 @@ async def until_done(
         WaitTimeoutError: the deadline passed first.
 
     """
+    return await _waiting(
+        ctx, task_id, timeout=timeout, deadline=deadline, poll=poll, on_update=on_update
+    )
+
+
+def _waiting(
+    ctx: Context,
+    task_id: str,
+    *,
+    timeout: float | None,
+    deadline: float | None,
+    poll: PollPolicy | None,
+    on_update: OnUpdate | None,
+) -> Coroutine[object, object, Task]:
+    """:func:`until_done`'s wait, with no frame of its own (see :func:`_without_receiver`)."""
     on_update = ctx.events.updates(on_update)
     policy = poll or ctx.poll
     if ctx.callbacks is None:
-        return await _without_receiver(
+        return _without_receiver(
             ctx, task_id, timeout=timeout, deadline=deadline, policy=policy, on_update=on_update
         )
-    # The callback is the fast path; polling only needs to catch a lost callback.
-    polling = asyncio.ensure_future(
-        _poll_task(
-            ctx,
-            task_id,
-            timeout=timeout,
-            deadline=deadline,
-            policy=policy,
-            on_update=on_update,
-            patient=True,
-        )
+    return _with_receiver(
+        ctx, task_id, timeout=timeout, deadline=deadline, policy=policy, on_update=on_update
     )
+
+
+async def _with_receiver(
+    ctx: Context,
+    task_id: str,
+    *,
+    timeout: float | None,
+    deadline: float | None,
+    policy: PollPolicy,
+    on_update: OnUpdate | None,
+) -> Task:
+    """Race the task's callback, its end confirmed by another client, and polling."""
+    assert ctx.callbacks is not None  # noqa: S101  # only with a receiver
+    # The callback is the fast path; polling only needs to catch a lost callback.
+    # Only a task this client submitted, with its callBackUrl, owes it a callback.
+    model = WaitModel(ctx, task_id, policy, patient=task_id in ctx.submitted_at)
+    polling = asyncio.ensure_future(
+        polls(model, timeout=timeout, deadline=deadline, on_update=on_update)
+    )
+    polling.add_done_callback(model.settled)
     seen: Callback | None = None
     # Another process (or client) may confirm the end first: no request of our own then.
     ended = ctx.bus.expect(task_id)
@@ -209,18 +192,30 @@ async def _without_receiver(
     policy: PollPolicy,
     on_update: OnUpdate | None,
 ) -> Task:
-    """Poll; but another client (or process) may have a receiver for the task, and tell."""
-    task, heard = await polled_or_heard(
-        ctx,
-        task_id,
-        _poll_task(
-            ctx, task_id, timeout=timeout, deadline=deadline, policy=policy, on_update=on_update
-        ),
-    )
-    if heard:
-        await notify_within(on_update, task, deadline, timeout)
-        if task.state is TaskState.FAIL:
-            raise TaskFailedError(task)
+    """Poll; but another client (or process) may have a receiver for the task, and tell.
+
+    The polls run in this task, with the bus's word as an interrupt (:class:`Heard`):
+    this is the wait most callers have, thousands at once, so it keeps few frames.
+    """
+    heard = Heard(ctx, task_id)
+    try:
+        if heard.task is None:
+            return await polls(
+                WaitModel(ctx, task_id, policy, patient=False),
+                timeout=timeout,
+                deadline=deadline,
+                on_update=on_update,
+            )
+    except asyncio.CancelledError:
+        if not heard.interrupted():
+            raise
+    finally:
+        heard.close()
+    task = heard.task
+    assert task is not None  # noqa: S101  # heard, or it returned or raised above
+    await notify_within(on_update, task, deadline, timeout)
+    if task.state is TaskState.FAIL:
+        raise TaskFailedError(task)
     return task
 
 
@@ -229,53 +224,6 @@ def _caught(ctx: Context, task_id: str, task: Task) -> Task:
     if task_id in ctx.submitted_at:
         ctx.losses.count(lost=True)
     return task
-
-
-async def _poll_task(
-    ctx: Context,
-    task_id: str,
-    *,
-    timeout: float | None,
-    deadline: float | None,
-    policy: PollPolicy,
-    on_update: OnUpdate | None,
-    patient: bool = False,
-) -> Task:
-    request = ctx.registry.get(task_id)
-
-    def cost() -> float:
-        # With a receiver, a late end only costs when the callback is lost.
-        return policy.delay_cost * (ctx.losses.rate() if patient else 1.0)
-
-    started_at = ctx.submitted_at.get(task_id)
-    # Only a task this client submitted, with its callBackUrl, owes it a callback.
-    patient = patient and started_at is not None
-    key = id(cost)  # this wait's, while it runs
-
-    def silent(surprise: float) -> None:
-        ctx.losses.silent(key, surprise)
-
-    schedule = Schedule(
-        policy,
-        lambda shape: ctx.predict(shape, policy.expected_duration),
-        cost,
-        patient=patient,
-        silent=silent if patient else None,
-        shape=None if request is None else shape_of(request.model, request),
-    )
-    try:
-        return await poll_until_done(
-            lambda deadline, urgency: fetch_task(ctx, task_id, deadline, urgency),
-            task_id,
-            policy=policy,
-            schedule=schedule,
-            timeout=timeout,
-            deadline=deadline,
-            on_update=on_update,
-            started_at=started_at,
-        )
-    finally:
-        ctx.losses.settled(key)
 
 
 async def confirm(ctx: Context, callback: Callback, deadline: float | None, *, fetch: bool) -> Task:
@@ -359,13 +307,16 @@ async def wait_submitted(
     """Hand the id of a task ``generate()`` just submitted to ``on_submitted``, then wait.
 
     Every error names the task id; the task stays pending until it is seen to end.
+    What :func:`wait` does, without its frame: each pending ``generate()`` holds these.
     """
     try:
         await _announce(on_submitted, task_id, deadline, timeout)
-        return await wait(
+        task = await _waiting(
             ctx, task_id, timeout=timeout, deadline=deadline, poll=None, on_update=on_update
         )
     except Sora2ProError as exc:
+        if isinstance(exc, TaskFailedError):
+            ctx.finished(task_id)  # seen to end, and handed over with the error
         exc.task_id = task_id
         raise
     except asyncio.CancelledError:
@@ -375,6 +326,8 @@ async def wait_submitted(
             extra={"event": "abandoned", "task_id": task_id},
         )
         raise
+    ctx.finished(task_id)
+    return task
 
 
 async def _announce(

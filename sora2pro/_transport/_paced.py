@@ -9,6 +9,8 @@ from sora2pro._errors import RateLimitError, ResponseError, TransportError
 from sora2pro._transport._instrument import Paused, report
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from sora2pro._coordination._protocols import Pacer
     from sora2pro._transport._transport import Transport
     from sora2pro._wire import Envelope
@@ -16,16 +18,24 @@ if typing.TYPE_CHECKING:
 __all__ = ["paced_exchange", "take_slot"]
 
 
-async def take_slot(pacer: Pacer, deadline: float | None, urgency: float, operation: str) -> None:
+def take_slot(
+    pacer: Pacer, deadline: float | None, urgency: float, operation: str
+) -> Awaitable[None]:
     """Wait for ``pacer``'s next slot, but not past ``deadline``.
+
+    Without a deadline, the pacer's own wait: no frame of this function stays alive
+    while thousands of waits queue for slots.
 
     Raises:
         TransportError: the deadline passed first (``request_sent`` False).
 
     """
     if deadline is None:
-        await pacer.acquire(urgency)
-        return
+        return pacer.acquire(urgency)
+    return _take_slot_by(pacer, deadline, urgency, operation)
+
+
+async def _take_slot_by(pacer: Pacer, deadline: float, urgency: float, operation: str) -> None:
     try:
         # Safe as a scope: nothing inside sets timers of its own (aiohttp's would race it).
         async with asyncio.timeout_at(deadline):

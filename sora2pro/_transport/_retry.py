@@ -52,6 +52,7 @@ async def retrying(
     deadline: float | None,
     operation: str,
     listener: Listener | None = None,
+    failed: Sora2ProError | None = None,
 ) -> T:
     """Await ``call()``, retrying the errors ``retryable`` accepts, within ``policy``.
 
@@ -61,19 +62,21 @@ async def retrying(
     ``max_elapsed`` (from the first failure) are spent, when a pause would pass
     ``deadline`` (a ``loop.time()`` value), or when ``Retry-After`` asks for more
     than ``policy.max_retry_after``. ``listener`` hears of each retry before its pause.
+    A caller that made the first try itself (no frame of this function alive while
+    it runs) passes what it raised as ``failed``; the retries go on from there.
     """
-    try:
-        # Most calls succeed at once: the backoff machinery is built only on a failure.
-        return await call()
-    except Sora2ProError as error:
-        if not retryable(error) or policy.attempts == 1:
-            raise
-        first: Sora2ProError | None = error
+    if failed is None:  # most calls succeed at once: no backoff machinery built for them
+        try:
+            return await call()
+        except Sora2ProError as error:
+            failed = error
+    if not retryable(failed) or policy.attempts == 1:
+        raise failed
 
     async def again() -> T:
-        nonlocal first
-        if first is not None:  # the failure already seen is backoff's first try
-            error, first = first, None
+        nonlocal failed
+        if failed is not None:  # the failure already seen is backoff's first try
+            error, failed = failed, None
             raise error
         return await call()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import typing
 from collections.abc import Mapping
 
@@ -294,11 +295,12 @@ def quick_task(
         other_credits = _optional(_structure_amount, get("consumeCredits"))
     except Exception:  # noqa: BLE001  # whatever a hook refuses, checked_task reports
         return None
+    # One string per model and per state for every snapshot: thousands are kept at once.
     return Task(
         id=task_id,
-        model=model,
+        model=sys.intern(model),
         state=state,
-        raw_state=raw_state,
+        raw_state=state.value,
         progress=progress,
         result_urls=result_urls,
         watermark_urls=watermark_urls,
