@@ -53,7 +53,8 @@ __all__ = ["CREDITS", "DOWNLOAD", "EMULATOR", "GENERATE", "STATUS", "WAIT"]
 _TASK_FIELDS = (
     "the task, with id, model, state, raw_state, progress, result_urls, watermark_urls, "
     "fail_code, fail_message, created_at, updated_at, completed_at (ISO 8601), "
-    "character_id (for a characters task) and "
+    "cost_time (seconds) and credits_consumed (when the server tells), "
+    "character_id (for a characters task), result_object (the decoded resultJson) and "
     "request (the request the server echoed back, or null)"
 )
 _OFFLINE_NOTE = (
