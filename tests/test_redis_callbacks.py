@@ -12,7 +12,7 @@ import redis.asyncio
 import sora2pro
 from sora2pro.testing import Endpoint
 
-from .conftest import FAST_LIMITS, FAST_RETRY, until
+from .conftest import FAST_LIMITS, FAST_RETRY, Coordinations, until
 from .test_callbacks import DATA, post
 
 if typing.TYPE_CHECKING:
@@ -139,3 +139,45 @@ async def test_a_callback_on_b_ends_the_wait_of_a_process_without_a_receiver(
         task = await waiting
     assert (task_id, sora2pro.TaskState.SUCCESS) == (task.id, task.state)
     assert 1 == emulator.count(Endpoint.RECORD_INFO)  # B's confirming fetch alone
+
+
+class SwallowingClient:
+    """A coordination's Redis client whose XREAD swallows a cancel, as redis-py sometimes does.
+
+    The read runs on to its end and answers nothing.
+    """
+
+    def __init__(self, client: typing.Any) -> None:
+        self._client = client
+        self.swallowed = 0
+
+    def __getattr__(self, name: str) -> typing.Any:
+        return getattr(self._client, name)
+
+    async def xread(self, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+        """XREAD; a cancel meanwhile is counted and dropped once the read ends."""
+        reading = asyncio.ensure_future(self._client.xread(*args, **kwargs))
+        try:
+            return await asyncio.shield(reading)
+        except asyncio.CancelledError:
+            self.swallowed += 1
+            await reading
+            return []
+
+
+async def test_closing_ends_a_stream_reader_that_swallowed_its_cancel(
+    coordinations: Coordinations,
+) -> None:
+    """A reader whose cancel the Redis client swallowed still stops: close() does not hang."""
+    coordination = coordinations()
+    bus = coordination.callback_bus()
+    swallowing = SwallowingClient(bus._client)
+    bus._client = swallowing  # type: ignore[assignment]
+    waiting = bus.expect("t1")  # starts the reader, now blocked in XREAD
+    await asyncio.sleep(0.05)
+    async with asyncio.timeout(5):
+        await bus.close()
+    assert 1 == swallowing.swallowed
+    assert bus._reader is not None
+    assert bus._reader.done()
+    waiting.cancel()

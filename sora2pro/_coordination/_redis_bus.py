@@ -23,6 +23,9 @@ _Answer = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
 
 logger = logging.getLogger("sora2pro")
 
+#: Seconds close() waits for a blocking read beyond its own block.
+_MARGIN = 1.0
+
 
 class RedisBus:
     """A :class:`~sora2pro._coordination._protocols.CallbackBus` on a Redis stream.
@@ -52,6 +55,7 @@ class RedisBus:
         self._local = LocalBus()
         self._last: bytes | str = "0-0"
         self._reader: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._outage = Outage()
 
     def publish(self, task_id: str, entry: str) -> None:
@@ -71,11 +75,16 @@ class RedisBus:
         return self._local.expect(task_id)
 
     async def close(self) -> None:
-        """Stop reading the stream."""
+        """Stop reading the stream: at once, or once the read under way returns.
+
+        The Redis client may swallow a cancel that comes during a read (a retry
+        takes it for a dropped connection): the reader then stops at the end of its
+        blocking read, a second at most, and close() waits no longer than that.
+        """
+        self._stopping.set()
         if self._reader is not None:
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            await asyncio.wait({self._reader}, timeout=self.BLOCK / 1000 + _MARGIN)
 
     def _start(self) -> None:
         if self._reader is None:
@@ -83,7 +92,7 @@ class RedisBus:
 
     async def _read(self) -> None:
         pause = self.RETRY[0]
-        while True:
+        while not self._stopping.is_set():
             try:
                 answer = typing.cast(
                     "_Answer",
@@ -91,7 +100,9 @@ class RedisBus:
                 )
             except redis.exceptions.RedisError as exc:
                 self._outage.failed("reading confirmed callbacks from Redis", exc)
-                await asyncio.sleep(pause)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):
+                        await self._stopping.wait()
                 pause = min(pause * 2, self.RETRY[1])
                 continue
             self._outage.worked("reading confirmed callbacks from Redis")
