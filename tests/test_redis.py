@@ -285,3 +285,58 @@ def test_a_url_may_not_lift_the_coordinations_own_timeouts(option: str, given: s
     """A timeout option in the URL would override the one that keeps Redis calls from hanging."""
     with pytest.raises(sora2pro.InvalidInputError, match=option.split("=", maxsplit=1)[0]):
         make_with(given, f"redis://localhost:6379/0?{option}")
+
+
+class Swallowing:
+    """A slow Redis script call that swallows a cancel, as redis-py's retry sometimes does."""
+
+    def __init__(self, script: typing.Any) -> None:
+        self._script = script
+        self.entered = asyncio.Event()
+        self.swallowed = 0
+
+    async def __call__(self, **kwargs: typing.Any) -> typing.Any:
+        """The script's answer, a little later; a cancel meanwhile is dropped."""
+        self.entered.set()
+
+        async def slow() -> typing.Any:
+            await asyncio.sleep(0.2)
+            return await self._script(**kwargs)
+
+        calling = asyncio.ensure_future(slow())
+        try:
+            return await asyncio.shield(calling)
+        except asyncio.CancelledError:
+            self.swallowed += 1
+            return await calling
+
+
+async def test_closing_a_pacer_whose_driver_swallowed_its_cancel_ends(
+    coordinations: Coordinations,
+) -> None:
+    """A slot request under way that swallows the close's cancel: close() still ends, typed."""
+    coordination = coordinations()
+    pacer = coordination.pacer("createTask", 10.0)
+    slot = Swallowing(pacer._scripts["slot"])
+    pacer._scripts["slot"] = slot
+    waiting = asyncio.ensure_future(pacer.acquire())
+    await slot.entered.wait()
+    async with asyncio.timeout(5):
+        await pacer.close()
+    assert 1 == slot.swallowed
+    with pytest.raises(sora2pro.CoordinationError):
+        await waiting
+
+
+async def test_closing_keys_whose_renewal_swallowed_its_cancel_ends(
+    coordinations: Coordinations,
+) -> None:
+    """A key's lease renewal under way that swallows the close's cancel: close() still ends."""
+    keys = coordinations(lease=0.3).idempotency()
+    assert await keys.claim("order-1", "fingerprint") is None  # held: renewed every 0.1 s
+    renew = Swallowing(keys._scripts["renew"])
+    keys._scripts["renew"] = renew
+    await renew.entered.wait()
+    async with asyncio.timeout(5):
+        await keys.close()
+    assert 1 == renew.swallowed

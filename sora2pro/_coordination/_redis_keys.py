@@ -24,6 +24,7 @@ import redis.exceptions
 
 from sora2pro._coordination._outage import Outage
 from sora2pro._coordination._protocols import KeyEntry
+from sora2pro._coordination._redis_pacer import STOP_WITHIN
 from sora2pro._errors import CoordinationError
 
 __all__ = ["RedisKeys"]
@@ -148,6 +149,7 @@ class RedisKeys:
         self._held: dict[str, _Held] = {}
         self._leaving: set[asyncio.Future[None]] = set()
         self._outage = Outage()
+        self._closing = False
 
     async def claim(self, key: str, fingerprint: str) -> KeyEntry | None:
         """Take ``key``, wait for the holder's outcome, or return what the key holds."""
@@ -191,11 +193,13 @@ class RedisKeys:
 
     async def close(self) -> None:
         """Stop renewing: the keys still held become lost answers after their lease."""
+        self._closing = True
         for held in self._held.values():
             held.renewing.cancel()
-        for held in list(self._held.values()):
-            with contextlib.suppress(asyncio.CancelledError):
-                await held.renewing
+        renewing = {held.renewing for held in self._held.values()}
+        if renewing:
+            # A cancel the Redis client swallowed: the renewal stops after its call.
+            await asyncio.wait(renewing, timeout=STOP_WITHIN)
         if self._leaving:
             await asyncio.wait(set(self._leaving))
 
@@ -235,7 +239,7 @@ class RedisKeys:
 
     async def _renew(self, key: str, token: str) -> None:
         """Extend the lease of a held key every third of it, until it is settled."""
-        while True:
+        while not self._closing:
             await asyncio.sleep(self._lease / 3)
             try:
                 still = await self._run("renew", key, token, self._lease_us, self._ttl_ms)

@@ -25,7 +25,11 @@ from sora2pro._errors import CoordinationError
 if typing.TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["RedisPacer", "Tasks"]
+__all__ = ["STOP_WITHIN", "RedisPacer", "Tasks"]
+
+#: Seconds a close waits for a background call to Redis under way when the Redis client
+#: swallowed its cancel: what the coordination's timeouts allow one call, twice.
+STOP_WITHIN = 15.0
 
 logger = logging.getLogger("sora2pro")
 
@@ -238,9 +242,11 @@ class RedisPacer:
         """Stop asking for slots: waiters left and later callers get CoordinationError."""
         self._closed = True
         if self._driver is not None:
-            self._driver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._driver
+            driver = self._driver
+            driver.cancel()
+            # The Redis client may swallow the cancel of a call under way: the driver
+            # then stops once that call returns (it looks at _closed each turn).
+            await asyncio.wait({driver}, timeout=STOP_WITHIN)
         self._fail(CoordinationError("the Redis coordination was closed; nothing was sent"))
 
     def _void(self) -> None:
@@ -267,7 +273,7 @@ class RedisPacer:
         """Ask Redis for slots while someone of this process waits; hand them out."""
         loop = asyncio.get_running_loop()
         try:
-            while True:
+            while not self._closed:
                 self._wake.clear()
                 if not self._someone_waits():
                     return
@@ -308,8 +314,8 @@ class RedisPacer:
             self._not_before = asyncio.get_running_loop().time() + int(wait) / 1e6
             return
         self._unsent, self._unsent_until = token, asked + self._grace
-        if not self._someone_waits():
-            self._void()  # every waiter left while Redis answered
+        if self._closed or not self._someone_waits():
+            self._void()  # closed, or every waiter left, while Redis answered
             return
         _, _, slot = heapq.heappop(self._waiters)
         slot.set_result(None)
