@@ -154,3 +154,17 @@ def test_a_batch_with_out_keeps_going_past_a_job_without_a_file(
     assert "" == rows[0]["detail"]
     assert pathlib.Path(rows[1]["detail"]).read_bytes() == served._video
     assert 1 == (out / "index.html").read_text().count("<video ")  # the dog's alone
+
+
+def test_output_for_a_result_without_a_file_is_a_failed_save_not_a_usage_error(
+    served: Emulator, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-o with a result that has no URLs: the result is printed, nothing saved, exit 3 (not 2)."""
+    served.results = {"text-model": {"text": "hello"}}
+    out = tmp_path / "answer.mp4"
+    assert 3 == main(["generate", "--model", "text-model", "hi", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert 'result {"text": "hello"}' in captured.out
+    assert "nothing to save" in captured.err
+    assert not out.exists()
+    assert 1 == served.count(Endpoint.CREATE)

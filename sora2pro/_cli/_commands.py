@@ -24,6 +24,7 @@ from sora2pro import (
     TextToVideo,
 )
 from sora2pro._cli._common import (
+    EXIT_API_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TASK_FAILED,
@@ -91,6 +92,10 @@ async def _generate(args: argparse.Namespace, out: Output) -> int:
         for line in result_lines(task) if isinstance(request, Job) else videos:
             out.line(line)
         document = task_document(task)
+        if args.output and not task.result_urls:
+            out.note(f"nothing to save to {args.output}: the task's result has no file")
+            out.document(document)
+            return EXIT_API_ERROR
         if args.output:
             saved = await _save(client, out, task, args.output, overwrite=args.overwrite)
             document["saved"] = saved
@@ -136,7 +141,11 @@ GENERATE = Command(
             "usage error: a bad option, prompt, image or --input, or a FILE that exists or "
             "cannot be written; nothing was sent",
         ),
-        (3, "API error: key, credits, validation, server, or a failed download"),
+        (
+            3,
+            "API error: key, credits, validation, server, or a failed download (or, "
+            "with --output, a result that has no file)",
+        ),
         (4, "timeout: the task keeps running; 'sora2pro wait TASK_ID' goes on"),
         (5, "uncertain submit: the task may exist (and be billed); do not resend blindly"),
         (130, "interrupted"),
