@@ -132,13 +132,8 @@ class RedisCoordination:
             not isinstance(namespace, str) or not namespace or {"{", "}"} & set(namespace)
         ):
             raise InvalidInputError("namespace", "must be a non-empty string without braces")
-        check_timeout("idempotency_ttl", idempotency_ttl)
-        if lease is None:
-            raise InvalidInputError("lease", "must be a positive number of seconds, not None")
-        check_timeout("lease", lease)
-        for name, seconds in (("lease", lease), ("idempotency_ttl", idempotency_ttl)):
-            if seconds is not None and seconds > _LONGEST:
-                raise InvalidInputError(name, f"must be at most 100 years, not {seconds!r} s")
+        _check_span("idempotency_ttl", idempotency_ttl, optional=True)
+        _check_span("lease", lease)
         try:
             self._where = _redacted(url)
             self._client = redis.asyncio.Redis.from_url(
@@ -260,11 +255,7 @@ class RedisCoordination:
         """
         if not isinstance(name, str) or not name or len(name) > 200 or not name.isprintable():
             raise InvalidInputError("name", "must be printable text of 1 to 200 characters")
-        if ttl is None:
-            raise InvalidInputError("ttl", "must be a positive number of seconds, not None")
-        check_timeout("ttl", ttl)
-        if ttl > _LONGEST:
-            raise InvalidInputError("ttl", f"must be at most 100 years, not {ttl!r} seconds")
+        _check_span("ttl", ttl)
         return RedisJournal(self._client, name, self._prefix, lease=self._lease, ttl=ttl)
 
     async def open_ledger(self, path: str | os.PathLike[str]) -> Journal:
@@ -314,6 +305,20 @@ class RedisCoordination:
         # The braces keep a namespace's keys on one node of a Redis Cluster, as its
         # scripts need.
         return f"sora2pro:{{{self._namespace}}}:"
+
+
+def _check_span(name: str, seconds: float | None, *, optional: bool = False) -> None:
+    """Refuse a lease or time to live Redis cannot take: not positive, or over 100 years.
+
+    None is refused too, unless ``optional`` (then it means "for good").
+    """
+    if seconds is None:
+        if optional:
+            return
+        raise InvalidInputError(name, "must be a positive number of seconds, not None")
+    check_timeout(name, seconds)
+    if seconds > _LONGEST:
+        raise InvalidInputError(name, f"must be at most 100 years, not {seconds!r} seconds")
 
 
 def _redacted(url: str) -> str:

@@ -11,13 +11,11 @@ been POSTed to it.
 
 from __future__ import annotations
 
-import json
 import typing
 
 from sora2pro._errors import InvalidInputError, UnconfirmedCallbackError
-from sora2pro._flows._heard import published
+from sora2pro._flows._heard import publish, published
 from sora2pro._flows._wait import confirm
-from sora2pro._wire import encode_task
 
 if typing.TYPE_CHECKING:
     from sora2pro._callbacks._checks import Headers
@@ -60,7 +58,7 @@ async def deliver(
                 ctx.events.callback(callback, confirmed=False)
                 raise
             ctx.events.callback(callback, confirmed=True)
-            ctx.bus.publish(task_id, json.dumps(encode_task(ctx.converter, task)))
+            publish(ctx, task_id, task)
     ctx.finished(task_id)
     return task
 

@@ -8,13 +8,13 @@ import logging
 import typing
 
 from sora2pro._errors import ResponseError
-from sora2pro._wire import decode_task
+from sora2pro._wire import decode_task, encode_task
 
 if typing.TYPE_CHECKING:
     from sora2pro._flows._context import Context
     from sora2pro._model._task import Task
 
-__all__ = ["Heard", "published"]
+__all__ = ["Heard", "publish", "published"]
 
 logger = logging.getLogger("sora2pro")
 
@@ -73,6 +73,11 @@ class Heard:
             # The wait ended while the end was heard, and caught the cancel itself.
             self._waiting.uncancel()
         self._waiting = None
+
+
+def publish(ctx: Context, task_id: str, task: Task) -> None:
+    """Tell the coordination's clients that ``task_id`` ended as ``task`` (confirmed here)."""
+    ctx.bus.publish(task_id, json.dumps(encode_task(ctx.converter, task)))
 
 
 def published(ctx: Context, task_id: str, entry: str) -> Task | None:

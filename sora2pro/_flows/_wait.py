@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import typing
@@ -13,7 +12,7 @@ from sora2pro._errors import (
     TaskNotVisibleError,
     UnconfirmedCallbackError,
 )
-from sora2pro._flows._heard import Heard, published
+from sora2pro._flows._heard import Heard, publish, published
 from sora2pro._flows._polling import (
     OnSubmitted,
     OnUpdate,
@@ -25,7 +24,6 @@ from sora2pro._flows._polling import (
 )
 from sora2pro._model._failures import TaskFailedError, WaitTimeoutError
 from sora2pro._model._task import Task, TaskState
-from sora2pro._wire import encode_task
 
 if typing.TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -152,7 +150,7 @@ async def _with_receiver(
             ctx.events.callback(seen, confirmed=task is not None)
             if task is not None:
                 if not ctx.callbacks.trust_body:
-                    ctx.bus.publish(task_id, json.dumps(encode_task(ctx.converter, task)))
+                    publish(ctx, task_id, task)
                 break
             # It did not hold up (forged?): at most one confirmation per interval,
             # so a flood of forgeries cannot turn into a flood of status queries.
@@ -180,7 +178,7 @@ async def relay(ctx: Context, callback: Callback) -> None:
     if task is None:
         ctx.callbacks.refute(callback)
         return
-    ctx.bus.publish(task.id, json.dumps(encode_task(ctx.converter, task)))
+    publish(ctx, task.id, task)
 
 
 async def _without_receiver(
