@@ -161,7 +161,7 @@ class _Run:
             return MINE
         try:
             entry = await book.claim(again=False)
-            while entry is Elsewhere.RUNNING:
+            while entry is Elsewhere.RUNNING and self.closing is None:
                 if index not in self.unslotted:
                     self.free(index)
                     self.unslotted.add(index)
@@ -174,6 +174,8 @@ class _Run:
                 entry = await book.claim(again=True)
         except Sora2ProError as error:
             return BatchResult(index=index, request=request, error=error)
+        if entry is Elsewhere.RUNNING or self.closing is not None:
+            return None  # the run winds down; the Redis client may have swallowed its cancel
         if entry is Elsewhere.DONE:
             self.done.put_nowait(_Elsewhere(index))
             return None
