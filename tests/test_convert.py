@@ -129,6 +129,24 @@ def test_failure_fields_decode() -> None:
     assert (TaskState.FAIL, "500", "boom") == (task.state, task.fail_code, task.fail_message)
 
 
+@pytest.mark.parametrize(
+    "text", ['{"n": 1e999}', '{"n": [-1e400]}', '{"n": NaN}', '{"a": "\\ud800"}', '{"\\udc00": 1}']
+)
+def test_result_json_text_no_json_can_hold_is_refused(text: str) -> None:
+    """A resultJson text that reads as NaN, infinity or a lone surrogate is a ResponseError."""
+    assert quick_task(CONVERTER, record(resultJson=text), None) is None
+    with pytest.raises(ResponseError, match="result_json"):
+        checked_task(CONVERTER, record(resultJson=text), None)
+
+
+def test_result_json_text_with_escapes_and_big_numbers_decodes() -> None:
+    """Escaped characters, huge whole numbers and exponents in resultJson read as JSON says."""
+    text = '{"resultUrls": ["https://f/\\u00e9.mp4"], "n": 1e300, "big": 123456789012345678901234}'
+    task = decode_task(CONVERTER, record(resultJson=text))
+    assert task.result_urls == ("https://f/\u00e9.mp4",)
+    assert (task.result_object["n"], task.result_object["big"]) == (1e300, 123456789012345678901234)
+
+
 def test_unknown_keys_are_ignored() -> None:
     """Fields the API adds later do not break decoding."""
     assert "abc" == decode_task(CONVERTER, {"taskId": "abc", "newField": {"x": 1}}).id

@@ -70,10 +70,10 @@ class Api:
     #: Requests decoded from tasks' ``param`` echoes, by their text (see decode_task).
     requests: dict[str, Request | None] = attrs.field(factory=dict)
 
-    async def _paced(
+    def _paced(
         self, pacer: Pacer, operation: str, method: str, path: str, **request: typing.Any
-    ) -> Envelope:
-        return await paced_exchange(
+    ) -> Awaitable[Envelope]:
+        return paced_exchange(
             self.transport,
             pacer,
             operation,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import email.utils
 import functools
@@ -135,22 +136,25 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
-async def _headers_sent(
-    _session: aiohttp.ClientSession,
-    context: typing.Any,
-    _params: aiohttp.TraceRequestHeadersSentParams,
-) -> None:
-    """Call the request's ``on_sent`` (its trace context) once its headers are written."""
-    on_sent = context.trace_request_ctx
-    if callable(on_sent):
-        on_sent()
+#: The ``on_sent`` of the request being sent in this task (each exchange has its own).
+_ON_SENT: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "sora2pro_on_sent", default=None
+)
 
 
-def _tracing() -> aiohttp.TraceConfig:
-    """Tells a request's ``on_sent`` when it really leaves, not when it is asked for."""
-    config = aiohttp.TraceConfig()
-    config.on_request_headers_sent.append(_headers_sent)
-    return config
+class _Request(aiohttp.ClientRequest):
+    """Tells the request's ``on_sent`` when it really leaves, not when it is asked for.
+
+    ``send`` returns once a connection is had and the headers are handed to it; a
+    trace hook would tell the same, at the cost of a trace for every request.
+    """
+
+    async def send(self, conn: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
+        response = await super().send(conn)
+        on_sent = _ON_SENT.get()
+        if on_sent is not None:
+            on_sent()
+        return response
 
 
 class Transport:
@@ -192,7 +196,7 @@ class Transport:
     def session(self) -> aiohttp.ClientSession:
         """The aiohttp session, opened on first use inside the running loop."""
         if self._session is None:
-            self._session = aiohttp.ClientSession(trace_configs=[_tracing()])
+            self._session = aiohttp.ClientSession(request_class=_Request)
         elif self._session.closed:
             raise Sora2ProError("the aiohttp session given to this sora2pro.Client is closed")
         return self._session
@@ -280,6 +284,8 @@ class Transport:
         if on_sent is not None and not self._owns_session:
             on_sent()  # a session passed in tells nothing of when it writes
             on_sent = None
+        # This runs in a task of its own (see within): the variable is this request's.
+        _ON_SENT.set(on_sent)
         try:
             async with self.session().request(
                 method,
@@ -291,7 +297,6 @@ class Transport:
                 timeout=self._whole,
                 allow_redirects=False,
                 raise_for_status=False,
-                trace_request_ctx=on_sent,
             ) as response:
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))

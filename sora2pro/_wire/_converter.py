@@ -174,12 +174,19 @@ def _structure_progress(value: object, _: object) -> int | None:
     return min(100, max(0, round(_number(value))))
 
 
+#: What an object that no JSON text can hold is refused with.
+_UNWRITABLE = "the JSON object holds NaN, Infinity or a lone surrogate"
+
+
 def _structure_json_object(value: object, _: object) -> dict[str, object] | None:
     """Accept an object, or a string holding one; ``""`` means none."""
     if isinstance(value, str):
         if not value.strip():
             return None
-        value = json.loads(value)
+        text = value
+        value = _READER.decode(text)
+        if type(value) is dict and "\\u" not in text and (text.isascii() or is_text(text)):
+            return value  # no escape, no lone surrogate: nothing else to look for
     if value is None:
         return None
     if not isinstance(value, dict):
@@ -189,8 +196,23 @@ def _structure_json_object(value: object, _: object) -> dict[str, object] | None
     try:
         json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except ValueError:
-        raise ValueError("the JSON object holds NaN, Infinity or a lone surrogate") from None
+        raise ValueError(_UNWRITABLE) from None
     return value
+
+
+def _not_a_number(_: str) -> float:
+    raise ValueError(_UNWRITABLE)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(_UNWRITABLE)
+    return number
+
+
+#: Reads JSON text, refusing NaN, Infinity and numbers past a float's range as it goes.
+_READER = json.JSONDecoder(parse_constant=_not_a_number, parse_float=_finite)
 
 
 def _structure_amount(value: object, _: object) -> float | None:
