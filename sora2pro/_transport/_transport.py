@@ -284,8 +284,7 @@ class Transport:
         if on_sent is not None and not self._owns_session:
             on_sent()  # a session passed in tells nothing of when it writes
             on_sent = None
-        # This runs in a task of its own (see within): the variable is this request's.
-        _ON_SENT.set(on_sent)
+        token = _ON_SENT.set(on_sent)
         try:
             async with self.session().request(
                 method,
@@ -312,6 +311,8 @@ class Transport:
             what = "timed out" if isinstance(exc, TimeoutError) else "failed"
             failure = TransportError(f"{method} {path} {what}: {described}", request_sent=True)
             failure.__cause__ = safe_cause(exc, described)
+        finally:
+            _ON_SENT.reset(token)
         if failure is not None:
             # Raised here, outside the except clause, so no __context__ holds the headers.
             raise failure
