@@ -7,12 +7,14 @@ import bisect
 import math
 import random
 import statistics
+import types
 
 import attrs
 import pytest
 
 import sora2pro
 from sora2pro import PollPolicy, TaskState
+from sora2pro._flows import _context
 from sora2pro._flows._schedule import (
     MAX_SPREAD,
     PRIOR_SPREAD,
@@ -447,3 +449,27 @@ async def test_a_task_from_elsewhere_is_polled_on_the_plain_schedule_with_a_rece
             await until(lambda: emulator.count(Endpoint.RECORD_INFO) >= 3)
             emulator.finish(task_id)
             assert (await waiting).state is TaskState.SUCCESS
+
+
+async def test_a_shape_with_many_runs_is_predicted_again_a_second_later(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past 64 runs, new runs move a shape's prediction a second later; before, at once."""
+    clock = [1000.0]
+    monkeypatch.setattr(_context, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    coordination = sora2pro.LocalCoordination()
+    durations = coordination.durations()
+    async with _client(emulator, coordination) as client:
+        ctx = client._ctx
+        durations.record("few", 100.0)
+        first = ctx.predict("few", 240.0)
+        durations.record("few", 1000.0)
+        assert ctx.predict("few", 240.0) != first  # at once
+        for _ in range(64):
+            durations.record("many", 100.0)
+        settled = ctx.predict("many", 240.0)
+        for _ in range(64):
+            durations.record("many", 1000.0)
+        assert ctx.predict("many", 240.0) == settled
+        clock[0] += 1.0
+        assert ctx.predict("many", 240.0).median > settled.median

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import typing
 
 import attrs
@@ -32,6 +33,11 @@ __all__ = ["Context", "deadline_after"]
 
 #: How many finished tasks, and how many predictions, a context keeps.
 _KEPT = 4096
+#: With this many runs of a shape known, one more barely moves its prediction: it is
+#: computed again at most every :data:`_FRESH_FOR` seconds, not at every task's end
+#: (10,000 waits would each recompute it over 256 runs).
+_SETTLED = 64
+_FRESH_FOR = 1.0
 logger = logging.getLogger("sora2pro")
 
 
@@ -82,7 +88,7 @@ class Context:
     chores: set[asyncio.Future[None]] = attrs.Factory(set)
     closing: bool = False
     events: Events = attrs.Factory(Events)
-    _predictions: dict[tuple[str | None, float], tuple[object, Prediction]] = attrs.field(
+    _predictions: dict[tuple[str | None, float], tuple[object, float, Prediction]] = attrs.field(
         factory=dict, init=False
     )
     _learned: dict[str, None] = attrs.field(factory=dict, init=False)
@@ -137,17 +143,21 @@ class Context:
     def predict(self, shape: str | None, prior: float) -> Prediction:
         """The running time of a task of ``shape`` (None: unknown), from the ``prior`` median.
 
-        Computed again only once the shape's runs changed.
+        Computed again only once the shape's runs changed (with many runs known, at
+        most every :data:`_FRESH_FOR` seconds).
         """
         runs = self.durations.recent(shape) if shape is not None else ()
         mark = (len(runs), runs[-1] if runs else None)
+        now = time.monotonic()
         cached = self._predictions.get((shape, prior))
-        if cached is not None and cached[0] == mark:
-            return cached[1]
+        if cached is not None:
+            seen, at, prediction = cached
+            if seen == mark or (len(runs) >= _SETTLED and now - at < _FRESH_FOR):
+                return prediction
         prediction = predict(prior, runs)
         if len(self._predictions) >= _KEPT:
             self._predictions.clear()  # shapes named by the server: no end of them
-        self._predictions[shape, prior] = (mark, prediction)
+        self._predictions[shape, prior] = (mark, now, prediction)
         return prediction
 
 
