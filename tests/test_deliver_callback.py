@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 import typing
 
+import attrs
 import pytest
 from aiohttp import web
 
@@ -22,6 +24,8 @@ from sora2pro import (
     UnconfirmedCallbackError,
 )
 from sora2pro._callbacks._signing import sign
+from sora2pro._coordination._pacer import PriorityPacer
+from sora2pro._flows._confirmations import Confirmations
 from sora2pro.testing import Endpoint, Fault
 
 from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY, Coordinations, fast_client, until
@@ -435,3 +439,35 @@ async def test_a_delivery_timeout_that_is_no_duration_is_refused(
         with pytest.raises(sora2pro.InvalidInputError):
             await client.deliver_callback(body_for("t1"), {}, timeout=timeout)  # type: ignore[arg-type]
     assert [] == emulator.requests
+
+
+def test_confirmations_jump_the_queue_at_the_create_pace_and_stop_at_32() -> None:
+    """20 confirmations go first at once, then 2 a second; past 32 in flight, none begins."""
+    confirmations = Confirmations()
+    urgencies = [confirmations.begin(100.0) for _ in range(21)]
+    assert [math.inf] * 20 + [0.0] == urgencies
+    assert math.inf == confirmations.begin(100.5)
+    assert 0.0 == confirmations.begin(100.5)
+    for _ in range(32 - confirmations.in_flight):
+        assert confirmations.begin(100.5) is not None
+    assert confirmations.begin(1000.0) is None
+    confirmations.end()
+    assert math.inf == confirmations.begin(1000.0)
+
+
+async def test_a_flood_of_unsigned_callbacks_is_confirmed_32_at_a_time(
+    emulator: Emulator, app: App
+) -> None:
+    """40 forged callbacks at once: 32 fetches at most, the others unconfirmed (202) at once."""
+    async with hooked(emulator, app) as client:
+        # Two status queries a second: the confirmations are all in flight together.
+        client._ctx.api = attrs.evolve(client._ctx.api, status_pacer=PriorityPacer(2.0))
+        deliveries = [
+            client.deliver_callback(body_for(f"forged-{n}"), {}, timeout=0.5) for n in range(40)
+        ]
+        outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
+    assert all(isinstance(outcome, UnconfirmedCallbackError) for outcome in outcomes)
+    at_once = [o for o in outcomes if "being confirmed already" in str(o)]
+    assert 8 == len(at_once)
+    assert all(202 == error.status for error in at_once)
+    assert sum(1 for r in emulator.requests if r.query.get("taskId", "").startswith("forged")) <= 32

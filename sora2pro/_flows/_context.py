@@ -9,6 +9,7 @@ import typing
 
 import attrs
 
+from sora2pro._flows._confirmations import Confirmations
 from sora2pro._flows._events import Events
 from sora2pro._flows._schedule import CallbackLosses, Prediction, predict
 
@@ -59,6 +60,7 @@ class Context:
         bus: The confirmed ends of tasks, shared with the coordination's other clients.
         unhook: Stops relaying the receiver's unclaimed callbacks (a no-op if none are).
         losses: How often this client's callbacks were lost.
+        confirmations: The callbacks being confirmed, and which go first.
         creates: Creates on the wire.
         cancelled_creates: Creates on the wire whose caller was cancelled meanwhile.
         chores: Steps left running by flows whose callers are gone (settling an
@@ -83,6 +85,7 @@ class Context:
     )
     unhook: Callable[[], None] = lambda: None
     losses: CallbackLosses = attrs.Factory(CallbackLosses)
+    confirmations: Confirmations = attrs.Factory(Confirmations)
     creates: set[asyncio.Future[str]] = attrs.Factory(set)
     cancelled_creates: set[asyncio.Future[str]] = attrs.Factory(set)
     chores: set[asyncio.Future[None]] = attrs.Factory(set)

@@ -12,6 +12,7 @@ from sora2pro._errors import (
     TaskNotVisibleError,
     UnconfirmedCallbackError,
 )
+from sora2pro._flows._confirmations import Confirmations
 from sora2pro._flows._heard import Heard, publish, published
 from sora2pro._flows._polling import (
     OnSubmitted,
@@ -236,13 +237,7 @@ async def confirm(ctx: Context, callback: Callback, deadline: float | None, *, f
     if not fetch:
         task = callback.task
     else:
-        try:
-            task = await fetch_task(ctx, task_id, deadline, math.inf)
-        except Sora2ProError as exc:
-            logger.info("callback for task %s not confirmed: %s", task_id, exc)
-            error = UnconfirmedCallbackError(f"callback for task {task_id} not confirmed: {exc}")
-            error.task_id = task_id
-            raise error from exc
+        task = await _fetch_confirmation(ctx, task_id, deadline)
     if not task.done:
         logger.warning(
             "callback for task %s said %s, the server says %s; polling on",
@@ -258,6 +253,36 @@ async def confirm(ctx: Context, callback: Callback, deadline: float | None, *, f
         error.task_id = task_id
         raise error
     return task
+
+
+async def _fetch_confirmation(ctx: Context, task_id: str, deadline: float | None) -> Task:
+    """The task a callback names, fetched; ahead of the polls while callbacks come slowly.
+
+    As fast as the account's creates can explain (see :class:`Confirmations`).
+
+    Raises:
+        UnconfirmedCallbackError: the fetch failed, or too many callbacks are being
+            confirmed at once for this one to be.
+
+    """
+    urgency = ctx.confirmations.begin(asyncio.get_running_loop().time())
+    if urgency is None:
+        logger.debug("callback for task %s not confirmed: too many at once", task_id)
+        error = UnconfirmedCallbackError(
+            f"callback for task {task_id} not confirmed: "
+            f"{Confirmations.MOST_AT_ONCE} callbacks are being confirmed already"
+        )
+        error.task_id = task_id
+        raise error
+    try:
+        return await fetch_task(ctx, task_id, deadline, urgency)
+    except Sora2ProError as exc:
+        logger.info("callback for task %s not confirmed: %s", task_id, exc)
+        error = UnconfirmedCallbackError(f"callback for task {task_id} not confirmed: {exc}")
+        error.task_id = task_id
+        raise error from exc
+    finally:
+        ctx.confirmations.end()
 
 
 async def _confirm(
