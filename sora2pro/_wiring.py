@@ -32,6 +32,7 @@ from sora2pro._config import (
 from sora2pro._coordination._local import LocalCoordination
 from sora2pro._coordination._protocols import Coordination, SharedJournal
 from sora2pro._errors import InvalidInputError
+from sora2pro._flows._confirmations import Confirmations
 from sora2pro._flows._context import Context
 from sora2pro._flows._download import check_max_bytes
 from sora2pro._flows._events import Events
@@ -223,6 +224,8 @@ def wire_up(
         registry=shared.registry(),
         callbacks=callbacks,
         events=events,
+        # The account's callbacks come no faster than its creates.
+        confirmations=Confirmations(limits.creates_per_second, float(limits.creates)),
     )
     if callbacks is not None and ctx.bus.relays:
         # A wait in another process may need a callback that nothing here waits for.

@@ -443,7 +443,7 @@ async def test_a_delivery_timeout_that_is_no_duration_is_refused(
 
 def test_confirmations_jump_the_queue_at_the_create_pace_and_stop_at_32() -> None:
     """20 confirmations go first at once, then 2 a second; past 32 in flight, none begins."""
-    confirmations = Confirmations()
+    confirmations = Confirmations(per_second=2.0, at_once=20.0)
     urgencies = [confirmations.begin(100.0) for _ in range(21)]
     assert [math.inf] * 20 + [0.0] == urgencies
     assert math.inf == confirmations.begin(100.5)

@@ -9,7 +9,6 @@ import typing
 
 import attrs
 
-from sora2pro._flows._confirmations import Confirmations
 from sora2pro._flows._events import Events
 from sora2pro._flows._schedule import CallbackLosses, Prediction, predict
 
@@ -27,6 +26,7 @@ if typing.TYPE_CHECKING:
         DurationLog,
         TaskRegistry,
     )
+    from sora2pro._flows._confirmations import Confirmations
     from sora2pro._model._requests import Request
     from sora2pro._transport._transport import Transport
 
@@ -76,6 +76,7 @@ class Context:
     coordination: Coordination
     registry: TaskRegistry
     callbacks: CallbackReceiver | None
+    confirmations: Confirmations
     submitted_at: dict[str, float] = attrs.Factory(dict)
     durations: DurationLog = attrs.field(
         default=attrs.Factory(lambda self: self.coordination.durations(), takes_self=True)
@@ -85,7 +86,6 @@ class Context:
     )
     unhook: Callable[[], None] = lambda: None
     losses: CallbackLosses = attrs.Factory(CallbackLosses)
-    confirmations: Confirmations = attrs.Factory(Confirmations)
     creates: set[asyncio.Future[str]] = attrs.Factory(set)
     cancelled_creates: set[asyncio.Future[str]] = attrs.Factory(set)
     chores: set[asyncio.Future[None]] = attrs.Factory(set)
