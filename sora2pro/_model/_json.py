@@ -132,7 +132,7 @@ def freeze(value: object) -> object:
     if type(value) is FrozenList:
         return value
     if isinstance(value, list | tuple):
-        return FrozenList(freeze(item) for item in value)
+        return FrozenList([freeze(item) for item in value])
     return value
 
 

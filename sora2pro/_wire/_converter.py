@@ -89,11 +89,19 @@ class WireUpload:
     uploaded_at: _Moment | None = None
 
 
+#: Whole numbers this far from 0 are floats without a loss that matters, and no overflow.
+_MOST = 2**53
+
+
 def _number(value: object) -> float:
     """Read a JSON number, or a number sent as a string; refuse booleans, NaN and huge ones.
 
     Messages never quote the value: text from the server stays out of errors.
     """
+    if type(value) is float and math.isfinite(value):
+        return value  # the usual case, first
+    if type(value) is int and -_MOST < value < _MOST:
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise TypeError(f"expected a number, got {type(value).__name__}")
     try:
