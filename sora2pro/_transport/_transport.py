@@ -145,15 +145,20 @@ _ON_SENT: contextvars.ContextVar[Callable[[], None] | None] = contextvars.Contex
 class _Request(aiohttp.ClientRequest):
     """Tells the request's ``on_sent`` when it really leaves, not when it is asked for.
 
-    ``send`` returns once a connection is had and the headers are handed to it; a
-    trace hook would tell the same, at the cost of a trace for every request.
+    ``send`` returns once a connection is had; a request without a body is written
+    by then. A body (a create's) is written with the headers by a task of aiohttp's
+    own, which before Python 3.12 has not run yet: ``on_sent`` waits for it.
     """
 
     async def send(self, conn: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
         response = await super().send(conn)
         on_sent = _ON_SENT.get()
         if on_sent is not None:
-            on_sent()
+            writing: asyncio.Task[None] | None = getattr(self, "_writer", None)
+            if writing is None or writing.done():
+                on_sent()
+            else:
+                writing.add_done_callback(lambda _: on_sent())
         return response
 
 
@@ -245,8 +250,9 @@ class Transport:
         """Send one API request and return the answer's envelope if it says success.
 
         ``body`` goes as JSON, ``form`` as multipart (at most one of them).
-        ``on_sent`` is called as the request's headers are written (a connection may
-        have to be waited for first); with a session passed in, as it is sent off.
+        ``on_sent`` is called once the request, its body included, is written (a
+        connection may have to be waited for first); with a session passed in, as it
+        is sent off.
 
         Raises:
             APIError: the HTTP status or the body ``code`` is an error (the subclass
