@@ -454,7 +454,7 @@ async def test_a_task_from_elsewhere_is_polled_on_the_plain_schedule_with_a_rece
 async def test_a_shape_with_many_runs_is_predicted_again_a_second_later(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past 64 runs, new runs move a shape's prediction a second later; before, at once."""
+    """Past 64 runs, new runs move a shape's prediction a second later; from fewer, at once."""
     clock = [1000.0]
     monkeypatch.setattr(_context, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
     coordination = sora2pro.LocalCoordination()
@@ -465,6 +465,10 @@ async def test_a_shape_with_many_runs_is_predicted_again_a_second_later(
         first = ctx.predict("few", 240.0)
         durations.record("few", 1000.0)
         assert ctx.predict("few", 240.0) != first  # at once
+        prior_only = ctx.predict("burst", 240.0)
+        for _ in range(100):  # a burst of runs, or a Redis copy read at once
+            durations.record("burst", 10.0)
+        assert ctx.predict("burst", 240.0).median < prior_only.median  # at once too
         for _ in range(64):
             durations.record("many", 100.0)
         settled = ctx.predict("many", 240.0)

@@ -91,9 +91,10 @@ class Context:
     chores: set[asyncio.Future[None]] = attrs.Factory(set)
     closing: bool = False
     events: Events = attrs.Factory(Events)
-    _predictions: dict[tuple[str | None, float], tuple[object, float, Prediction]] = attrs.field(
-        factory=dict, init=False
-    )
+    #: By shape and prior: the runs' count and last run when computed, when, and what.
+    _predictions: dict[
+        tuple[str | None, float], tuple[tuple[int, float | None], float, Prediction]
+    ] = attrs.field(factory=dict, init=False)
     _learned: dict[str, None] = attrs.field(factory=dict, init=False)
 
     @property
@@ -146,8 +147,8 @@ class Context:
     def predict(self, shape: str | None, prior: float) -> Prediction:
         """The running time of a task of ``shape`` (None: unknown), from the ``prior`` median.
 
-        Computed again only once the shape's runs changed (with many runs known, at
-        most every :data:`_FRESH_FOR` seconds).
+        Computed again only once the shape's runs changed; if it was computed from
+        many runs, at most every :data:`_FRESH_FOR` seconds.
         """
         runs = self.durations.recent(shape) if shape is not None else ()
         mark = (len(runs), runs[-1] if runs else None)
@@ -155,7 +156,7 @@ class Context:
         cached = self._predictions.get((shape, prior))
         if cached is not None:
             seen, at, prediction = cached
-            if seen == mark or (len(runs) >= _SETTLED and now - at < _FRESH_FOR):
+            if seen == mark or (seen[0] >= _SETTLED and now - at < _FRESH_FOR):
                 return prediction
         prediction = predict(prior, runs)
         if len(self._predictions) >= _KEPT:
