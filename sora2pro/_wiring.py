@@ -224,8 +224,7 @@ def wire_up(
         registry=shared.registry(),
         callbacks=callbacks,
         events=events,
-        # The account's callbacks come no faster than its creates.
-        confirmations=Confirmations(limits.creates_per_second, float(limits.creates)),
+        confirmations=confirmations_for(limits),
     )
     if callbacks is not None and ctx.bus.relays:
         # A wait in another process may need a callback that nothing here waits for.
@@ -233,6 +232,16 @@ def wire_up(
             lambda callback: ctx.run_chore(relay(ctx, callback), "relaying a callback")
         )
     return ctx, close
+
+
+def confirmations_for(limits: RateLimits) -> Confirmations:
+    """How fast callbacks of tasks not known here may be confirmed ahead of the polls.
+
+    The account's callbacks come no faster than its creates; a quarter of the status
+    budget at most, so that forgeries leave the polls most of it.
+    """
+    per_second = min(limits.creates_per_second, limits.status_per_second / 4)
+    return Confirmations(per_second, min(float(limits.creates), limits.status_per_second))
 
 
 def account_of(key: str) -> str:

@@ -26,6 +26,7 @@ from sora2pro import (
 from sora2pro._callbacks._signing import sign
 from sora2pro._coordination._pacer import PriorityPacer
 from sora2pro._flows._confirmations import Confirmations
+from sora2pro._wiring import confirmations_for
 from sora2pro.testing import Endpoint, Fault
 
 from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY, Coordinations, fast_client, until
@@ -441,18 +442,29 @@ async def test_a_delivery_timeout_that_is_no_duration_is_refused(
     assert [] == emulator.requests
 
 
-def test_confirmations_jump_the_queue_at_the_create_pace_and_stop_at_32() -> None:
-    """20 confirmations go first at once, then 2 a second; past 32 in flight, none begins."""
+def test_callbacks_go_first_at_a_pace_and_unknown_tasks_stop_at_32_in_flight() -> None:
+    """Unknown tasks: 20 go ahead of polls, then 2 a second, none past 32; known ones first."""
     confirmations = Confirmations(per_second=2.0, at_once=20.0)
-    urgencies = [confirmations.begin(100.0) for _ in range(21)]
-    assert [math.inf] * 20 + [0.0] == urgencies
-    assert math.inf == confirmations.begin(100.5)
-    assert 0.0 == confirmations.begin(100.5)
-    for _ in range(32 - confirmations.in_flight):
-        assert confirmations.begin(100.5) is not None
-    assert confirmations.begin(1000.0) is None
-    confirmations.end()
-    assert math.inf == confirmations.begin(1000.0)
+    urgencies = [confirmations.begin(f"u{n}", 100.0, known=False) for n in range(21)]
+    assert [Confirmations.AHEAD_OF_POLLS] * 20 + [0.0] == urgencies
+    assert Confirmations.AHEAD_OF_POLLS == confirmations.begin("u21", 100.5, known=False)
+    assert 0.0 == confirmations.begin("u22", 100.5, known=False)
+    for n in range(23, 32):
+        assert confirmations.begin(f"u{n}", 100.5, known=False) is not None
+    assert confirmations.begin("u32", 100.5, known=False) is None
+    assert math.inf == confirmations.begin("mine", 100.5, known=True)
+    confirmations.end("u0", known=False)
+    assert confirmations.begin("u32", 1000.0, known=False) is not None
+    assert 33 == confirmations.in_flight
+
+
+def test_a_task_is_confirmed_once_at_a_time() -> None:
+    """A second callback of a task while its confirmation is in flight is not confirmed."""
+    confirmations = Confirmations(per_second=2.0, at_once=20.0)
+    assert confirmations.begin("t", 10.0, known=True) is not None
+    assert confirmations.begin("t", 10.0, known=True) is None
+    confirmations.end("t", known=True)
+    assert confirmations.begin("t", 10.0, known=True) is not None
 
 
 async def test_a_flood_of_unsigned_callbacks_is_confirmed_32_at_a_time(
@@ -467,7 +479,37 @@ async def test_a_flood_of_unsigned_callbacks_is_confirmed_32_at_a_time(
         ]
         outcomes = await asyncio.gather(*deliveries, return_exceptions=True)
     assert all(isinstance(outcome, UnconfirmedCallbackError) for outcome in outcomes)
-    at_once = [o for o in outcomes if "being confirmed already" in str(o)]
+    at_once = [o for o in outcomes if "not confirmed now" in str(o)]
     assert 8 == len(at_once)
     assert all(202 == error.status for error in at_once)
     assert sum(1 for r in emulator.requests if r.query.get("taskId", "").startswith("forged")) <= 32
+
+
+async def test_a_flood_of_forged_callbacks_does_not_turn_away_the_real_one(
+    emulator: Emulator, app: App
+) -> None:
+    """While forgeries keep 32 confirmations busy, the callback of a pending task is confirmed."""
+    emulator.callbacks = False  # the real callback comes by hand, mid-flood
+    emulator.duration = None
+    stop = asyncio.Event()
+    async with hooked(emulator, app) as client:
+        client._ctx.api = attrs.evolve(client._ctx.api, status_pacer=PriorityPacer(2.0))
+        client._ctx.confirmations = confirmations_for(sora2pro.DEFAULT_RATE_LIMITS)
+
+        async def forge(number: int) -> None:
+            while not stop.is_set():
+                with contextlib.suppress(UnconfirmedCallbackError):
+                    body = body_for(f"forged-{number}-{time.monotonic()}")
+                    await client.deliver_callback(body, {}, timeout=0.5)
+                await asyncio.sleep(0)
+
+        flood = [asyncio.create_task(forge(number)) for number in range(100)]
+        try:
+            task_id = await client.submit("a dog")
+            emulator.finish(task_id)
+            await asyncio.sleep(0.1)  # the forgeries hold every place for unknown tasks
+            task = await client.deliver_callback(body_for(task_id), {}, timeout=5)
+        finally:
+            stop.set()
+            await asyncio.gather(*flood)
+    assert (task_id, TaskState.SUCCESS) == (task.id, task.state)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import typing
 
 from sora2pro._errors import InvalidInputError, UnconfirmedCallbackError
+from sora2pro._flows._confirm import confirm
 from sora2pro._flows._heard import publish, published
-from sora2pro._flows._wait import confirm
 
 if typing.TYPE_CHECKING:
     from sora2pro._callbacks._checks import Headers

@@ -7,12 +7,8 @@ import logging
 import math
 import typing
 
-from sora2pro._errors import (
-    Sora2ProError,
-    TaskNotVisibleError,
-    UnconfirmedCallbackError,
-)
-from sora2pro._flows._confirmations import Confirmations
+from sora2pro._errors import Sora2ProError, TaskNotVisibleError
+from sora2pro._flows._confirm import RELAY_WITHIN, unconfirmed_as_none
 from sora2pro._flows._heard import Heard, publish, published
 from sora2pro._flows._polling import (
     OnSubmitted,
@@ -34,7 +30,6 @@ if typing.TYPE_CHECKING:
     from sora2pro._model._task import Callback
 
 __all__ = [
-    "confirm",
     "published",
     "read_task",
     "relay",
@@ -147,7 +142,9 @@ async def _with_receiver(
                 seen = hint.result()
             finally:
                 hint.cancel()
-            task = await _confirm(ctx, seen, deadline, fetch=not ctx.callbacks.trust_body)
+            task = await unconfirmed_as_none(
+                ctx, seen, deadline, fetch=not ctx.callbacks.trust_body, waited=True
+            )
             ctx.events.callback(seen, confirmed=task is not None)
             if task is not None:
                 if not ctx.callbacks.trust_body:
@@ -174,7 +171,8 @@ async def _with_receiver(
 async def relay(ctx: Context, callback: Callback) -> None:
     """Confirm a callback no wait of this process took, and publish the task for the others."""
     assert ctx.callbacks is not None  # noqa: S101  # only relayed from a receiver
-    task = await _confirm(ctx, callback, None, fetch=True)
+    deadline = asyncio.get_running_loop().time() + RELAY_WITHIN
+    task = await unconfirmed_as_none(ctx, callback, deadline, fetch=True)
     ctx.events.callback(callback, confirmed=task is not None)
     if task is None:
         ctx.callbacks.refute(callback)
@@ -223,76 +221,6 @@ def _caught(ctx: Context, task_id: str, task: Task) -> Task:
     if task_id in ctx.submitted_at:
         ctx.losses.count(lost=True)
     return task
-
-
-async def confirm(ctx: Context, callback: Callback, deadline: float | None, *, fetch: bool) -> Task:
-    """The finished task a callback announces, confirmed by a status fetch if ``fetch``.
-
-    Raises:
-        UnconfirmedCallbackError: the task (fetched, or the body's if not ``fetch``)
-            has not ended, or the fetch failed (its error is the cause).
-
-    """
-    task_id = callback.task.id
-    if not fetch:
-        task = callback.task
-    else:
-        task = await _fetch_confirmation(ctx, task_id, deadline)
-    if not task.done:
-        logger.warning(
-            "callback for task %s said %s, the server says %s; polling on",
-            task.id,
-            callback.task.raw_state,
-            task.raw_state,
-            extra={"event": "callback_unconfirmed", "task_id": task.id},
-        )
-        error = UnconfirmedCallbackError(
-            f"callback for task {task_id} said {callback.task.raw_state!r}, "
-            f"the {'server' if fetch else 'body'} says {task.raw_state!r}"
-        )
-        error.task_id = task_id
-        raise error
-    return task
-
-
-async def _fetch_confirmation(ctx: Context, task_id: str, deadline: float | None) -> Task:
-    """The task a callback names, fetched; ahead of the polls while callbacks come slowly.
-
-    As fast as the account's creates can explain (see :class:`Confirmations`).
-
-    Raises:
-        UnconfirmedCallbackError: the fetch failed, or too many callbacks are being
-            confirmed at once for this one to be.
-
-    """
-    urgency = ctx.confirmations.begin(asyncio.get_running_loop().time())
-    if urgency is None:
-        logger.debug("callback for task %s not confirmed: too many at once", task_id)
-        error = UnconfirmedCallbackError(
-            f"callback for task {task_id} not confirmed: "
-            f"{Confirmations.MOST_AT_ONCE} callbacks are being confirmed already"
-        )
-        error.task_id = task_id
-        raise error
-    try:
-        return await fetch_task(ctx, task_id, deadline, urgency)
-    except Sora2ProError as exc:
-        logger.info("callback for task %s not confirmed: %s", task_id, exc)
-        error = UnconfirmedCallbackError(f"callback for task {task_id} not confirmed: {exc}")
-        error.task_id = task_id
-        raise error from exc
-    finally:
-        ctx.confirmations.end()
-
-
-async def _confirm(
-    ctx: Context, callback: Callback, deadline: float | None, *, fetch: bool
-) -> Task | None:
-    """The finished task a callback announces, confirmed; None if it is not."""
-    try:
-        return await confirm(ctx, callback, deadline, fetch=fetch)
-    except UnconfirmedCallbackError:
-        return None
 
 
 async def read_task(ctx: Context, task_id: str) -> Task:
