@@ -52,8 +52,8 @@ class CallbackMethods:
         request of their own. A duplicate of a confirmed callback costs no request.
         Without a key, any caller can make the client spend a status request
         (forgeries are refuted, never trusted; a flood of them is confirmed at a
-        pace and turned away past 32 at once): give the receiver the account's key
-        where the platform signs.
+        pace, see the README): give the receiver the account's key where the
+        platform signs.
         ::
 
             try:
@@ -82,9 +82,10 @@ class CallbackMethods:
                 (413).
             UnconfirmedCallbackError: the server says the task has not ended, does
                 not know it, or could not be asked in ``timeout`` (the cause says
-                which), or the callback was turned away: the task's confirmation is
-                under way already, or 32 callbacks of tasks this client does not wait
-                for are being confirmed (a flood); the waits poll on (answer 202).
+                which), or the callback was turned away (32 callbacks of tasks this
+                client does not wait for are being confirmed: a flood) or waited past
+                ``timeout`` behind an earlier callback of its task; the waits poll on
+                (answer 202).
             InvalidInputError: the client has no ``callbacks=`` receiver, or
                 ``timeout`` is not a positive number of seconds (or None).
 

@@ -442,29 +442,44 @@ async def test_a_delivery_timeout_that_is_no_duration_is_refused(
     assert [] == emulator.requests
 
 
-def test_callbacks_go_first_at_a_pace_and_unknown_tasks_stop_at_32_in_flight() -> None:
-    """Unknown tasks: 20 go ahead of polls, then 2 a second, none past 32; known ones first."""
+def test_callbacks_go_ahead_of_the_polls_at_a_pace_and_a_pending_tasks_first() -> None:
+    """20 go ahead of the polls, then 2 a second, the rest behind; a pending task's first."""
     confirmations = Confirmations(per_second=2.0, at_once=20.0)
-    urgencies = [confirmations.begin(f"u{n}", 100.0, known=False) for n in range(21)]
-    assert [Confirmations.AHEAD_OF_POLLS] * 20 + [0.0] == urgencies
-    assert Confirmations.AHEAD_OF_POLLS == confirmations.begin("u21", 100.5, known=False)
-    assert 0.0 == confirmations.begin("u22", 100.5, known=False)
-    for n in range(23, 32):
-        assert confirmations.begin(f"u{n}", 100.5, known=False) is not None
-    assert confirmations.begin("u32", 100.5, known=False) is None
-    assert math.inf == confirmations.begin("mine", 100.5, known=True)
-    confirmations.end("u0", known=False)
-    assert confirmations.begin("u32", 1000.0, known=False) is not None
-    assert 33 == confirmations.in_flight
+    urgencies = [confirmations.urgency(f"u{n}", 100.0, known=False) for n in range(21)]
+    ahead, behind = Confirmations.AHEAD_OF_POLLS, Confirmations.BEHIND_POLLS
+    assert [ahead] * 20 + [behind] == urgencies
+    assert ahead == confirmations.urgency("u21", 100.5, known=False)
+    assert behind == confirmations.urgency("u22", 100.5, known=False)
+    assert math.inf == confirmations.urgency("mine", 100.5, known=True)
+    confirmations.running("mine", 100.5)  # the server said it had not ended
+    assert ahead == confirmations.urgency("mine", 102.4, known=True)  # as any other task's
+    assert math.inf == confirmations.urgency("mine", 102.5, known=True)
 
 
-def test_a_task_is_confirmed_once_at_a_time() -> None:
-    """A second callback of a task while its confirmation is in flight is not confirmed."""
+async def test_a_tasks_callbacks_are_confirmed_one_after_another_unknown_32_at_most() -> None:
+    """A task's callbacks wait in line (within their deadline); unknown tasks', 32 at most."""
     confirmations = Confirmations(per_second=2.0, at_once=20.0)
-    assert confirmations.begin("t", 10.0, known=True) is not None
-    assert confirmations.begin("t", 10.0, known=True) is None
-    confirmations.end("t", known=True)
-    assert confirmations.begin("t", 10.0, known=True) is not None
+    async with contextlib.AsyncExitStack() as held:
+        for n in range(32):
+            assert await held.enter_async_context(confirmations.turn(f"u{n}", None, known=False))
+        async with confirmations.turn("u32", None, known=False) as admitted:
+            assert not admitted
+        async with confirmations.turn("mine", None, known=True) as admitted:
+            assert admitted  # a pending task's is never turned away
+            soon = asyncio.get_running_loop().time() + 0.05
+            with pytest.raises(TimeoutError):
+                async with confirmations.turn("mine", soon, known=True):
+                    pass
+            second = asyncio.create_task(_in_turn(confirmations, "mine"))
+            await asyncio.sleep(0.01)
+            assert not second.done()  # in line behind the first
+        assert await second
+    assert 0 == confirmations.under_way
+
+
+async def _in_turn(confirmations: Confirmations, task_id: str) -> bool:
+    async with confirmations.turn(task_id, None, known=True) as admitted:
+        return admitted
 
 
 async def test_a_flood_of_unsigned_callbacks_is_confirmed_32_at_a_time(
@@ -513,3 +528,55 @@ async def test_a_flood_of_forged_callbacks_does_not_turn_away_the_real_one(
             stop.set()
             await asyncio.gather(*flood)
     assert (task_id, TaskState.SUCCESS) == (task.id, task.state)
+
+
+async def test_a_callback_while_another_of_its_task_is_confirmed_waits_its_turn(
+    emulator: Emulator, app: App
+) -> None:
+    """The real callback, while a forged one of its task is being confirmed, is confirmed next."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    emulator.callbacks = False
+    async with hooked(emulator, app) as client:
+        task_id = await client.submit("a dog")
+        emulator.inject(Fault.delay(0.3), Endpoint.RECORD_INFO, times=1)
+        forged = asyncio.create_task(client.deliver_callback(body_for(task_id), {}))
+        await until(lambda: client._ctx.confirmations.under_way == 1)
+        emulator.finish(task_id)
+        task = await client.deliver_callback(body_for(task_id), {})
+        await asyncio.gather(forged, return_exceptions=True)
+    assert (task_id, TaskState.SUCCESS) == (task.id, task.state)
+
+
+async def test_forged_callbacks_of_a_pending_task_leave_the_polls_their_turn(
+    emulator: Emulator, app: App
+) -> None:
+    """Forgeries naming a task this client waits for, sent nonstop, do not starve a poll."""
+    emulator.duration = None
+    emulator.not_visible_for = 0.0
+    emulator.callbacks = False
+    stop = asyncio.Event()
+    async with (
+        fast_client(emulator) as other,
+        hooked(emulator, app) as client,
+    ):
+        client._ctx.api = attrs.evolve(client._ctx.api, status_pacer=PriorityPacer(8.0))
+        client._ctx.confirmations = confirmations_for(sora2pro.DEFAULT_RATE_LIMITS)
+        pending = await client.submit("a dog")
+
+        async def forge() -> None:
+            while not stop.is_set():
+                with contextlib.suppress(UnconfirmedCallbackError):
+                    await client.deliver_callback(body_for(pending), {})
+                await asyncio.sleep(0)
+
+        flood = [asyncio.create_task(forge()) for _ in range(5)]
+        try:
+            await asyncio.sleep(0.5)  # the forgeries use up what goes ahead of the polls
+            elsewhere = await other.submit("a cat")  # not this client's: polled at once
+            emulator.finish(elsewhere)
+            task = await client.wait(elsewhere, timeout=5)
+        finally:
+            stop.set()
+            await asyncio.gather(*flood)
+    assert TaskState.SUCCESS is task.state

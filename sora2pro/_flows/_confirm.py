@@ -45,13 +45,16 @@ async def confirm(
     else:
         task = await _fetched_in_turn(ctx, task_id, deadline)
     if not task.done:
-        logger.warning(
-            "callback for task %s said %s, the server says %s; polling on",
-            task.id,
-            callback.task.raw_state,
-            task.raw_state,
-            extra={"event": "callback_unconfirmed", "task_id": task.id},
-        )
+        if waited:  # at most one an interval per wait
+            logger.warning(
+                "callback for task %s said %s, the server says %s; polling on",
+                task.id,
+                callback.task.raw_state,
+                task.raw_state,
+                extra={"event": "callback_unconfirmed", "task_id": task.id},
+            )
+        else:
+            _flood_warning(ctx, f"task {task.id} said to have ended is {task.raw_state}")
         raise _unconfirmed(
             task_id,
             f"callback for task {task_id} said {callback.task.raw_state!r}, "
@@ -71,30 +74,51 @@ async def unconfirmed_as_none(
 
 
 async def _fetched_in_turn(ctx: Context, task_id: str, deadline: float | None) -> Task:
-    """The task a callback no wait here took names, fetched if :class:`Confirmations` lets."""
+    """The task a callback no wait here took names, fetched in :class:`Confirmations`' turn."""
     confirmations = ctx.confirmations
     loop = asyncio.get_running_loop()
     known = ctx.registry.get(task_id) is not None
-    urgency = confirmations.begin(task_id, loop.time(), known=known)
-    if urgency is None:
-        if confirmations.turned_away(loop.time()):
-            logger.warning(
-                "callbacks turned away: the same task's again, or past %d of tasks not "
-                "waited for here at once (a flood of forged callbacks? give the "
-                "receiver the webhook key)",
-                Confirmations.MOST_AT_ONCE,
-                extra={"event": "callbacks_turned_away"},
-            )
+    try:
+        async with confirmations.turn(task_id, deadline, known=known) as admitted:
+            if not admitted:
+                _flood_warning(ctx, f"past {Confirmations.MOST_AT_ONCE} at once turned away")
+                raise _unconfirmed(
+                    task_id,
+                    f"callback for task {task_id} not confirmed now: "
+                    f"{Confirmations.MOST_AT_ONCE} callbacks of tasks not waited for here "
+                    "are being confirmed",
+                )
+            urgency = confirmations.urgency(task_id, loop.time(), known=known)
+            try:
+                task = await _fetched(ctx, task_id, deadline, urgency)
+            except UnconfirmedCallbackError:
+                confirmations.running(task_id, loop.time())
+                raise
+            if not task.done:
+                confirmations.running(task_id, loop.time())
+            return task
+    except TimeoutError:
         raise _unconfirmed(
             task_id,
-            f"callback for task {task_id} not confirmed now: the task is being confirmed "
-            f"already, or {Confirmations.MOST_AT_ONCE} callbacks of tasks not waited for "
-            "here are",
-        )
-    try:
-        return await _fetched(ctx, task_id, deadline, urgency)
-    finally:
-        confirmations.end(task_id, known=known)
+            f"callback for task {task_id} not confirmed: its deadline passed while an "
+            "earlier callback of the task was being confirmed",
+        ) from None
+
+
+def _flood_warning(ctx: Context, what: str) -> None:
+    """Warn of callbacks that do not hold up, once a minute; a debug line otherwise."""
+    level = (
+        logging.WARNING
+        if ctx.confirmations.warn(asyncio.get_running_loop().time())
+        else logging.DEBUG
+    )
+    logger.log(
+        level,
+        "callbacks no wait here took: %s (a flood of forged callbacks? give the "
+        "receiver the account's webhook key)",
+        what,
+        extra={"event": "callbacks_turned_away"},
+    )
 
 
 async def _fetched(ctx: Context, task_id: str, deadline: float | None, urgency: float) -> Task:
