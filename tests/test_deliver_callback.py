@@ -443,17 +443,18 @@ async def test_a_delivery_timeout_that_is_no_duration_is_refused(
     assert [] == emulator.requests
 
 
-def test_callbacks_go_ahead_of_the_polls_at_a_pace_and_a_pending_tasks_first() -> None:
-    """20 go ahead of the polls, then 2 a second, the rest behind; a pending task's first."""
+def test_callbacks_take_the_coming_slot_at_a_pace_and_a_pending_tasks_always() -> None:
+    """20 take the coming slot, then 2 a second, the rest go behind the polls."""
     confirmations = Confirmations(per_second=2.0, at_once=20.0)
     urgencies = [confirmations.urgency(f"u{n}", 100.0, known=False) for n in range(21)]
-    ahead, behind = Confirmations.AHEAD_OF_POLLS, Confirmations.BEHIND_POLLS
+    ahead, behind = math.inf, Confirmations.BEHIND_POLLS
     assert [ahead] * 20 + [behind] == urgencies
     assert ahead == confirmations.urgency("u21", 100.5, known=False)
     assert behind == confirmations.urgency("u22", 100.5, known=False)
-    assert math.inf == confirmations.urgency("mine", 100.5, known=True)
+    assert math.inf == confirmations.urgency("mine", 100.5, known=True)  # not from the pace
+    assert behind == confirmations.urgency("u23", 100.5, known=False)
     confirmations.running("mine", 100.5)  # the server said it had not ended
-    assert ahead == confirmations.urgency("mine", 102.4, known=True)  # as any other task's
+    assert behind == confirmations.urgency("mine", 100.5, known=True)  # as any other task's
     assert math.inf == confirmations.urgency("mine", 102.5, known=True)
 
 
@@ -509,7 +510,8 @@ async def test_a_flood_of_forged_callbacks_does_not_turn_away_the_real_one(
     emulator.duration = None
     stop = asyncio.Event()
     async with hooked(emulator, app) as client:
-        client._ctx.api = attrs.evolve(client._ctx.api, status_pacer=PriorityPacer(2.0))
+        # The API's budget: the forgeries within the pace go first too, in turn.
+        client._ctx.api = attrs.evolve(client._ctx.api, status_pacer=PriorityPacer(8.0))
         client._ctx.confirmations = confirmations_for(sora2pro.DEFAULT_RATE_LIMITS)
 
         async def forge(number: int) -> None:

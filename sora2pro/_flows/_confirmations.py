@@ -11,8 +11,9 @@ through :class:`Confirmations`:
 - the first callback of a task this client submitted and waits for takes the coming
   status slot; once the server said that task had not ended, its next callbacks for
   :attr:`Confirmations.RESTING` seconds go as those of any other task;
-- any other goes ahead of the polls within a pace below the status budget (a token
-  bucket) and behind them past it; at most :attr:`Confirmations.MOST_AT_ONCE` of
+- any other takes the coming slot too within a pace below the status budget (a
+  token bucket: a callback relayed to the process that waits is no slower for it),
+  and goes behind the polls past it; at most :attr:`Confirmations.MOST_AT_ONCE` of
   those are in flight or in line, and past that a callback is not confirmed at all.
 
 A flood of forged callbacks, even naming a task this client waits for, then costs a
@@ -54,9 +55,8 @@ class Confirmations:
     MOST_AT_ONCE: typing.ClassVar[int] = 32
     #: Seconds a task the server said had not ended loses its first place.
     RESTING: typing.ClassVar[float] = 2.0
-    #: Urgencies: ahead of every poll (none is a century overdue), and behind the
-    #: polls due within the next few seconds (a waiter is never starved).
-    AHEAD_OF_POLLS: typing.ClassVar[float] = 3e9
+    #: The urgency past the pace: behind the polls due within the next few seconds
+    #: (a waiter is never starved).
     BEHIND_POLLS: typing.ClassVar[float] = -10.0
 
     per_second: float
@@ -115,7 +115,7 @@ class Confirmations:
         if self._urgent < 1:
             return self.BEHIND_POLLS
         self._urgent -= 1
-        return self.AHEAD_OF_POLLS
+        return math.inf
 
     def running(self, task_id: str, now: float) -> None:
         """The server said at ``now`` that ``task_id`` had not ended: it rests a while."""
