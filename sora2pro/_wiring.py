@@ -235,7 +235,7 @@ def wire_up(
 
 
 def confirmations_for(limits: RateLimits) -> Confirmations:
-    """How fast callbacks of tasks not known here may be confirmed ahead of the polls.
+    """How fast callbacks of tasks not known here may take the coming status slot.
 
     The account's callbacks come no faster than its creates; a quarter of the status
     budget at most, so that forgeries leave the polls most of it.
