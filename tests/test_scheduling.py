@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import itertools
 import math
-import threading
 import time
 import typing
 
@@ -19,9 +18,6 @@ from sora2pro._flows._polling import urgency
 from sora2pro.testing import Emulator, Endpoint, Fault
 
 from .conftest import FAST_RETRY, snapshot, until
-
-if typing.TYPE_CHECKING:
-    from collections.abc import Iterator
 
 
 async def use(pacer: PriorityPacer, urgency: float = 0.0) -> None:
@@ -341,23 +337,6 @@ async def test_spare_slots_keep_every_second_within_one_over_the_pace() -> None:
     assert max(sum(1 for t in sent if start <= t < start + 0.999) for start in sent) <= 21
 
 
-@contextlib.contextmanager
-def emulator_in_a_thread() -> Iterator[Emulator]:
-    """An emulator on a loop of its own, so it reads requests while the test's loop stalls."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    emulator = Emulator(duration=60.0)
-    asyncio.run_coroutine_threadsafe(emulator.start(), loop).result(10)
-    try:
-        yield emulator
-    finally:
-        asyncio.run_coroutine_threadsafe(emulator.close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-
-
 @pytest.mark.parametrize(
     ("method", "path", "request_options"),
     [
@@ -366,7 +345,10 @@ def emulator_in_a_thread() -> Iterator[Emulator]:
     ],
 )
 async def test_a_request_is_on_the_wire_when_the_pacer_hears_it_left(
-    method: str, path: str, request_options: dict[str, typing.Any]
+    method: str,
+    path: str,
+    request_options: dict[str, typing.Any],
+    emulator_loop: asyncio.AbstractEventLoop,
 ) -> None:
     """on_sent runs once the request (a create's body too) is written: never before."""
     stall = 1.0
@@ -376,11 +358,16 @@ async def test_a_request_is_on_the_wire_when_the_pacer_hears_it_left(
         heard.append(time.monotonic())
         time.sleep(stall)  # the loop busy: nothing of this client gets written meanwhile
 
-    with emulator_in_a_thread() as emulator:
+    # On a loop of its own: it reads the request while this loop stalls.
+    emulator = Emulator(duration=60.0)
+    asyncio.run_coroutine_threadsafe(emulator.start(), emulator_loop).result(10)
+    try:
         async with sora2pro.Client(emulator.api_key, base_url=emulator.url) as client:
             transport = client._ctx.transport
             with contextlib.suppress(sora2pro.Sora2ProError):
                 await transport.exchange(method, path, on_sent=on_sent, **request_options)
-        arrived = next(r.time for r in emulator.requests if r.path == path)
+    finally:
+        asyncio.run_coroutine_threadsafe(emulator.close(), emulator_loop).result(10)
+    arrived = next(r.time for r in emulator.requests if r.path == path)
     assert len(heard) == 1
     assert arrived < heard[0] + stall  # it reached the emulator while on_sent stalled
