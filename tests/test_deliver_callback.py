@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import time
@@ -32,7 +33,7 @@ from sora2pro.testing import Endpoint, Fault
 from .conftest import FAST_LIMITS, FAST_POLL, FAST_RETRY, Coordinations, fast_client, until
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from sora2pro.testing import Emulator
 
@@ -502,34 +503,47 @@ async def test_a_flood_of_unsigned_callbacks_is_confirmed_32_at_a_time(
     assert sum(1 for r in emulator.requests if r.query.get("taskId", "").startswith("forged")) <= 32
 
 
+def at_the_apis_pace(client: sora2pro.Client) -> None:
+    """The API's status budget and the default callback pace (FAST_LIMITS lifts both)."""
+    client._ctx.api = attrs.evolve(client._ctx.api, status_pacer=PriorityPacer(8.0))
+    client._ctx.confirmations = confirmations_for(sora2pro.DEFAULT_RATE_LIMITS)
+
+
+@contextlib.asynccontextmanager
+async def flood(
+    client: sora2pro.Client, body: Callable[[], bytes], loops: int, timeout: float = 10.0
+) -> AsyncIterator[None]:
+    """``loops`` forgers handing ``body()`` to the client nonstop, until the block ends."""
+    stop = asyncio.Event()
+
+    async def forge() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(UnconfirmedCallbackError):
+                await client.deliver_callback(body(), {}, timeout=timeout)
+            await asyncio.sleep(0)
+
+    forgers = [asyncio.create_task(forge()) for _ in range(loops)]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*forgers)
+
+
 async def test_a_flood_of_forged_callbacks_does_not_turn_away_the_real_one(
     emulator: Emulator, app: App
 ) -> None:
     """While forgeries keep 32 confirmations busy, the callback of a pending task is confirmed."""
     emulator.callbacks = False  # the real callback comes by hand, mid-flood
     emulator.duration = None
-    stop = asyncio.Event()
     async with hooked(emulator, app) as client:
-        # The API's budget: the forgeries within the pace go first too, in turn.
-        client._ctx.api = attrs.evolve(client._ctx.api, status_pacer=PriorityPacer(8.0))
-        client._ctx.confirmations = confirmations_for(sora2pro.DEFAULT_RATE_LIMITS)
-
-        async def forge(number: int) -> None:
-            while not stop.is_set():
-                with contextlib.suppress(UnconfirmedCallbackError):
-                    body = body_for(f"forged-{number}-{time.monotonic()}")
-                    await client.deliver_callback(body, {}, timeout=0.5)
-                await asyncio.sleep(0)
-
-        flood = [asyncio.create_task(forge(number)) for number in range(100)]
-        try:
+        at_the_apis_pace(client)  # the forgeries within the pace go first too, in turn
+        forged = (body_for(f"forged-{number}") for number in itertools.count())
+        async with flood(client, lambda: next(forged), loops=100, timeout=0.5):
             task_id = await client.submit("a dog")
             emulator.finish(task_id)
             await asyncio.sleep(0.1)  # the forgeries hold every place for unknown tasks
             task = await client.deliver_callback(body_for(task_id), {}, timeout=5)
-        finally:
-            stop.set()
-            await asyncio.gather(*flood)
     assert (task_id, TaskState.SUCCESS) == (task.id, task.state)
 
 
@@ -558,28 +572,15 @@ async def test_forged_callbacks_of_a_pending_task_leave_the_polls_their_turn(
     emulator.duration = None
     emulator.not_visible_for = 0.0
     emulator.callbacks = False
-    stop = asyncio.Event()
     async with (
         fast_client(emulator) as other,
         hooked(emulator, app) as client,
     ):
-        client._ctx.api = attrs.evolve(client._ctx.api, status_pacer=PriorityPacer(8.0))
-        client._ctx.confirmations = confirmations_for(sora2pro.DEFAULT_RATE_LIMITS)
+        at_the_apis_pace(client)
         pending = await client.submit("a dog")
-
-        async def forge() -> None:
-            while not stop.is_set():
-                with contextlib.suppress(UnconfirmedCallbackError):
-                    await client.deliver_callback(body_for(pending), {})
-                await asyncio.sleep(0)
-
-        flood = [asyncio.create_task(forge()) for _ in range(5)]
-        try:
+        async with flood(client, lambda: body_for(pending), loops=5):
             await asyncio.sleep(0.5)  # the forgeries use up what goes ahead of the polls
             elsewhere = await other.submit("a cat")  # not this client's: polled at once
             emulator.finish(elsewhere)
             task = await client.wait(elsewhere, timeout=5)
-        finally:
-            stop.set()
-            await asyncio.gather(*flood)
     assert TaskState.SUCCESS is task.state
