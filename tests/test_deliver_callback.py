@@ -26,6 +26,7 @@ from sora2pro import (
 )
 from sora2pro._callbacks._signing import sign
 from sora2pro._coordination._pacer import PriorityPacer
+from sora2pro._flows import _wait
 from sora2pro._flows._confirmations import Confirmations
 from sora2pro._wiring import confirmations_for
 from sora2pro.testing import Endpoint, Fault
@@ -584,3 +585,23 @@ async def test_forged_callbacks_of_a_pending_task_leave_the_polls_their_turn(
             emulator.finish(elsewhere)
             task = await client.wait(elsewhere, timeout=5)
     assert TaskState.SUCCESS is task.state
+
+
+async def test_a_relayed_callback_whose_fetch_hangs_ends_at_its_deadline(
+    emulator: Emulator, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relay (for waits in other processes) gives up at its deadline: unconfirmed, pending."""
+    monkeypatch.setattr(_wait, "RELAY_WITHIN", 0.3)
+    emulator.callbacks = False
+    emulator.duration = None
+    seen: list[sora2pro.Event] = []
+    async with hooked(emulator, app, on_event=seen.append) as client:
+        task_id = await client.submit("a dog")
+        emulator.finish(task_id)
+        emulator.inject(Fault.delay(60.0), Endpoint.RECORD_INFO, times=10)
+        assert client._ctx.callbacks is not None
+        callback = client._ctx.callbacks.check(body_for(task_id), {})
+        await asyncio.wait_for(_wait.relay(client._ctx, callback), timeout=5)
+        assert task_id in client.pending
+    (event,) = [e for e in seen if isinstance(e, sora2pro.CallbackReceived)]
+    assert not event.confirmed
